@@ -1,0 +1,99 @@
+#include "autograd/backward.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autograd/node.h"
+#include "engine/ops.h"
+
+namespace sg {
+
+namespace {
+
+void accumulate(Tensor& slot, const Tensor& g) {
+  slot = slot.defined() ? engine::add(slot, g) : g;
+}
+
+void accumulate_into_leaf(const Tensor& leaf, const Tensor& g) {
+  Tensor current = leaf.grad();
+  // A fresh tensor: the gradient may alias a tensor the user still holds.
+  leaf.set_grad(current.defined() ? engine::add(current, g) : engine::clone(g));
+}
+
+// Nodes reachable from root, each after every node that consumes its output.
+std::vector<Node*> topological_order(Node* root) {
+  std::unordered_map<Node*, int> pending;  // consumers not yet processed
+  std::vector<Node*> stack{root};
+  std::unordered_set<Node*> seen{root};
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    for (const Edge& e : n->inputs) {
+      if (!e.node) continue;
+      ++pending[e.node.get()];
+      if (seen.insert(e.node.get()).second) stack.push_back(e.node.get());
+    }
+  }
+  std::vector<Node*> order, ready{root};
+  while (!ready.empty()) {
+    Node* n = ready.back();
+    ready.pop_back();
+    order.push_back(n);
+    for (const Edge& e : n->inputs)
+      if (e.node && --pending[e.node.get()] == 0) ready.push_back(e.node.get());
+  }
+  return order;
+}
+
+}  // namespace
+
+void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+  SG_CHECK(root.defined(), "backward() on an undefined tensor");
+  SG_CHECK(root.requires_grad(), "backward() on a tensor that does not require grad and has no "
+           "grad_fn: was it computed under NoGradGuard, or from detached inputs only?");
+  Tensor seed = grad;
+  if (!seed.defined()) {
+    SG_CHECK(root.numel() == 1, "backward() on a non-scalar output of shape ",
+             shape_str(root.shape()), " needs an explicit gradient of that shape");
+    seed = Tensor::ones(root.shape(), root.dtype(), root.device());
+  }
+  SG_CHECK(seed.shape() == root.shape(), "backward(): gradient of shape ", shape_str(seed.shape()),
+           " for an output of shape ", shape_str(root.shape()));
+
+  NoGradGuard no_grad;
+  if (!root.grad_fn()) {
+    accumulate_into_leaf(root, seed);
+    return;
+  }
+  std::unordered_map<Node*, Tensor> grads{{root.grad_fn().get(), seed}};
+  for (Node* node : topological_order(root.grad_fn().get())) {
+    SG_CHECK(!node->released, "backward through '", node->name,
+             "' a second time: its saved tensors were freed by the first backward; pass "
+             "retain_graph=true to the first call");
+    Tensor g = std::move(grads[node]);
+    grads.erase(node);
+    if (!g.defined()) continue;  // no path from root carried a gradient here
+    std::vector<bool> needs;
+    for (const Edge& e : node->inputs) needs.push_back(e.needs_grad());
+    Grads input_grads = node->backward(g, needs);
+    SG_CHECK(input_grads.size() == node->inputs.size(), "backward of '", node->name, "' returned ",
+             input_grads.size(), " gradients for ", node->inputs.size(), " inputs");
+    for (size_t i = 0; i < node->inputs.size(); ++i) {
+      const Edge& e = node->inputs[i];
+      const Tensor& gi = input_grads[i];
+      if (!e.needs_grad() || !gi.defined()) continue;
+      SG_CHECK(gi.shape() == e.shape, "backward of '", node->name, "' gave input ", i,
+               " a gradient of shape ", shape_str(gi.shape()), ", expected ", shape_str(e.shape));
+      if (e.node)
+        accumulate(grads[e.node.get()], gi);
+      else
+        accumulate_into_leaf(e.leaf, gi);
+    }
+    if (!retain_graph) {
+      node->backward = nullptr;
+      node->released = true;
+    }
+  }
+}
+
+}  // namespace sg

@@ -1,0 +1,114 @@
+#pragma once
+// Differentiable operations. Each records its backward rule (see autograd/ops/*.cpp, one file
+// per family, forward and backward side by side) when grad mode is on and an input requires
+// grad. Their non-differentiable kernels are sg::engine:: functions of the same name.
+#include <vector>
+
+#include "autograd/node.h"
+#include "engine/backend.h"
+
+namespace sg {
+
+// ---- elementwise (autograd/ops/elementwise.cpp) --------------------------------------------
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double b);
+Tensor mul(const Tensor& a, double b);
+Tensor neg(const Tensor& x);
+Tensor pow(const Tensor& x, double exponent);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor sqrt(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor clamp(const Tensor& x, double lo, double hi);
+Tensor clamp_min(const Tensor& x, double lo);
+Tensor relu(const Tensor& x);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& x);
+Tensor operator+(const Tensor& a, double b);
+Tensor operator-(const Tensor& a, double b);
+Tensor operator*(const Tensor& a, double b);
+Tensor operator*(double a, const Tensor& b);
+Tensor operator/(const Tensor& a, double b);
+
+// ---- reductions (autograd/ops/reduce.cpp) ----------------------------------------------------
+Tensor sum(const Tensor& x);
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+// Maximum over dims; the gradient is shared equally among tied maxima.
+Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+
+// ---- shape and joining (autograd/ops/shape.cpp) ----------------------------------------------
+Tensor reshape(const Tensor& x, const Shape& shape);
+Tensor view(const Tensor& x, const Shape& shape);
+Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
+Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+Tensor expand(const Tensor& x, const Shape& shape);
+Tensor unsqueeze(const Tensor& x, int64_t dim);
+Tensor squeeze(const Tensor& x, int64_t dim);
+Tensor contiguous(const Tensor& x);
+Tensor clone(const Tensor& x);
+Tensor to(const Tensor& x, DType dtype);
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim);
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim);
+// detach(x) == x.detach(): same storage, no history. Named here so the stop-gradient reads
+// as one word in model code: loss = D(p1, detach(z2)).
+Tensor detach(const Tensor& x);
+
+// ---- indexing (autograd/ops/index.cpp) -------------------------------------------------------
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src);
+// The elements of x where mask (broadcast to x, nonzero = selected) is set, as a 1-D tensor.
+Tensor masked_select(const Tensor& x, const Tensor& mask);
+
+// ---- linear algebra (autograd/ops/matmul.cpp) ------------------------------------------------
+Tensor matmul(const Tensor& a, const Tensor& b);
+// y = x W^T + b, with x [N, in], W [out, in], b [out] (optional).
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// ---- convolution, normalisation, pooling -----------------------------------------------------
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              Conv2dOptions options = {});
+// In training, normalises with batch statistics and updates the running ones (if given) in
+// place; otherwise uses the running statistics.
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                  const Tensor& running_mean, const Tensor& running_var, bool training,
+                  double momentum = 0.1, double eps = 1e-5);
+Tensor max_pool2d(const Tensor& x, Pool2dOptions options);
+Tensor avg_pool2d(const Tensor& x, Pool2dOptions options);
+// Global average pooling: [N, C, H, W] -> [N, C, 1, 1].
+Tensor adaptive_avg_pool2d(const Tensor& x);
+
+// ---- losses and normalisation (autograd/ops/loss.cpp) ---------------------------------------
+Tensor log_softmax(const Tensor& x, int64_t dim);
+// Mean negative log-likelihood of int64 class targets [N] under logits [N, C].
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets);
+// x / max(||x||_2, eps) along dim.
+Tensor l2_normalize(const Tensor& x, int64_t dim = 1, double eps = 1e-12);
+// <a, b> / (max(||a||, eps) max(||b||, eps)) along dim.
+Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim = 1, double eps = 1e-8);
+
+// ---- in place, for optimizer and EMA updates ---------------------------------------------------
+// Refused on a tensor that requires grad while grad mode is on: wrap updates in NoGradGuard.
+void add_(const Tensor& self, const Tensor& other);
+void sub_(const Tensor& self, const Tensor& other);
+void mul_(const Tensor& self, const Tensor& other);
+void add_(const Tensor& self, double value);
+void mul_(const Tensor& self, double value);
+void copy_(const Tensor& dst, const Tensor& src);
+void zero_(const Tensor& t);
+
+}  // namespace sg

@@ -1,0 +1,61 @@
+// Batch normalisation. In training the batch statistics depend on x, so dx comes from the
+// batch_norm_backward kernel; in evaluation the statistics are constants and y is affine in x.
+#include <cmath>
+
+#include "autograd/ops.h"
+#include "engine/ops.h"
+
+namespace sg {
+
+namespace e = engine;
+
+namespace {
+// A per-channel vector shaped to broadcast against x ([1,C] or [1,C,1,1]).
+Tensor per_channel(const Tensor& v, const Tensor& x) {
+  Shape s(x.dim(), 1);
+  s[1] = x.shape()[1];
+  return e::reshape(v, s);
+}
+
+std::vector<int64_t> non_channel_dims(const Tensor& x) {
+  std::vector<int64_t> dims{0};
+  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+  return dims;
+}
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                  const Tensor& running_mean, const Tensor& running_var, bool training,
+                  double momentum, double eps) {
+  if (training) {
+    BatchNormForward f = e::batch_norm_forward_train(x, weight, bias, running_mean, running_var,
+                                                     momentum, eps);
+    return record("batch_norm", f.y, {x, weight, bias},
+                  [sx = SavedTensor(x), sw = SavedTensor(weight), mean = f.save_mean,
+                   invstd = f.save_invstd](const Tensor& g, const std::vector<bool>& needs) {
+                    BatchNormGrads b = e::batch_norm_backward(g, sx.get("batch_norm"),
+                                                              sw.get("batch_norm"), mean, invstd);
+                    return Grads{needs[0] ? b.dx : Tensor(), needs[1] ? b.dgamma : Tensor(),
+                                 needs[2] ? b.dbeta : Tensor()};
+                  });
+  }
+  Tensor y = e::batch_norm_forward_infer(x, weight, bias, running_mean, running_var, eps);
+  // invstd and the mean are copied now: the running statistics may change before backward.
+  Tensor invstd = e::pow(e::add(running_var, eps), -0.5);
+  return record("batch_norm", y, {x, weight, bias},
+                [sx = SavedTensor(x), sw = SavedTensor(weight), mean = e::clone(running_mean),
+                 invstd](const Tensor& g, const std::vector<bool>& needs) {
+                  Tensor x = sx.get("batch_norm"), w = sw.get("batch_norm");
+                  Tensor scale = w.defined() ? e::mul(invstd, w) : invstd;
+                  Tensor gx, gw, gb;
+                  if (needs[0]) gx = e::mul(g, per_channel(scale, x));
+                  if (needs[1]) {
+                    Tensor xhat = e::mul(e::sub(x, per_channel(mean, x)), per_channel(invstd, x));
+                    gw = e::sum(e::mul(g, xhat), non_channel_dims(x));
+                  }
+                  if (needs[2]) gb = e::sum(g, non_channel_dims(x));
+                  return Grads{gx, gw, gb};
+                });
+}
+
+}  // namespace sg

@@ -1,0 +1,42 @@
+#include "engine/backend.h"
+
+#include "engine/reference/reference_backend.h"
+
+namespace sg {
+
+namespace {
+thread_local bool force_reference = false;
+}
+
+#ifdef SG_WITH_ONEDNN
+Backend& onednn_backend();  // engine/onednn/onednn_backend.cpp
+#endif
+#ifdef SG_WITH_CUDA
+Backend& cuda_backend(int device_index);  // engine/cuda/cuda_backend.cpp
+#endif
+
+Backend& reference_backend() {
+  static ReferenceBackend backend;
+  return backend;
+}
+
+Backend& backend_for(Device device) {
+  if (device.is_cpu()) {
+#ifdef SG_WITH_ONEDNN
+    if (!force_reference) return onednn_backend();
+#endif
+    return reference_backend();
+  }
+#ifdef SG_WITH_CUDA
+  return cuda_backend(device.index);
+#else
+  SG_CHECK(false, "no backend for device ", device.str(), ": stopgrad was built without CUDA");
+#endif
+}
+
+ReferenceKernelsGuard::ReferenceKernelsGuard() : previous_(force_reference) {
+  force_reference = true;
+}
+ReferenceKernelsGuard::~ReferenceKernelsGuard() { force_reference = previous_; }
+
+}  // namespace sg

@@ -1,0 +1,126 @@
+#pragma once
+// The backend seam: every kernel the engine runs is a virtual method here. The reference
+// backend implements all of them with plain loops; the oneDNN and CUDA backends override what
+// they accelerate. Arguments arrive validated by engine/ops.cpp (shapes, dtypes, devices).
+#include <string_view>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace sg {
+
+enum class UnaryOp { Neg, Exp, Log, Sqrt, Abs, Sign };
+enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, Greater, Less, GreaterEqual, LessEqual, Equal };
+enum class ReduceOp { Sum, Mean, Max, Min };
+enum class ArgReduceOp { Argmin, Argmax };
+
+struct Conv2dOptions {
+  int64_t stride = 1;
+  int64_t padding = 0;
+};
+
+struct Pool2dOptions {
+  int64_t kernel = 2;
+  int64_t stride = 2;
+  int64_t padding = 0;
+};
+
+struct BatchNormForward {
+  Tensor y;
+  Tensor save_mean;    // per channel, biased batch statistics
+  Tensor save_invstd;  // 1 / sqrt(var + eps)
+};
+
+struct BatchNormGrads {
+  Tensor dx, dgamma, dbeta;
+};
+
+struct MaxPool2dForward {
+  Tensor y;
+  Tensor indices;  // int64, position h * W + w of each maximum within its input plane
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+
+  // Memory. dst and src have equal shapes; copy converts dtypes.
+  virtual void copy(const Tensor& dst, const Tensor& src) = 0;
+  virtual void fill(const Tensor& dst, double value) = 0;
+
+  // Elementwise. binary broadcasts its operands; binary_inplace writes into `self`.
+  virtual Tensor unary(UnaryOp op, const Tensor& x) = 0;
+  virtual Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) = 0;
+  virtual void binary_inplace(BinaryOp op, const Tensor& self, const Tensor& other) = 0;
+  virtual Tensor clamp(const Tensor& x, double lo, double hi) = 0;
+  virtual Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) = 0;
+  virtual Tensor relu_forward(const Tensor& x) = 0;
+  virtual Tensor relu_backward(const Tensor& grad_y, const Tensor& y) = 0;
+
+  // Reductions over `dims` (sorted, unique) and along one dimension.
+  virtual Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
+                        bool keepdim) = 0;
+  virtual Tensor arg_reduce(ArgReduceOp op, const Tensor& x, int64_t dim, bool keepdim) = 0;
+
+  // [m,k] x [k,n], or batched [b,m,k] x [b,k,n].
+  virtual Tensor matmul(const Tensor& a, const Tensor& b) = 0;
+
+  virtual Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias,
+                                Conv2dOptions o) = 0;
+  virtual Tensor conv2d_backward_data(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,
+                                      Conv2dOptions o) = 0;
+  virtual Tensor conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
+                                        const Shape& w_shape, Conv2dOptions o) = 0;
+
+  // Batch norm over every dimension but 1 ([N,C] or [N,C,H,W]). gamma/beta and the running
+  // statistics may be undefined; when defined, training updates the running statistics.
+  virtual BatchNormForward batch_norm_forward_train(const Tensor& x, const Tensor& gamma,
+                                                    const Tensor& beta, const Tensor& running_mean,
+                                                    const Tensor& running_var, double momentum,
+                                                    double eps) = 0;
+  virtual Tensor batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                          const Tensor& running_mean, const Tensor& running_var,
+                                          double eps) = 0;
+  virtual BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x,
+                                             const Tensor& gamma, const Tensor& save_mean,
+                                             const Tensor& save_invstd) = 0;
+
+  virtual MaxPool2dForward max_pool2d_forward(const Tensor& x, Pool2dOptions o) = 0;
+  virtual Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,
+                                     const Shape& x_shape) = 0;
+  // Padding counts towards the divisor (PyTorch's count_include_pad=True).
+  virtual Tensor avg_pool2d_forward(const Tensor& x, Pool2dOptions o) = 0;
+  virtual Tensor avg_pool2d_backward(const Tensor& grad_y, const Shape& x_shape,
+                                     Pool2dOptions o) = 0;
+
+  virtual Tensor log_softmax_forward(const Tensor& x, int64_t dim) = 0;
+  virtual Tensor log_softmax_backward(const Tensor& grad_y, const Tensor& y, int64_t dim) = 0;
+
+  virtual Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) = 0;
+  virtual Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) = 0;
+  // out = self with src added at `index` along dim (self is not modified).
+  virtual Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index,
+                             const Tensor& src) = 0;
+  virtual Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) = 0;
+};
+
+// The backend that runs a device's kernels. On the CPU that is the fast backend unless a
+// ReferenceKernelsGuard is alive on this thread.
+Backend& backend_for(Device device);
+Backend& reference_backend();
+
+// Runs every CPU op on this thread through the reference kernels while alive (for oracles,
+// float64 gradchecks of whole models, and learners stepping through plain loops).
+class ReferenceKernelsGuard {
+ public:
+  ReferenceKernelsGuard();
+  ~ReferenceKernelsGuard();
+  ReferenceKernelsGuard(const ReferenceKernelsGuard&) = delete;
+  ReferenceKernelsGuard& operator=(const ReferenceKernelsGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+}  // namespace sg

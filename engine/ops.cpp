@@ -1,0 +1,441 @@
+// Validation and dispatch for the raw ops: each checks what its kernels assume, then calls the
+// backend of its inputs' device.
+#include "engine/ops.h"
+
+#include <algorithm>
+#include <set>
+
+namespace sg::engine {
+
+namespace {
+
+Backend& backend(const Tensor& t) { return backend_for(t.device()); }
+
+void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
+  SG_CHECK(a.device() == b.device(), op, ": tensors on different devices (", a.device().str(),
+           " and ", b.device().str(), ")");
+}
+
+void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
+  SG_CHECK(a.dtype() == b.dtype(), op, ": dtypes differ (", dtype_name(a.dtype()), " and ",
+           dtype_name(b.dtype()), ")");
+}
+
+void check_floating(const char* op, const Tensor& t) {
+  SG_CHECK(is_floating(t.dtype()), op, ": expected a floating-point tensor, got ",
+           dtype_name(t.dtype()));
+}
+
+void check_index(const char* op, const Tensor& index) {
+  SG_CHECK(index.dtype() == DType::Int64, op, ": index must be int64, got ",
+           dtype_name(index.dtype()));
+}
+
+void check_channel_vector(const char* op, const char* what, const Tensor& t, int64_t channels,
+                          const Tensor& x) {
+  if (!t.defined()) return;
+  SG_CHECK(t.dim() == 1 && t.shape()[0] == channels, op, ": ", what, " has shape ",
+           shape_str(t.shape()), ", expected [", channels, "]");
+  check_same_dtype(op, t, x);
+  check_same_device(op, t, x);
+}
+
+std::vector<int64_t> normalize_dims(std::vector<int64_t> dims, int64_t rank) {
+  for (auto& d : dims) d = wrap_dim(d, rank);
+  std::sort(dims.begin(), dims.end());
+  SG_CHECK(std::adjacent_find(dims.begin(), dims.end()) == dims.end(), "repeated reduction dimension");
+  return dims;
+}
+
+}  // namespace
+
+// ---- memory -------------------------------------------------------------------------------
+void copy_(const Tensor& dst, const Tensor& src) {
+  check_same_device("copy_", dst, src);
+  Tensor s = src.shape() == dst.shape() ? src : expand(src, dst.shape());
+  backend(dst).copy(dst, s);
+  dst.bump_version();
+}
+
+void fill_(const Tensor& dst, double value) {
+  backend(dst).fill(dst, value);
+  dst.bump_version();
+}
+
+Tensor contiguous(const Tensor& x) { return x.is_contiguous() ? x : clone(x); }
+
+Tensor clone(const Tensor& x) {
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  backend(x).copy(out, x);
+  return out;
+}
+
+Tensor to(const Tensor& x, DType dtype) {
+  if (x.dtype() == dtype) return x;
+  Tensor out = Tensor::empty(x.shape(), dtype, x.device());
+  backend(x).copy(out, x);
+  return out;
+}
+
+#ifdef SG_WITH_CUDA
+Tensor copy_between_devices(const Tensor& x, Device device);  // engine/cuda/copy.cpp
+#endif
+
+Tensor to(const Tensor& x, Device device) {
+  if (x.device() == device) return x;
+#ifdef SG_WITH_CUDA
+  return copy_between_devices(x, device);
+#else
+  SG_CHECK(false, "cannot move a tensor to ", device.str(), ": stopgrad was built without CUDA");
+#endif
+}
+
+// ---- elementwise --------------------------------------------------------------------------
+Tensor unary(UnaryOp op, const Tensor& x) {
+  check_floating("unary op", x);
+  return backend(x).unary(op, x);
+}
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  check_same_device("binary op", a, b);
+  check_same_dtype("binary op", a, b);
+  broadcast_shapes(a.shape(), b.shape());  // throws naming both shapes
+  return backend(a).binary(op, a, b);
+}
+
+Tensor binary(BinaryOp op, const Tensor& a, double b) {
+  return binary(op, a, Tensor::scalar(b, a.dtype(), a.device()));
+}
+
+Tensor neg(const Tensor& x) { return unary(UnaryOp::Neg, x); }
+Tensor exp(const Tensor& x) { return unary(UnaryOp::Exp, x); }
+Tensor log(const Tensor& x) { return unary(UnaryOp::Log, x); }
+Tensor sqrt(const Tensor& x) { return unary(UnaryOp::Sqrt, x); }
+Tensor abs(const Tensor& x) { return unary(UnaryOp::Abs, x); }
+Tensor sign(const Tensor& x) { return unary(UnaryOp::Sign, x); }
+Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Sub, a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Mul, a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Div, a, b); }
+Tensor pow(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Pow, a, b); }
+Tensor add(const Tensor& a, double b) { return binary(BinaryOp::Add, a, b); }
+Tensor mul(const Tensor& a, double b) { return binary(BinaryOp::Mul, a, b); }
+Tensor pow(const Tensor& a, double b) { return binary(BinaryOp::Pow, a, b); }
+Tensor maximum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Maximum, a, b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Minimum, a, b); }
+Tensor gt(const Tensor& a, double b) { return binary(BinaryOp::Greater, a, b); }
+Tensor lt(const Tensor& a, double b) { return binary(BinaryOp::Less, a, b); }
+Tensor ge(const Tensor& a, double b) { return binary(BinaryOp::GreaterEqual, a, b); }
+Tensor le(const Tensor& a, double b) { return binary(BinaryOp::LessEqual, a, b); }
+Tensor eq(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Equal, a, b); }
+
+Tensor clamp(const Tensor& x, double lo, double hi) {
+  check_floating("clamp", x);
+  SG_CHECK(lo <= hi, "clamp: lower bound ", lo, " exceeds upper bound ", hi);
+  return backend(x).clamp(x, lo, hi);
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_same_device("where", cond, a);
+  check_same_device("where", a, b);
+  check_same_dtype("where", a, b);
+  check_same_dtype("where", cond, a);
+  broadcast_shapes(broadcast_shapes(cond.shape(), a.shape()), b.shape());
+  return backend(a).where(cond, a, b);
+}
+
+Tensor relu_forward(const Tensor& x) {
+  check_floating("relu", x);
+  return backend(x).relu_forward(x);
+}
+
+Tensor relu_backward(const Tensor& grad_y, const Tensor& y) {
+  SG_CHECK(grad_y.shape() == y.shape(), "relu_backward: gradient shape ", shape_str(grad_y.shape()),
+           " differs from output shape ", shape_str(y.shape()));
+  check_same_dtype("relu_backward", grad_y, y);
+  return backend(y).relu_backward(grad_y, y);
+}
+
+void binary_(BinaryOp op, const Tensor& self, const Tensor& other) {
+  check_same_device("in-place op", self, other);
+  check_same_dtype("in-place op", self, other);
+  SG_CHECK(broadcast_shapes(self.shape(), other.shape()) == self.shape(), "in-place op: shape ",
+           shape_str(other.shape()), " does not broadcast to ", shape_str(self.shape()));
+  backend(self).binary_inplace(op, self, other);
+  self.bump_version();
+}
+void add_(const Tensor& self, const Tensor& other) { binary_(BinaryOp::Add, self, other); }
+void sub_(const Tensor& self, const Tensor& other) { binary_(BinaryOp::Sub, self, other); }
+void mul_(const Tensor& self, const Tensor& other) { binary_(BinaryOp::Mul, self, other); }
+void add_(const Tensor& self, double value) {
+  binary_(BinaryOp::Add, self, Tensor::scalar(value, self.dtype(), self.device()));
+}
+void mul_(const Tensor& self, double value) {
+  binary_(BinaryOp::Mul, self, Tensor::scalar(value, self.dtype(), self.device()));
+}
+
+// ---- reductions ---------------------------------------------------------------------------
+Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
+  check_floating("reduce", x);
+  return backend(x).reduce(op, x, normalize_dims(std::move(dims), x.dim()), keepdim);
+}
+
+namespace {
+std::vector<int64_t> all_dims(const Tensor& x) {
+  std::vector<int64_t> dims(x.dim());
+  for (int64_t i = 0; i < x.dim(); ++i) dims[i] = i;
+  return dims;
+}
+}  // namespace
+
+Tensor sum(const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
+  return reduce(ReduceOp::Sum, x, std::move(dims), keepdim);
+}
+Tensor sum(const Tensor& x) { return reduce(ReduceOp::Sum, x, all_dims(x), false); }
+Tensor mean(const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
+  return reduce(ReduceOp::Mean, x, std::move(dims), keepdim);
+}
+Tensor mean(const Tensor& x) { return reduce(ReduceOp::Mean, x, all_dims(x), false); }
+Tensor amax(const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
+  return reduce(ReduceOp::Max, x, std::move(dims), keepdim);
+}
+Tensor amin(const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
+  return reduce(ReduceOp::Min, x, std::move(dims), keepdim);
+}
+
+Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) {
+  check_floating("argmin", x);
+  SG_CHECK(x.dim() > 0 && x.size(dim) > 0, "argmin of an empty dimension");
+  return backend(x).arg_reduce(ArgReduceOp::Argmin, x, wrap_dim(dim, x.dim()), keepdim);
+}
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
+  check_floating("argmax", x);
+  SG_CHECK(x.dim() > 0 && x.size(dim) > 0, "argmax of an empty dimension");
+  return backend(x).arg_reduce(ArgReduceOp::Argmax, x, wrap_dim(dim, x.dim()), keepdim);
+}
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  SG_CHECK(broadcast_shapes(shape, x.shape()) == x.shape(), "sum_to: ", shape_str(x.shape()),
+           " is not a broadcast of ", shape_str(shape));
+  size_t lead = x.shape().size() - shape.size();
+  std::vector<int64_t> dims;
+  for (size_t i = 0; i < x.shape().size(); ++i)
+    if (i < lead || (shape[i - lead] == 1 && x.shape()[i] != 1)) dims.push_back(int64_t(i));
+  Tensor summed = sum(x, dims, /*keepdim=*/true);
+  return reshape(summed, shape);
+}
+
+// ---- linear algebra -----------------------------------------------------------------------
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_same_device("matmul", a, b);
+  check_same_dtype("matmul", a, b);
+  check_floating("matmul", a);
+  bool ok = (a.dim() == 2 && b.dim() == 2 && a.shape()[1] == b.shape()[0]) ||
+            (a.dim() == 3 && b.dim() == 3 && a.shape()[0] == b.shape()[0] &&
+             a.shape()[2] == b.shape()[1]);
+  SG_CHECK(ok, "matmul: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
+           " do not multiply ([m,k]x[k,n] or [b,m,k]x[b,k,n])");
+  return backend(a).matmul(a, b);
+}
+
+// ---- convolution ---------------------------------------------------------------------------
+Shape conv2d_output_shape(const Shape& x, const Shape& w, Conv2dOptions o) {
+  SG_CHECK(x.size() == 4, "conv2d: input must be [N,C,H,W], got ", shape_str(x));
+  SG_CHECK(w.size() == 4, "conv2d: weight must be [O,C,kH,kW], got ", shape_str(w));
+  SG_CHECK(x[1] == w[1], "conv2d: input has ", x[1], " channels but weight ", shape_str(w),
+           " expects ", w[1]);
+  SG_CHECK(o.stride >= 1 && o.padding >= 0, "conv2d: stride ", o.stride, " / padding ", o.padding,
+           " invalid");
+  int64_t oh = (x[2] + 2 * o.padding - w[2]) / o.stride + 1;
+  int64_t ow = (x[3] + 2 * o.padding - w[3]) / o.stride + 1;
+  SG_CHECK(oh > 0 && ow > 0, "conv2d: kernel ", shape_str(w), " larger than padded input ",
+           shape_str(x));
+  return {x[0], w[0], oh, ow};
+}
+
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Conv2dOptions o) {
+  check_same_device("conv2d", x, w);
+  check_same_dtype("conv2d", x, w);
+  conv2d_output_shape(x.shape(), w.shape(), o);
+  check_channel_vector("conv2d", "bias", bias, w.shape()[0], w);
+  return backend(x).conv2d_forward(x, w, bias, o);
+}
+
+Tensor conv2d_backward_data(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,
+                            Conv2dOptions o) {
+  SG_CHECK(grad_y.shape() == conv2d_output_shape(x_shape, w.shape(), o),
+           "conv2d_backward_data: gradient shape ", shape_str(grad_y.shape()), " expected ",
+           shape_str(conv2d_output_shape(x_shape, w.shape(), o)));
+  check_same_dtype("conv2d_backward_data", grad_y, w);
+  return backend(w).conv2d_backward_data(grad_y, w, x_shape, o);
+}
+
+Tensor conv2d_backward_weight(const Tensor& grad_y, const Tensor& x, const Shape& w_shape,
+                              Conv2dOptions o) {
+  SG_CHECK(grad_y.shape() == conv2d_output_shape(x.shape(), w_shape, o),
+           "conv2d_backward_weight: gradient shape ", shape_str(grad_y.shape()), " expected ",
+           shape_str(conv2d_output_shape(x.shape(), w_shape, o)));
+  check_same_dtype("conv2d_backward_weight", grad_y, x);
+  return backend(x).conv2d_backward_weight(grad_y, x, w_shape, o);
+}
+
+// ---- batch norm -----------------------------------------------------------------------------
+namespace {
+void check_batch_norm_input(const char* op, const Tensor& x) {
+  check_floating(op, x);
+  SG_CHECK(x.dim() == 2 || x.dim() == 4, op, ": input must be [N,C] or [N,C,H,W], got ",
+           shape_str(x.shape()));
+}
+}  // namespace
+
+BatchNormForward batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                          const Tensor& running_mean, const Tensor& running_var,
+                                          double momentum, double eps) {
+  check_batch_norm_input("batch_norm", x);
+  int64_t c = x.shape()[1];
+  SG_CHECK(x.numel() / c > 1, "batch_norm: training needs more than one value per channel, got input ",
+           shape_str(x.shape()));
+  check_channel_vector("batch_norm", "weight", gamma, c, x);
+  check_channel_vector("batch_norm", "bias", beta, c, x);
+  check_channel_vector("batch_norm", "running_mean", running_mean, c, x);
+  check_channel_vector("batch_norm", "running_var", running_var, c, x);
+  auto out = backend(x).batch_norm_forward_train(x, gamma, beta, running_mean, running_var,
+                                                 momentum, eps);
+  if (running_mean.defined()) running_mean.bump_version();
+  if (running_var.defined()) running_var.bump_version();
+  return out;
+}
+
+Tensor batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                const Tensor& running_mean, const Tensor& running_var, double eps) {
+  check_batch_norm_input("batch_norm", x);
+  int64_t c = x.shape()[1];
+  SG_CHECK(running_mean.defined() && running_var.defined(),
+           "batch_norm: inference needs running statistics");
+  check_channel_vector("batch_norm", "weight", gamma, c, x);
+  check_channel_vector("batch_norm", "bias", beta, c, x);
+  check_channel_vector("batch_norm", "running_mean", running_mean, c, x);
+  check_channel_vector("batch_norm", "running_var", running_var, c, x);
+  return backend(x).batch_norm_forward_infer(x, gamma, beta, running_mean, running_var, eps);
+}
+
+BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                                   const Tensor& save_mean, const Tensor& save_invstd) {
+  SG_CHECK(grad_y.shape() == x.shape(), "batch_norm_backward: gradient ", shape_str(grad_y.shape()),
+           " vs input ", shape_str(x.shape()));
+  return backend(x).batch_norm_backward(grad_y, x, gamma, save_mean, save_invstd);
+}
+
+// ---- pooling ------------------------------------------------------------------------------
+Shape pool2d_output_shape(const Shape& x, Pool2dOptions o) {
+  SG_CHECK(x.size() == 4, "pool2d: input must be [N,C,H,W], got ", shape_str(x));
+  SG_CHECK(o.kernel >= 1 && o.stride >= 1 && o.padding >= 0 && 2 * o.padding <= o.kernel,
+           "pool2d: kernel ", o.kernel, " stride ", o.stride, " padding ", o.padding, " invalid");
+  int64_t oh = (x[2] + 2 * o.padding - o.kernel) / o.stride + 1;
+  int64_t ow = (x[3] + 2 * o.padding - o.kernel) / o.stride + 1;
+  SG_CHECK(oh > 0 && ow > 0, "pool2d: kernel ", o.kernel, " larger than padded input ", shape_str(x));
+  return {x[0], x[1], oh, ow};
+}
+
+MaxPool2dForward max_pool2d_forward(const Tensor& x, Pool2dOptions o) {
+  check_floating("max_pool2d", x);
+  pool2d_output_shape(x.shape(), o);
+  return backend(x).max_pool2d_forward(x, o);
+}
+
+Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, const Shape& x_shape) {
+  SG_CHECK(grad_y.shape() == indices.shape(), "max_pool2d_backward: gradient ",
+           shape_str(grad_y.shape()), " vs indices ", shape_str(indices.shape()));
+  check_index("max_pool2d_backward", indices);
+  return backend(grad_y).max_pool2d_backward(grad_y, indices, x_shape);
+}
+
+Tensor avg_pool2d_forward(const Tensor& x, Pool2dOptions o) {
+  check_floating("avg_pool2d", x);
+  pool2d_output_shape(x.shape(), o);
+  return backend(x).avg_pool2d_forward(x, o);
+}
+
+Tensor avg_pool2d_backward(const Tensor& grad_y, const Shape& x_shape, Pool2dOptions o) {
+  SG_CHECK(grad_y.shape() == pool2d_output_shape(x_shape, o), "avg_pool2d_backward: gradient ",
+           shape_str(grad_y.shape()), " expected ", shape_str(pool2d_output_shape(x_shape, o)));
+  return backend(grad_y).avg_pool2d_backward(grad_y, x_shape, o);
+}
+
+// ---- softmax ------------------------------------------------------------------------------
+Tensor log_softmax_forward(const Tensor& x, int64_t dim) {
+  check_floating("log_softmax", x);
+  return backend(x).log_softmax_forward(x, wrap_dim(dim, x.dim()));
+}
+
+Tensor log_softmax_backward(const Tensor& grad_y, const Tensor& y, int64_t dim) {
+  SG_CHECK(grad_y.shape() == y.shape(), "log_softmax_backward: gradient ", shape_str(grad_y.shape()),
+           " vs output ", shape_str(y.shape()));
+  return backend(y).log_softmax_backward(grad_y, y, wrap_dim(dim, y.dim()));
+}
+
+// ---- indexing -----------------------------------------------------------------------------
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  check_index("index_select", index);
+  check_same_device("index_select", x, index);
+  SG_CHECK(index.dim() == 1, "index_select: index must be 1-D, got ", shape_str(index.shape()));
+  return backend(x).index_select(x, wrap_dim(dim, x.dim()), index);
+}
+
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  check_index("gather", index);
+  check_same_device("gather", x, index);
+  SG_CHECK(index.dim() == x.dim(), "gather: index rank ", index.dim(), " differs from input rank ",
+           x.dim());
+  dim = wrap_dim(dim, x.dim());
+  for (int64_t d = 0; d < x.dim(); ++d)
+    SG_CHECK(d == dim || index.shape()[d] <= x.shape()[d], "gather: index ", shape_str(index.shape()),
+             " too large for input ", shape_str(x.shape()), " in dimension ", d);
+  return backend(x).gather(x, dim, index);
+}
+
+Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
+  check_index("scatter_add", index);
+  check_same_dtype("scatter_add", self, src);
+  SG_CHECK(index.shape() == src.shape(), "scatter_add: index ", shape_str(index.shape()),
+           " and src ", shape_str(src.shape()), " must have the same shape");
+  SG_CHECK(index.dim() == self.dim(), "scatter_add: index rank ", index.dim(),
+           " differs from self rank ", self.dim());
+  dim = wrap_dim(dim, self.dim());
+  for (int64_t d = 0; d < self.dim(); ++d)
+    SG_CHECK(d == dim || index.shape()[d] <= self.shape()[d], "scatter_add: index ",
+             shape_str(index.shape()), " too large for ", shape_str(self.shape()), " in dimension ", d);
+  return backend(self).scatter_add(self, dim, index, src);
+}
+
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  SG_CHECK(!tensors.empty(), "cat: no tensors given");
+  const Tensor& first = tensors.front();
+  dim = wrap_dim(dim, first.dim());
+  for (size_t i = 1; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i];
+    check_same_dtype("cat", first, t);
+    check_same_device("cat", first, t);
+    SG_CHECK(t.dim() == first.dim(), "cat: tensor ", i, " has shape ", shape_str(t.shape()),
+             ", tensor 0 has ", shape_str(first.shape()));
+    for (int64_t d = 0; d < t.dim(); ++d)
+      SG_CHECK(d == dim || t.shape()[d] == first.shape()[d], "cat: tensor ", i, " has shape ",
+               shape_str(t.shape()), ", tensor 0 has ", shape_str(first.shape()),
+               " (only dimension ", dim, " may differ)");
+  }
+  return backend(first).cat(tensors, dim);
+}
+
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  SG_CHECK(!tensors.empty(), "stack: no tensors given");
+  std::vector<Tensor> expanded;
+  for (const auto& t : tensors) {
+    SG_CHECK(t.shape() == tensors.front().shape(), "stack: shapes ", shape_str(t.shape()), " and ",
+             shape_str(tensors.front().shape()), " differ");
+    expanded.push_back(unsqueeze(t, dim));
+  }
+  return cat(expanded, dim);
+}
+
+}  // namespace sg::engine

@@ -1,0 +1,26 @@
+# Sourced by the other scripts: installs the Debian packages stopgrad builds with, only when
+# one is missing (so a second run costs nothing).
+sg_packages=(cmake ninja-build g++ libeigen3-dev libdnnl-dev opencl-c-headers ocl-icd-opencl-dev
+             libstb-dev doctest-dev)
+
+sg_install_missing_packages() {
+  local missing=()
+  for p in "${sg_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+# Configures (once) and builds everything into build/.
+sg_build() {
+  if [ ! -f build/build.ninja ]; then
+    cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  fi
+  cmake --build build -j"$(nproc)"
+}

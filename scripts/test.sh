@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs missing packages, builds into build/, and runs every test through CTest.
+# GPU tests (label gpu) skip with a message when no CUDA device is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+sg_install_missing_packages
+sg_build
+cd build
+ctest --output-on-failure -j"$(nproc)" "$@"
