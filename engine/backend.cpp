@@ -15,6 +15,10 @@ Backend& onednn_backend();  // engine/onednn/onednn_backend.cpp
 Backend& cuda_backend(int device_index);  // engine/cuda/cuda_backend.cpp
 #endif
 
+Tensor Backend::to_strided(const Tensor& x) {
+  SG_CHECK(false, "backend ", name(), " cannot read the layout ", x.layout()->name());
+}
+
 Backend& reference_backend() {
   static ReferenceBackend backend;
   return backend;

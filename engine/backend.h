@@ -27,8 +27,8 @@ struct Pool2dOptions {
 
 struct BatchNormForward {
   Tensor y;
-  Tensor save_mean;    // per channel, biased batch statistics
-  Tensor save_invstd;  // 1 / sqrt(var + eps)
+  Tensor save_mean;  // per channel batch mean
+  Tensor save_var;   // per channel biased batch variance (what the batch was normalised with)
 };
 
 struct BatchNormGrads {
@@ -37,13 +37,24 @@ struct BatchNormGrads {
 
 struct MaxPool2dForward {
   Tensor y;
-  Tensor indices;  // int64, position h * W + w of each maximum within its input plane
+  // Where each maximum came from, for backward: int64 positions h * W + w within the input
+  // plane (reference), or the backend's own workspace in an opaque layout (oneDNN).
+  Tensor indices;
 };
+
+// Families of ops whose kernels may read tensors in a backend's opaque layout.
+enum class OpFamily { Copy, Elementwise, Relu, Conv2d, BatchNorm, Pool2d };
 
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string_view name() const = 0;
+
+  // Whether this backend's kernels of `family` read opaque-layout inputs; when not, the
+  // dispatcher converts such inputs with to_strided() first.
+  virtual bool accepts_opaque(OpFamily) const { return false; }
+  // A contiguous strided copy of an opaque-layout tensor.
+  virtual Tensor to_strided(const Tensor& x);
 
   // Memory. dst and src have equal shapes; copy converts dtypes.
   virtual void copy(const Tensor& dst, const Tensor& src) = 0;
@@ -84,11 +95,11 @@ class Backend {
                                           double eps) = 0;
   virtual BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x,
                                              const Tensor& gamma, const Tensor& save_mean,
-                                             const Tensor& save_invstd) = 0;
+                                             const Tensor& save_var, double eps) = 0;
 
   virtual MaxPool2dForward max_pool2d_forward(const Tensor& x, Pool2dOptions o) = 0;
   virtual Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,
-                                     const Shape& x_shape) = 0;
+                                     const Shape& x_shape, Pool2dOptions o) = 0;
   // Padding counts towards the divisor (PyTorch's count_include_pad=True).
   virtual Tensor avg_pool2d_forward(const Tensor& x, Pool2dOptions o) = 0;
   virtual Tensor avg_pool2d_backward(const Tensor& grad_y, const Shape& x_shape,

@@ -11,6 +11,13 @@ namespace {
 
 Backend& backend(const Tensor& t) { return backend_for(t.device()); }
 
+// What a kernel of `family` may be handed: an opaque-layout input only when its backend reads
+// that layout, otherwise the input converted to strided.
+Tensor readable(const Tensor& t, OpFamily family) {
+  if (!t.defined() || t.is_strided() || backend(t).accepts_opaque(family)) return t;
+  return to_strided(t);
+}
+
 void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
   SG_CHECK(a.device() == b.device(), op, ": tensors on different devices (", a.device().str(),
            " and ", b.device().str(), ")");
@@ -52,8 +59,8 @@ std::vector<int64_t> normalize_dims(std::vector<int64_t> dims, int64_t rank) {
 // ---- memory -------------------------------------------------------------------------------
 void copy_(const Tensor& dst, const Tensor& src) {
   check_same_device("copy_", dst, src);
-  Tensor s = src.shape() == dst.shape() ? src : expand(src, dst.shape());
-  backend(dst).copy(dst, s);
+  Tensor s = src.shape() == dst.shape() ? readable(src, OpFamily::Copy) : expand(src, dst.shape());
+  backend(dst).copy(readable(dst, OpFamily::Copy), s);
   dst.bump_version();
 }
 
@@ -65,15 +72,20 @@ void fill_(const Tensor& dst, double value) {
 Tensor contiguous(const Tensor& x) { return x.is_contiguous() ? x : clone(x); }
 
 Tensor clone(const Tensor& x) {
+  if (!x.is_strided()) return to_strided(x);  // a fresh copy already
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   backend(x).copy(out, x);
   return out;
 }
 
+Tensor to_strided(const Tensor& x) {
+  return !x.defined() || x.is_strided() ? x : backend(x).to_strided(x);
+}
+
 Tensor to(const Tensor& x, DType dtype) {
   if (x.dtype() == dtype) return x;
   Tensor out = Tensor::empty(x.shape(), dtype, x.device());
-  backend(x).copy(out, x);
+  backend(x).copy(out, to_strided(x));
   return out;
 }
 
@@ -93,14 +105,14 @@ Tensor to(const Tensor& x, Device device) {
 // ---- elementwise --------------------------------------------------------------------------
 Tensor unary(UnaryOp op, const Tensor& x) {
   check_floating("unary op", x);
-  return backend(x).unary(op, x);
+  return backend(x).unary(op, readable(x, OpFamily::Elementwise));
 }
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_same_device("binary op", a, b);
   check_same_dtype("binary op", a, b);
   broadcast_shapes(a.shape(), b.shape());  // throws naming both shapes
-  return backend(a).binary(op, a, b);
+  return backend(a).binary(op, readable(a, OpFamily::Elementwise), readable(b, OpFamily::Elementwise));
 }
 
 Tensor binary(BinaryOp op, const Tensor& a, double b) {
@@ -132,7 +144,7 @@ Tensor eq(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Equal, a, 
 Tensor clamp(const Tensor& x, double lo, double hi) {
   check_floating("clamp", x);
   SG_CHECK(lo <= hi, "clamp: lower bound ", lo, " exceeds upper bound ", hi);
-  return backend(x).clamp(x, lo, hi);
+  return backend(x).clamp(to_strided(x), lo, hi);
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
@@ -141,19 +153,19 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_same_dtype("where", a, b);
   check_same_dtype("where", cond, a);
   broadcast_shapes(broadcast_shapes(cond.shape(), a.shape()), b.shape());
-  return backend(a).where(cond, a, b);
+  return backend(a).where(to_strided(cond), to_strided(a), to_strided(b));
 }
 
 Tensor relu_forward(const Tensor& x) {
   check_floating("relu", x);
-  return backend(x).relu_forward(x);
+  return backend(x).relu_forward(readable(x, OpFamily::Relu));
 }
 
 Tensor relu_backward(const Tensor& grad_y, const Tensor& y) {
   SG_CHECK(grad_y.shape() == y.shape(), "relu_backward: gradient shape ", shape_str(grad_y.shape()),
            " differs from output shape ", shape_str(y.shape()));
   check_same_dtype("relu_backward", grad_y, y);
-  return backend(y).relu_backward(grad_y, y);
+  return backend(y).relu_backward(readable(grad_y, OpFamily::Relu), readable(y, OpFamily::Relu));
 }
 
 void binary_(BinaryOp op, const Tensor& self, const Tensor& other) {
@@ -161,7 +173,9 @@ void binary_(BinaryOp op, const Tensor& self, const Tensor& other) {
   check_same_dtype("in-place op", self, other);
   SG_CHECK(broadcast_shapes(self.shape(), other.shape()) == self.shape(), "in-place op: shape ",
            shape_str(other.shape()), " does not broadcast to ", shape_str(self.shape()));
-  backend(self).binary_inplace(op, self, other);
+  SG_CHECK(self.is_strided() || backend(self).accepts_opaque(OpFamily::Elementwise),
+           "in-place op on a tensor in the opaque layout ", self.layout()->name());
+  backend(self).binary_inplace(op, self, readable(other, OpFamily::Elementwise));
   self.bump_version();
 }
 void add_(const Tensor& self, const Tensor& other) { binary_(BinaryOp::Add, self, other); }
@@ -177,7 +191,7 @@ void mul_(const Tensor& self, double value) {
 // ---- reductions ---------------------------------------------------------------------------
 Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
   check_floating("reduce", x);
-  return backend(x).reduce(op, x, normalize_dims(std::move(dims), x.dim()), keepdim);
+  return backend(x).reduce(op, to_strided(x), normalize_dims(std::move(dims), x.dim()), keepdim);
 }
 
 namespace {
@@ -206,12 +220,12 @@ Tensor amin(const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
 Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) {
   check_floating("argmin", x);
   SG_CHECK(x.dim() > 0 && x.size(dim) > 0, "argmin of an empty dimension");
-  return backend(x).arg_reduce(ArgReduceOp::Argmin, x, wrap_dim(dim, x.dim()), keepdim);
+  return backend(x).arg_reduce(ArgReduceOp::Argmin, to_strided(x), wrap_dim(dim, x.dim()), keepdim);
 }
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
   check_floating("argmax", x);
   SG_CHECK(x.dim() > 0 && x.size(dim) > 0, "argmax of an empty dimension");
-  return backend(x).arg_reduce(ArgReduceOp::Argmax, x, wrap_dim(dim, x.dim()), keepdim);
+  return backend(x).arg_reduce(ArgReduceOp::Argmax, to_strided(x), wrap_dim(dim, x.dim()), keepdim);
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
@@ -236,7 +250,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
              a.shape()[2] == b.shape()[1]);
   SG_CHECK(ok, "matmul: shapes ", shape_str(a.shape()), " and ", shape_str(b.shape()),
            " do not multiply ([m,k]x[k,n] or [b,m,k]x[b,k,n])");
-  return backend(a).matmul(a, b);
+  return backend(a).matmul(to_strided(a), to_strided(b));
 }
 
 // ---- convolution ---------------------------------------------------------------------------
@@ -259,7 +273,8 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Conv
   check_same_dtype("conv2d", x, w);
   conv2d_output_shape(x.shape(), w.shape(), o);
   check_channel_vector("conv2d", "bias", bias, w.shape()[0], w);
-  return backend(x).conv2d_forward(x, w, bias, o);
+  return backend(x).conv2d_forward(readable(x, OpFamily::Conv2d), readable(w, OpFamily::Conv2d),
+                                   to_strided(bias), o);
 }
 
 Tensor conv2d_backward_data(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,
@@ -268,7 +283,8 @@ Tensor conv2d_backward_data(const Tensor& grad_y, const Tensor& w, const Shape& 
            "conv2d_backward_data: gradient shape ", shape_str(grad_y.shape()), " expected ",
            shape_str(conv2d_output_shape(x_shape, w.shape(), o)));
   check_same_dtype("conv2d_backward_data", grad_y, w);
-  return backend(w).conv2d_backward_data(grad_y, w, x_shape, o);
+  return backend(w).conv2d_backward_data(readable(grad_y, OpFamily::Conv2d),
+                                         readable(w, OpFamily::Conv2d), x_shape, o);
 }
 
 Tensor conv2d_backward_weight(const Tensor& grad_y, const Tensor& x, const Shape& w_shape,
@@ -277,7 +293,8 @@ Tensor conv2d_backward_weight(const Tensor& grad_y, const Tensor& x, const Shape
            "conv2d_backward_weight: gradient shape ", shape_str(grad_y.shape()), " expected ",
            shape_str(conv2d_output_shape(x.shape(), w_shape, o)));
   check_same_dtype("conv2d_backward_weight", grad_y, x);
-  return backend(x).conv2d_backward_weight(grad_y, x, w_shape, o);
+  return backend(x).conv2d_backward_weight(readable(grad_y, OpFamily::Conv2d),
+                                           readable(x, OpFamily::Conv2d), w_shape, o);
 }
 
 // ---- batch norm -----------------------------------------------------------------------------
@@ -300,8 +317,8 @@ BatchNormForward batch_norm_forward_train(const Tensor& x, const Tensor& gamma, 
   check_channel_vector("batch_norm", "bias", beta, c, x);
   check_channel_vector("batch_norm", "running_mean", running_mean, c, x);
   check_channel_vector("batch_norm", "running_var", running_var, c, x);
-  auto out = backend(x).batch_norm_forward_train(x, gamma, beta, running_mean, running_var,
-                                                 momentum, eps);
+  auto out = backend(x).batch_norm_forward_train(readable(x, OpFamily::BatchNorm), gamma, beta,
+                                                 running_mean, running_var, momentum, eps);
   if (running_mean.defined()) running_mean.bump_version();
   if (running_var.defined()) running_var.bump_version();
   return out;
@@ -317,14 +334,16 @@ Tensor batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tens
   check_channel_vector("batch_norm", "bias", beta, c, x);
   check_channel_vector("batch_norm", "running_mean", running_mean, c, x);
   check_channel_vector("batch_norm", "running_var", running_var, c, x);
-  return backend(x).batch_norm_forward_infer(x, gamma, beta, running_mean, running_var, eps);
+  return backend(x).batch_norm_forward_infer(readable(x, OpFamily::BatchNorm), gamma, beta,
+                                             running_mean, running_var, eps);
 }
 
 BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
-                                   const Tensor& save_mean, const Tensor& save_invstd) {
+                                   const Tensor& save_mean, const Tensor& save_var, double eps) {
   SG_CHECK(grad_y.shape() == x.shape(), "batch_norm_backward: gradient ", shape_str(grad_y.shape()),
            " vs input ", shape_str(x.shape()));
-  return backend(x).batch_norm_backward(grad_y, x, gamma, save_mean, save_invstd);
+  return backend(x).batch_norm_backward(readable(grad_y, OpFamily::BatchNorm),
+                                        readable(x, OpFamily::BatchNorm), gamma, save_mean, save_var, eps);
 }
 
 // ---- pooling ------------------------------------------------------------------------------
@@ -341,38 +360,40 @@ Shape pool2d_output_shape(const Shape& x, Pool2dOptions o) {
 MaxPool2dForward max_pool2d_forward(const Tensor& x, Pool2dOptions o) {
   check_floating("max_pool2d", x);
   pool2d_output_shape(x.shape(), o);
-  return backend(x).max_pool2d_forward(x, o);
+  return backend(x).max_pool2d_forward(readable(x, OpFamily::Pool2d), o);
 }
 
-Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, const Shape& x_shape) {
+Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, const Shape& x_shape,
+                           Pool2dOptions o) {
   SG_CHECK(grad_y.shape() == indices.shape(), "max_pool2d_backward: gradient ",
            shape_str(grad_y.shape()), " vs indices ", shape_str(indices.shape()));
-  check_index("max_pool2d_backward", indices);
-  return backend(grad_y).max_pool2d_backward(grad_y, indices, x_shape);
+  SG_CHECK(grad_y.shape() == pool2d_output_shape(x_shape, o), "max_pool2d_backward: gradient ",
+           shape_str(grad_y.shape()), " expected ", shape_str(pool2d_output_shape(x_shape, o)));
+  return backend(grad_y).max_pool2d_backward(readable(grad_y, OpFamily::Pool2d), indices, x_shape, o);
 }
 
 Tensor avg_pool2d_forward(const Tensor& x, Pool2dOptions o) {
   check_floating("avg_pool2d", x);
   pool2d_output_shape(x.shape(), o);
-  return backend(x).avg_pool2d_forward(x, o);
+  return backend(x).avg_pool2d_forward(readable(x, OpFamily::Pool2d), o);
 }
 
 Tensor avg_pool2d_backward(const Tensor& grad_y, const Shape& x_shape, Pool2dOptions o) {
   SG_CHECK(grad_y.shape() == pool2d_output_shape(x_shape, o), "avg_pool2d_backward: gradient ",
            shape_str(grad_y.shape()), " expected ", shape_str(pool2d_output_shape(x_shape, o)));
-  return backend(grad_y).avg_pool2d_backward(grad_y, x_shape, o);
+  return backend(grad_y).avg_pool2d_backward(readable(grad_y, OpFamily::Pool2d), x_shape, o);
 }
 
 // ---- softmax ------------------------------------------------------------------------------
 Tensor log_softmax_forward(const Tensor& x, int64_t dim) {
   check_floating("log_softmax", x);
-  return backend(x).log_softmax_forward(x, wrap_dim(dim, x.dim()));
+  return backend(x).log_softmax_forward(to_strided(x), wrap_dim(dim, x.dim()));
 }
 
 Tensor log_softmax_backward(const Tensor& grad_y, const Tensor& y, int64_t dim) {
   SG_CHECK(grad_y.shape() == y.shape(), "log_softmax_backward: gradient ", shape_str(grad_y.shape()),
            " vs output ", shape_str(y.shape()));
-  return backend(y).log_softmax_backward(grad_y, y, wrap_dim(dim, y.dim()));
+  return backend(y).log_softmax_backward(to_strided(grad_y), to_strided(y), wrap_dim(dim, y.dim()));
 }
 
 // ---- indexing -----------------------------------------------------------------------------
@@ -380,7 +401,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   check_index("index_select", index);
   check_same_device("index_select", x, index);
   SG_CHECK(index.dim() == 1, "index_select: index must be 1-D, got ", shape_str(index.shape()));
-  return backend(x).index_select(x, wrap_dim(dim, x.dim()), index);
+  return backend(x).index_select(to_strided(x), wrap_dim(dim, x.dim()), index);
 }
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
@@ -392,7 +413,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   for (int64_t d = 0; d < x.dim(); ++d)
     SG_CHECK(d == dim || index.shape()[d] <= x.shape()[d], "gather: index ", shape_str(index.shape()),
              " too large for input ", shape_str(x.shape()), " in dimension ", d);
-  return backend(x).gather(x, dim, index);
+  return backend(x).gather(to_strided(x), dim, index);
 }
 
 Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
@@ -406,7 +427,7 @@ Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const T
   for (int64_t d = 0; d < self.dim(); ++d)
     SG_CHECK(d == dim || index.shape()[d] <= self.shape()[d], "scatter_add: index ",
              shape_str(index.shape()), " too large for ", shape_str(self.shape()), " in dimension ", d);
-  return backend(self).scatter_add(self, dim, index, src);
+  return backend(self).scatter_add(to_strided(self), dim, index, to_strided(src));
 }
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
@@ -424,7 +445,9 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
                shape_str(t.shape()), ", tensor 0 has ", shape_str(first.shape()),
                " (only dimension ", dim, " may differ)");
   }
-  return backend(first).cat(tensors, dim);
+  std::vector<Tensor> strided;
+  for (const auto& t : tensors) strided.push_back(to_strided(t));
+  return backend(first).cat(strided, dim);
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {

@@ -28,6 +28,8 @@ Tensor contiguous(const Tensor& x);  // x itself when already contiguous
 Tensor clone(const Tensor& x);
 Tensor to(const Tensor& x, DType dtype);
 Tensor to(const Tensor& x, Device device);
+// x itself when strided; otherwise a contiguous copy converted from its opaque layout.
+Tensor to_strided(const Tensor& x);
 
 // ---- elementwise --------------------------------------------------------------------------
 Tensor unary(UnaryOp op, const Tensor& x);
@@ -95,10 +97,11 @@ BatchNormForward batch_norm_forward_train(const Tensor& x, const Tensor& gamma, 
 Tensor batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                 const Tensor& running_mean, const Tensor& running_var, double eps);
 BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
-                                   const Tensor& save_mean, const Tensor& save_invstd);
+                                   const Tensor& save_mean, const Tensor& save_var, double eps);
 
 MaxPool2dForward max_pool2d_forward(const Tensor& x, Pool2dOptions o);
-Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, const Shape& x_shape);
+Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, const Shape& x_shape,
+                           Pool2dOptions o);
 Tensor avg_pool2d_forward(const Tensor& x, Pool2dOptions o);
 Tensor avg_pool2d_backward(const Tensor& grad_y, const Shape& x_shape, Pool2dOptions o);
 Shape pool2d_output_shape(const Shape& x_shape, Pool2dOptions o);

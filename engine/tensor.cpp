@@ -24,6 +24,18 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   return Tensor(std::move(impl));
 }
 
+Tensor Tensor::empty_opaque(const Shape& shape, DType dtype, Device device,
+                            std::shared_ptr<const OpaqueLayout> layout) {
+  SG_CHECK(layout != nullptr, "empty_opaque: no layout given");
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(layout->nbytes(), device);
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = dtype;
+  impl->layout = std::move(layout);
+  return Tensor(std::move(impl));
+}
+
 Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
   engine::fill_(t, value);
@@ -66,7 +78,16 @@ int64_t Tensor::numel() const { return sg::numel(shape()); }
 DType Tensor::dtype() const { return impl().dtype; }
 Device Tensor::device() const { return impl().storage->device(); }
 
+bool Tensor::is_strided() const { return impl().layout == nullptr; }
+const std::shared_ptr<const OpaqueLayout>& Tensor::layout() const { return impl().layout; }
+
+void Tensor::check_strided(const char* what) const {
+  SG_CHECK(is_strided(), what, " on a tensor of shape ", shape_str(shape()), " stored in the opaque layout ",
+           layout()->name(), ": convert it with engine::to_strided() first");
+}
+
 bool Tensor::is_contiguous() const {
+  if (!is_strided()) return false;
   int64_t expected = 1;
   for (size_t i = shape().size(); i-- > 0;) {
     if (shape()[i] == 1) continue;
@@ -81,6 +102,7 @@ void* Tensor::raw_data() const {
 }
 
 double Tensor::at(const std::vector<int64_t>& index) const {
+  check_strided("at()");
   SG_CHECK(device().is_cpu(), "element access on a ", device().str(), " tensor: copy it to the CPU");
   SG_CHECK(static_cast<int64_t>(index.size()) == dim(), "index of rank ", index.size(),
            " for a tensor of shape ", shape_str(shape()));
@@ -94,6 +116,7 @@ double Tensor::at(const std::vector<int64_t>& index) const {
 }
 
 void Tensor::set(const std::vector<int64_t>& index, double value) {
+  check_strided("set()");
   SG_CHECK(static_cast<int64_t>(index.size()) == dim(), "index of rank ", index.size(),
            " for a tensor of shape ", shape_str(shape()));
   SG_CHECK(device().is_cpu(), "element access on a ", device().str(), " tensor: copy it to the CPU");
@@ -113,7 +136,7 @@ double Tensor::item() const {
 }
 
 std::vector<double> Tensor::to_vector() const {
-  Tensor c = engine::contiguous(engine::to(*this, Device::cpu()));
+  Tensor c = engine::contiguous(engine::to_strided(engine::to(*this, Device::cpu())));
   std::vector<double> out(c.numel());
   dispatch_all(dtype(), "to_vector", [&]<typename T>() {
     for (size_t i = 0; i < out.size(); ++i) out[i] = double(c.data<T>()[i]);
@@ -122,6 +145,7 @@ std::vector<double> Tensor::to_vector() const {
 }
 
 Tensor Tensor::as_strided(const Shape& shape, const Strides& strides, int64_t offset) const {
+  check_strided("as_strided()");
   SG_CHECK(shape.size() == strides.size(), "as_strided: shape ", shape_str(shape), " and strides ",
            shape_str(strides), " differ in rank");
   int64_t last = offset;
@@ -139,7 +163,16 @@ Tensor Tensor::as_strided(const Shape& shape, const Strides& strides, int64_t of
   return Tensor(std::move(impl));
 }
 
-Tensor Tensor::detach() const { return as_strided(shape(), strides(), offset()); }
+Tensor Tensor::detach() const {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = storage();
+  impl->shape = shape();
+  impl->strides = strides();
+  impl->offset = offset();
+  impl->dtype = dtype();
+  impl->layout = layout();
+  return Tensor(std::move(impl));
+}
 
 const std::shared_ptr<Storage>& Tensor::storage() const { return impl().storage; }
 bool Tensor::shares_storage_with(const Tensor& other) const {
@@ -197,7 +230,7 @@ std::string Tensor::str() const {
 std::ostream& operator<<(std::ostream& out, const Tensor& t) {
   if (!t.defined()) return out << "tensor(undefined)";
   out << "tensor(";
-  Tensor host = engine::to(t, Device::cpu());
+  Tensor host = engine::to_strided(engine::to(t, Device::cpu()));
   std::vector<int64_t> index;
   if (host.numel() <= 1000) {
     print_rec(out, host, index, 7);
@@ -206,6 +239,7 @@ std::ostream& operator<<(std::ostream& out, const Tensor& t) {
   }
   out << ", shape=" << shape_str(t.shape()) << ", dtype=" << dtype_name(t.dtype());
   if (!t.device().is_cpu()) out << ", device=" << t.device().str();
+  if (!t.is_strided()) out << ", layout=" << t.layout()->name();
   if (t.requires_grad()) out << ", requires_grad";
   return out << ")";
 }

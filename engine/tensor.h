@@ -15,6 +15,17 @@ namespace sg {
 struct Node;  // autograd/node.h: the engine stores it, never looks inside.
 struct TensorImpl;
 
+// A physical layout that strides cannot describe, such as oneDNN's blocked formats
+// (nChw16c). A backend that produces one subclasses this; everything else reads such a tensor
+// only after engine::to_strided() converts it.
+class OpaqueLayout {
+ public:
+  virtual ~OpaqueLayout() = default;
+  virtual size_t nbytes() const = 0;
+  virtual std::string name() const = 0;
+  virtual bool same_as(const OpaqueLayout& other) const = 0;
+};
+
 // A handle to an n-dimensional strided view of shared storage. Copying a Tensor copies the
 // handle, not the data. Operations on tensors live in free functions: sg::engine:: for raw
 // kernels, sg:: (autograd/) for the differentiable versions.
@@ -35,6 +46,9 @@ class Tensor {
   static Tensor from_vector(const std::vector<double>& values, const Shape& shape,
                             DType dtype = DType::Float32);
   static Tensor arange(int64_t n, DType dtype = DType::Int64);
+  // Storage sized by `layout`, holding a tensor of logical shape `shape`.
+  static Tensor empty_opaque(const Shape& shape, DType dtype, Device device,
+                             std::shared_ptr<const OpaqueLayout> layout);
 
   bool defined() const { return impl_ != nullptr; }
   const Shape& shape() const;
@@ -45,13 +59,17 @@ class Tensor {
   int64_t numel() const;
   DType dtype() const;
   Device device() const;
-  bool is_contiguous() const;
+  bool is_contiguous() const;  // strided, row-major, no gaps
+  // False when the data is in an opaque layout; strides() are then meaningless.
+  bool is_strided() const;
+  const std::shared_ptr<const OpaqueLayout>& layout() const;
 
   // Pointer to the element at index (0, ..., 0); checks that T matches the dtype.
   template <typename T>
   T* data() const {
     SG_CHECK(dtype() == dtype_of<T>(), "data<", dtype_name(dtype_of<T>()), ">() on a ",
              dtype_name(dtype()), " tensor");
+    check_strided("data()");
     return static_cast<T*>(raw_data());
   }
   void* raw_data() const;
@@ -87,6 +105,7 @@ class Tensor {
  private:
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
   TensorImpl& impl() const;
+  void check_strided(const char* what) const;
   std::shared_ptr<TensorImpl> impl_;
 };
 
@@ -96,6 +115,7 @@ struct TensorImpl {
   Strides strides;
   int64_t offset = 0;
   DType dtype = DType::Float32;
+  std::shared_ptr<const OpaqueLayout> layout;  // null: described by shape/strides/offset
   bool requires_grad = false;
   Tensor grad;
   std::shared_ptr<Node> grad_fn;

@@ -59,7 +59,8 @@ std::optional<Strides> view_strides(const Shape& shape, const Strides& strides,
 }
 }  // namespace
 
-Tensor view(const Tensor& x, Shape shape) {
+Tensor view(const Tensor& input, Shape shape) {
+  const Tensor x = to_strided(input);
   shape = infer_shape(std::move(shape), x.numel());
   auto strides = view_strides(x.shape(), x.strides(), shape);
   SG_CHECK(strides.has_value(), "view ", shape_str(shape), " of a tensor with shape ",
@@ -68,14 +69,16 @@ Tensor view(const Tensor& x, Shape shape) {
   return x.as_strided(shape, *strides, x.offset());
 }
 
-Tensor reshape(const Tensor& x, Shape shape) {
+Tensor reshape(const Tensor& input, Shape shape) {
+  const Tensor x = to_strided(input);
   shape = infer_shape(std::move(shape), x.numel());
   if (auto strides = view_strides(x.shape(), x.strides(), shape))
     return x.as_strided(shape, *strides, x.offset());
   return view(contiguous(x), shape);
 }
 
-Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
+Tensor permute(const Tensor& input, const std::vector<int64_t>& dims) {
+  const Tensor x = to_strided(input);
   SG_CHECK(static_cast<int64_t>(dims.size()) == x.dim(), "permute: ", dims.size(),
            " dimensions given for a tensor of rank ", x.dim());
   Shape shape(dims.size());
@@ -98,7 +101,8 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
   return permute(x, dims);
 }
 
-Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
+Tensor slice(const Tensor& input, int64_t dim, int64_t start, int64_t end, int64_t step) {
+  const Tensor x = to_strided(input);
   dim = wrap_dim(dim, x.dim());
   int64_t n = x.shape()[dim];
   SG_CHECK(step > 0, "slice: step must be positive, got ", step);
@@ -120,7 +124,8 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   return slice(x, dim, start, start + length);
 }
 
-Tensor expand(const Tensor& x, const Shape& shape) {
+Tensor expand(const Tensor& input, const Shape& shape) {
+  const Tensor x = to_strided(input);
   SG_CHECK(shape.size() >= x.shape().size(), "expand: cannot expand ", shape_str(x.shape()), " to ",
            shape_str(shape));
   size_t lead = shape.size() - x.shape().size();
@@ -140,7 +145,8 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   return x.as_strided(out, strides, x.offset());
 }
 
-Tensor unsqueeze(const Tensor& x, int64_t dim) {
+Tensor unsqueeze(const Tensor& input, int64_t dim) {
+  const Tensor x = to_strided(input);
   dim = wrap_dim(dim, x.dim() + 1);
   Shape shape = x.shape();
   Strides strides = x.strides();
@@ -150,7 +156,8 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
   return x.as_strided(shape, strides, x.offset());
 }
 
-Tensor squeeze(const Tensor& x, int64_t dim) {
+Tensor squeeze(const Tensor& input, int64_t dim) {
+  const Tensor x = to_strided(input);
   dim = wrap_dim(dim, x.dim());
   SG_CHECK(x.shape()[dim] == 1, "squeeze: dimension ", dim, " has size ", x.shape()[dim], ", not 1");
   Shape shape = x.shape();

@@ -32,9 +32,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                                      momentum, eps);
     return record("batch_norm", f.y, {x, weight, bias},
                   [sx = SavedTensor(x), sw = SavedTensor(weight), mean = f.save_mean,
-                   invstd = f.save_invstd](const Tensor& g, const std::vector<bool>& needs) {
+                   var = f.save_var, eps](const Tensor& g, const std::vector<bool>& needs) {
                     BatchNormGrads b = e::batch_norm_backward(g, sx.get("batch_norm"),
-                                                              sw.get("batch_norm"), mean, invstd);
+                                                              sw.get("batch_norm"), mean, var, eps);
                     return Grads{needs[0] ? b.dx : Tensor(), needs[1] ? b.dgamma : Tensor(),
                                  needs[2] ? b.dbeta : Tensor()};
                   });

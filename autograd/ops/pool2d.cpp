@@ -10,8 +10,8 @@ namespace e = engine;
 Tensor max_pool2d(const Tensor& x, Pool2dOptions o) {
   MaxPool2dForward f = e::max_pool2d_forward(x, o);
   return record("max_pool2d", f.y, {x},
-                [xs = x.shape(), indices = f.indices](const Tensor& g, const std::vector<bool>&) {
-                  return Grads{e::max_pool2d_backward(g, indices, xs)};
+                [xs = x.shape(), indices = f.indices, o](const Tensor& g, const std::vector<bool>&) {
+                  return Grads{e::max_pool2d_backward(g, indices, xs, o)};
                 });
 }
 

@@ -55,7 +55,7 @@ BatchNormForward ReferenceBackend::batch_norm_forward_train(const Tensor& x, con
     });
     for (int64_t c = 0; c < C; ++c) {
       out.save_mean.data<T>()[c] = static_cast<T>(mean[c]);
-      out.save_invstd.data<T>()[c] = static_cast<T>(1.0 / std::sqrt(var[c] + eps));
+      out.save_var.data<T>()[c] = static_cast<T>(var[c]);
       if (running_mean.defined()) {
         T& rm = running_mean.data<T>()[c * running_mean.strides()[0]];
         rm = static_cast<T>((1 - momentum) * rm + momentum * mean[c]);
@@ -85,12 +85,12 @@ Tensor ReferenceBackend::batch_norm_forward_infer(const Tensor& x, const Tensor&
   return y;
 }
 
-// With xhat = (x - mean) * invstd and m values per channel:
+// With invstd = 1 / sqrt(var + eps), xhat = (x - mean) * invstd and m values per channel:
 //   dbeta = sum(dy), dgamma = sum(dy * xhat),
 //   dx = gamma * invstd / m * (m * dy - dbeta - xhat * dgamma).
 BatchNormGrads ReferenceBackend::batch_norm_backward(const Tensor& grad_y, const Tensor& x,
                                                      const Tensor& gamma, const Tensor& save_mean,
-                                                     const Tensor& save_invstd) {
+                                                     const Tensor& save_var, double eps) {
   int64_t C = x.shape()[1];
   double m = double(x.numel() / C);
   BatchNormGrads g{Tensor::empty(x.shape(), x.dtype()), Tensor::empty({C}, x.dtype()),
@@ -99,16 +99,16 @@ BatchNormGrads ReferenceBackend::batch_norm_backward(const Tensor& grad_y, const
     const T* X = x.data<T>();
     std::vector<double> dbeta(C, 0.0), dgamma(C, 0.0);
     const T* GY = grad_y.data<T>();
-    auto xhat = [&](int64_t c, int64_t at) {
-      return (X[at] - channel_value<T>(save_mean, c, 0)) * channel_value<T>(save_invstd, c, 1);
-    };
+    std::vector<double> invstd(C);
+    for (int64_t c = 0; c < C; ++c) invstd[c] = 1.0 / std::sqrt(channel_value<T>(save_var, c, 1) + eps);
+    auto xhat = [&](int64_t c, int64_t at) { return (X[at] - channel_value<T>(save_mean, c, 0)) * invstd[c]; };
     for_each_element<2>({&x, &grad_y}, [&](int64_t c, auto at) {
       dbeta[c] += GY[at[1]];
       dgamma[c] += GY[at[1]] * xhat(c, at[0]);
     });
     T* DX = g.dx.data<T>();
     for_each_element<3>({&x, &grad_y, &g.dx}, [&](int64_t c, auto at) {
-      double k = channel_value<T>(gamma, c, 1.0) * channel_value<T>(save_invstd, c, 1) / m;
+      double k = channel_value<T>(gamma, c, 1.0) * invstd[c] / m;
       DX[at[2]] = static_cast<T>(k * (m * GY[at[1]] - dbeta[c] - xhat(c, at[0]) * dgamma[c]));
     });
     for (int64_t c = 0; c < C; ++c) {

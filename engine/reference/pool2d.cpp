@@ -37,7 +37,7 @@ MaxPool2dForward ReferenceBackend::max_pool2d_forward(const Tensor& x, Pool2dOpt
 }
 
 Tensor ReferenceBackend::max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,
-                                             const Shape& x_shape) {
+                                             const Shape& x_shape, Pool2dOptions) {
   Tensor dx = Tensor::zeros(x_shape, grad_y.dtype());
   dispatch_floating(grad_y.dtype(), "max_pool2d_backward", [&]<typename T>() {
     const Shape& ys = grad_y.shape();

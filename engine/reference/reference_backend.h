@@ -41,11 +41,11 @@ class ReferenceBackend : public Backend {
                                   const Tensor& running_mean, const Tensor& running_var,
                                   double eps) override;
   BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
-                                     const Tensor& save_mean, const Tensor& save_invstd) override;
+                                     const Tensor& save_mean, const Tensor& save_var, double eps) override;
 
   MaxPool2dForward max_pool2d_forward(const Tensor& x, Pool2dOptions o) override;
-  Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,
-                             const Shape& x_shape) override;
+  Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, const Shape& x_shape,
+                             Pool2dOptions o) override;
   Tensor avg_pool2d_forward(const Tensor& x, Pool2dOptions o) override;
   Tensor avg_pool2d_backward(const Tensor& grad_y, const Shape& x_shape, Pool2dOptions o) override;
 

@@ -113,7 +113,7 @@ TEST_CASE("reference.pooling_by_hand") {
   auto mp = ref().max_pool2d_forward(x, {2, 2, 0});
   check_values(mp.y, {5, 9, 7, 4});
   check_values(mp.indices, {1, 6, 8, 15});
-  check_values(ref().max_pool2d_backward(t64({1, 2, 3, 4}, {1, 1, 2, 2}), mp.indices, x.shape()),
+  check_values(ref().max_pool2d_backward(t64({1, 2, 3, 4}, {1, 1, 2, 2}), mp.indices, x.shape(), {2, 2, 0}),
                {0, 1, 0, 0, 0, 0, 2, 0, 3, 0, 0, 0, 0, 0, 0, 4});
   check_values(ref().avg_pool2d_forward(x, {2, 2, 0}), {13 / 4.0, 19 / 4.0, 13 / 4.0, 10 / 4.0});
   check_values(ref().avg_pool2d_backward(t64({4, 8, 12, 16}, {1, 1, 2, 2}), x.shape(), {2, 2, 0}),

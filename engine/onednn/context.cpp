@@ -1,0 +1,195 @@
+#include "engine/onednn/context.h"
+
+#include <memory>
+#include <mutex>
+#include <sstream>
+
+namespace sg::onednn {
+
+using dnnl::memory;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::stream& cpu_stream() {
+  static dnnl::stream stream(cpu_engine());
+  return stream;
+}
+
+memory::data_type data_type(DType dtype) {
+  switch (dtype) {
+    case DType::Float32: return memory::data_type::f32;
+    case DType::BFloat16: return memory::data_type::bf16;
+    case DType::Float16: return memory::data_type::f16;
+    default: SG_CHECK(false, "oneDNN has no ", dtype_name(dtype), " kernels");
+  }
+}
+
+memory::dims dims(const Shape& shape) { return memory::dims(shape.begin(), shape.end()); }
+
+std::string desc_key(const memory::desc& d) {
+  std::ostringstream key;
+  const auto& data = d.data;
+  key << int(data.data_type) << ":" << int(data.format_kind) << ":";
+  for (int i = 0; i < data.ndims; ++i) key << data.dims[i] << (i + 1 < data.ndims ? "x" : "");
+  if (data.format_kind == dnnl_blocked) {
+    const auto& b = data.format_desc.blocking;
+    key << ":s";
+    for (int i = 0; i < data.ndims; ++i) key << b.strides[i] << ",";
+    for (int i = 0; i < b.inner_nblks; ++i) key << "b" << b.inner_idxs[i] << "/" << b.inner_blks[i];
+  }
+  key << ":o" << data.offset0;
+  return key.str();
+}
+
+std::string BlockedLayout::name() const {
+  const auto& b = desc_.data.format_desc.blocking;
+  std::ostringstream s;
+  s << "oneDNN blocked(";
+  for (int i = 0; i < b.inner_nblks; ++i) s << (i ? "," : "") << b.inner_blks[i] << "@dim" << b.inner_idxs[i];
+  s << ")";
+  return s.str();
+}
+
+bool BlockedLayout::same_as(const OpaqueLayout& other) const {
+  auto* o = dynamic_cast<const BlockedLayout*>(&other);
+  return o != nullptr && o->desc_ == desc_;
+}
+
+memory::desc desc_of(const Tensor& t) {
+  if (!t.is_strided()) {
+    auto* blocked = dynamic_cast<const BlockedLayout*>(t.layout().get());
+    SG_CHECK(blocked != nullptr, "oneDNN cannot read the layout ", t.layout()->name());
+    return blocked->desc();
+  }
+  if (t.dim() == 0) return memory::desc({1}, data_type(t.dtype()), memory::dims{1});
+  return memory::desc(dims(t.shape()), data_type(t.dtype()), dims(t.strides()));
+}
+
+memory memory_of(const Tensor& t) { return memory_of(t, desc_of(t)); }
+
+memory memory_of(const Tensor& t, const memory::desc& desc) {
+  return memory(desc, cpu_engine(), t.raw_data());
+}
+
+Tensor empty_like_desc(const memory::desc& desc, const Shape& shape, DType dtype) {
+  memory::desc dense(dims(shape), data_type(dtype), dims(contiguous_strides(shape)));
+  if (shape.empty() || desc == dense) return Tensor::empty(shape, dtype);
+  return Tensor::empty_opaque(shape, dtype, Device::cpu(), std::make_shared<BlockedLayout>(desc));
+}
+
+Tensor empty_same_layout(const Tensor& like) {
+  if (like.is_strided()) return Tensor::empty(like.shape(), like.dtype());
+  return Tensor::empty_opaque(like.shape(), like.dtype(), Device::cpu(), like.layout());
+}
+
+void reorder(const memory& src, const memory& dst) {
+  std::string key = "reorder|" + desc_key(src.get_desc()) + "|" + desc_key(dst.get_desc());
+  const auto& p = cached_primitive(key, [&] {
+    dnnl::reorder::primitive_desc pd(cpu_engine(), src.get_desc(), cpu_engine(), dst.get_desc(),
+                                     default_attr());
+    return CachedPrimitive{pd, dnnl::reorder(pd)};
+  });
+  execute(p, {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}});
+}
+
+DType dtype_of(const memory::desc& desc) {
+  switch (desc.data_type()) {
+    case memory::data_type::f32: return DType::Float32;
+    case memory::data_type::bf16: return DType::BFloat16;
+    case memory::data_type::f16: return DType::Float16;
+    default: SG_CHECK(false, "unexpected oneDNN data type ", int(desc.data_type()));
+  }
+}
+
+Tensor in_layout(const Tensor& t, const memory::desc& desc) {
+  if (desc_of(t) == desc) return t;
+  Tensor out = empty_like_desc(desc, t.shape(), dtype_of(desc));
+  reorder(memory_of(t), memory_of(out, desc));
+  return out;
+}
+
+// ---- caches ----------------------------------------------------------------------------------
+namespace {
+struct Caches {
+  std::mutex mutex;
+  std::unordered_map<std::string, std::unique_ptr<CachedPrimitive>> primitives;
+  struct WeightEntry {
+    std::weak_ptr<Storage> storage;
+    uint64_t version;
+    Tensor reordered;
+  };
+  std::unordered_map<std::string, WeightEntry> weights;
+};
+
+// One scratchpad per thread, grown to the largest any primitive has asked for.
+struct Scratchpad {
+  std::unique_ptr<char[]> bytes;
+  size_t size = 0;
+};
+thread_local Scratchpad scratchpad;
+
+Caches& caches() {
+  static Caches c;
+  return c;
+}
+}  // namespace
+
+const CachedPrimitive& cached_primitive(const std::string& key,
+                                        const std::function<CachedPrimitive()>& create) {
+  Caches& c = caches();
+  std::lock_guard lock(c.mutex);
+  auto it = c.primitives.find(key);
+  if (it == c.primitives.end())
+    it = c.primitives.emplace(key, std::make_unique<CachedPrimitive>(create())).first;
+  return *it->second;
+}
+
+dnnl::primitive_attr default_attr() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+void execute(const CachedPrimitive& p, std::unordered_map<int, memory> args) {
+  size_t need = p.pd.scratchpad_desc().get_size();
+  if (need > scratchpad.size) {
+    scratchpad.bytes.reset(new char[need + 64]);
+    scratchpad.size = need;
+  }
+  if (need > 0) {
+    void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratchpad.bytes.get()) + 63) & ~uintptr_t(63));
+    args.emplace(DNNL_ARG_SCRATCHPAD, memory(p.pd.scratchpad_desc(), cpu_engine(), aligned));
+  }
+  p.primitive.execute(cpu_stream(), args);
+  cpu_stream().wait();
+}
+
+Tensor cached_weights(const Tensor& w, const memory::desc& desc) {
+  if (desc_of(w) == desc) return w;
+  Caches& c = caches();
+  std::string key = std::to_string(reinterpret_cast<uintptr_t>(w.storage().get())) + "@" +
+                    std::to_string(w.offset()) + "|" + desc_key(desc);
+  {
+    std::lock_guard lock(c.mutex);
+    auto it = c.weights.find(key);
+    if (it != c.weights.end()) {
+      auto alive = it->second.storage.lock();
+      if (alive == w.storage() && it->second.version == w.version()) return it->second.reordered;
+    }
+    // Drop entries whose weights are gone, so the cache tracks the live parameters only.
+    for (auto e = c.weights.begin(); e != c.weights.end();)
+      e = e->second.storage.expired() ? c.weights.erase(e) : std::next(e);
+  }
+  Tensor reordered = in_layout(w, desc);
+  std::lock_guard lock(c.mutex);
+  c.weights[key] = {w.storage(), w.version(), reordered};
+  return reordered;
+}
+
+size_t primitive_cache_size() { return caches().primitives.size(); }
+size_t weight_cache_size() { return caches().weights.size(); }
+
+}  // namespace sg::onednn

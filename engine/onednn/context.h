@@ -1,0 +1,73 @@
+#pragma once
+// What every oneDNN kernel shares: the CPU engine and stream, memory descriptors for our
+// tensors, the layout class that lets a tensor stay in oneDNN's blocked formats between
+// layers, and two explicit caches (primitives, and weights reordered once per update).
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <functional>
+#include <string>
+#include <unordered_map>
+
+#include "engine/tensor.h"
+
+namespace sg::onednn {
+
+dnnl::engine& cpu_engine();
+dnnl::stream& cpu_stream();
+
+dnnl::memory::data_type data_type(DType dtype);
+dnnl::memory::dims dims(const Shape& shape);
+DType dtype_of(const dnnl::memory::desc& desc);
+
+// A tensor stored in a oneDNN layout that strides cannot express (nChw16c, OIhw16i16o, ...).
+class BlockedLayout final : public OpaqueLayout {
+ public:
+  explicit BlockedLayout(dnnl::memory::desc desc) : desc_(std::move(desc)) {}
+  size_t nbytes() const override { return desc_.get_size(); }
+  std::string name() const override;
+  bool same_as(const OpaqueLayout& other) const override;
+  const dnnl::memory::desc& desc() const { return desc_; }
+
+ private:
+  dnnl::memory::desc desc_;
+};
+
+// The descriptor of t's bytes: its blocked layout, or its shape and strides.
+dnnl::memory::desc desc_of(const Tensor& t);
+// A oneDNN memory object over t's storage (no copy).
+dnnl::memory memory_of(const Tensor& t);
+dnnl::memory memory_of(const Tensor& t, const dnnl::memory::desc& desc);
+// A new tensor whose bytes follow `desc`: plain strided when desc is dense row-major.
+Tensor empty_like_desc(const dnnl::memory::desc& desc, const Shape& shape, DType dtype);
+// A new tensor in the same physical layout as `like` (strided contiguous, or its blocks).
+Tensor empty_same_layout(const Tensor& like);
+// t's data in layout `desc`: t itself when it already matches, else a reordered copy.
+Tensor in_layout(const Tensor& t, const dnnl::memory::desc& desc);
+// Runs a reorder between two memories (cached by their descriptors).
+void reorder(const dnnl::memory& src, const dnnl::memory& dst);
+// A stable text form of a descriptor, for cache keys.
+std::string desc_key(const dnnl::memory::desc& desc);
+
+// An explicit cache of primitives keyed by op, shapes, formats and attributes: creating a
+// primitive descriptor costs far more than running a small primitive.
+struct CachedPrimitive {
+  dnnl::primitive_desc_base pd;
+  dnnl::primitive primitive;
+};
+const CachedPrimitive& cached_primitive(const std::string& key,
+                                        const std::function<CachedPrimitive()>& create);
+
+// Runs a primitive on the CPU stream with a reusable scratchpad.
+void execute(const CachedPrimitive& p, std::unordered_map<int, dnnl::memory> args);
+// Attributes for every primitive: user-managed scratchpad (one buffer, grown as needed).
+dnnl::primitive_attr default_attr();
+
+// `w` reordered into `desc`, reused until w's storage is written again (its version moves):
+// weights are reordered once per optimizer step, not once per call.
+Tensor cached_weights(const Tensor& w, const dnnl::memory::desc& desc);
+
+// Number of entries in each cache (for tests).
+size_t primitive_cache_size();
+size_t weight_cache_size();
+
+}  // namespace sg::onednn

@@ -1,0 +1,107 @@
+// oneDNN convolutions. Every primitive is created with format `any`, so oneDNN picks its
+// fastest (blocked) layouts; inputs are reordered into them only when they arrive in another
+// layout, and weights through the per-version weight cache.
+#include "engine/onednn/context.h"
+#include "engine/onednn/onednn_backend.h"
+#include "engine/ops.h"
+
+namespace sg {
+
+using namespace onednn;
+using dnnl::memory;
+
+namespace {
+
+bool supported(const Tensor& x) { return x.dtype() == DType::Float32 || x.dtype() == DType::BFloat16; }
+
+memory::desc any(const Shape& shape, DType dtype) {
+  return memory::desc(dims(shape), data_type(dtype), memory::format_tag::any);
+}
+
+struct ConvShapes {
+  Shape x, w, y;
+  DType dtype;  // of activations; weights are converted to it
+  bool bias;
+  Conv2dOptions o;
+  std::string key() const {
+    return shape_str(x) + shape_str(w) + "s" + std::to_string(o.stride) + "p" + std::to_string(o.padding) +
+           std::string(dtype_name(dtype)) + (bias ? "b" : "");
+  }
+  memory::dims strides() const { return {o.stride, o.stride}; }
+  memory::dims padding() const { return {o.padding, o.padding}; }
+};
+
+dnnl::convolution_forward::primitive_desc forward_pd(const ConvShapes& s) {
+  memory::desc bias = s.bias ? memory::desc({s.w[0]}, memory::data_type::f32, memory::format_tag::a) : memory::desc();
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                    any(s.x, s.dtype), any(s.w, s.dtype), bias, any(s.y, s.dtype),
+                                    s.strides(), s.padding(), s.padding());
+  return dnnl::convolution_forward::primitive_desc(d, default_attr(), cpu_engine());
+}
+
+const CachedPrimitive& forward_primitive(const ConvShapes& s) {
+  return cached_primitive("conv_fwd|" + s.key(), [&] {
+    auto pd = forward_pd(s);
+    return CachedPrimitive{pd, dnnl::convolution_forward(pd)};
+  });
+}
+
+}  // namespace
+
+Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Conv2dOptions o) {
+  if (!supported(x)) return ReferenceBackend::conv2d_forward(x, w, bias, o);
+  ConvShapes s{x.shape(), w.shape(), engine::conv2d_output_shape(x.shape(), w.shape(), o), x.dtype(), bias.defined(), o};
+  const auto& p = forward_primitive(s);
+  Tensor src = in_layout(x, p.pd.src_desc());
+  Tensor wts = cached_weights(w, p.pd.weights_desc());
+  Tensor y = empty_like_desc(p.pd.dst_desc(), s.y, s.dtype);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory_of(src)},
+                                       {DNNL_ARG_WEIGHTS, memory_of(wts)},
+                                       {DNNL_ARG_DST, memory_of(y, p.pd.dst_desc())}};
+  if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory_of(bias));
+  execute(p, args);
+  return y;
+}
+
+Tensor OneDnnBackend::conv2d_backward_data(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,
+                                           Conv2dOptions o) {
+  if (!supported(grad_y)) return ReferenceBackend::conv2d_backward_data(grad_y, w, x_shape, o);
+  ConvShapes s{x_shape, w.shape(), grad_y.shape(), grad_y.dtype(), false, o};
+  const auto& p = cached_primitive("conv_bwd_data|" + s.key(), [&] {
+    dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, any(s.x, s.dtype),
+                                            any(s.w, s.dtype), any(s.y, s.dtype), s.strides(), s.padding(),
+                                            s.padding());
+    dnnl::convolution_backward_data::primitive_desc pd(d, default_attr(), cpu_engine(), forward_pd(s));
+    return CachedPrimitive{pd, dnnl::convolution_backward_data(pd)};
+  });
+  Tensor diff_dst = in_layout(grad_y, p.pd.diff_dst_desc());
+  Tensor wts = cached_weights(w, p.pd.weights_desc());
+  Tensor dx = empty_like_desc(p.pd.diff_src_desc(), x_shape, s.dtype);
+  execute(p, {{DNNL_ARG_DIFF_DST, memory_of(diff_dst)},
+              {DNNL_ARG_WEIGHTS, memory_of(wts)},
+              {DNNL_ARG_DIFF_SRC, memory_of(dx, p.pd.diff_src_desc())}});
+  return dx;
+}
+
+// The weight gradient comes back strided (oihw, float32): the optimizer updates plain weights.
+Tensor OneDnnBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x, const Shape& w_shape,
+                                             Conv2dOptions o) {
+  if (!supported(x)) return ReferenceBackend::conv2d_backward_weight(grad_y, x, w_shape, o);
+  ConvShapes s{x.shape(), w_shape, grad_y.shape(), x.dtype(), false, o};
+  const auto& p = cached_primitive("conv_bwd_weights|" + s.key(), [&] {
+    memory::desc diff_w(dims(w_shape), memory::data_type::f32, memory::format_tag::any);
+    dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, any(s.x, s.dtype), diff_w,
+                                               any(s.y, s.dtype), s.strides(), s.padding(), s.padding());
+    dnnl::convolution_backward_weights::primitive_desc pd(d, default_attr(), cpu_engine(), forward_pd(s));
+    return CachedPrimitive{pd, dnnl::convolution_backward_weights(pd)};
+  });
+  Tensor src = in_layout(x, p.pd.src_desc());
+  Tensor diff_dst = in_layout(grad_y, p.pd.diff_dst_desc());
+  Tensor dw = empty_like_desc(p.pd.diff_weights_desc(), w_shape, DType::Float32);
+  execute(p, {{DNNL_ARG_SRC, memory_of(src)},
+              {DNNL_ARG_DIFF_DST, memory_of(diff_dst)},
+              {DNNL_ARG_DIFF_WEIGHTS, memory_of(dw, p.pd.diff_weights_desc())}});
+  return to_strided(dw);
+}
+
+}  // namespace sg

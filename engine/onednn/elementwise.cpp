@@ -1,0 +1,212 @@
+// oneDNN-backend memory and elementwise kernels. Same-shape operands in the same physical
+// layout (contiguous, or the same blocked layout) are combined with one flat loop over the
+// buffer; transcendental functions and ReLU go through oneDNN's eltwise primitives.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "engine/onednn/context.h"
+#include "engine/onednn/onednn_backend.h"
+#include "engine/parallel.h"
+
+namespace sg {
+
+using namespace onednn;
+using dnnl::memory;
+
+namespace {
+
+bool is_f32(const Tensor& t) { return t.dtype() == DType::Float32; }
+
+// Blocked layouts may pad channels up to the block size; a flat loop would write into the
+// padding, which oneDNN requires to stay zero.
+bool has_padding(const Tensor& t) {
+  if (t.is_strided()) return false;
+  const auto& d = desc_of(t).data;
+  for (int i = 0; i < d.ndims; ++i)
+    if (d.padded_dims[i] != d.dims[i]) return true;
+  return false;
+}
+
+// Whether t's bytes can be walked as one flat array of its elements.
+bool flat(const Tensor& t) { return t.is_contiguous() || (!t.is_strided() && !has_padding(t)); }
+int64_t flat_size(const Tensor& t) {
+  return t.is_strided() ? t.numel() : int64_t(t.layout()->nbytes() / element_size(t.dtype()));
+}
+
+
+Tensor strided(const Tensor& t) { return t.is_strided() ? t : onednn_backend().to_strided(t); }
+
+template <typename F>
+void flat_loop(float* out, const float* a, const float* b, bool b_scalar, int64_t n, F f) {
+  parallel_for(n, [&](int64_t begin, int64_t end) {
+    if (b_scalar) {
+      float s = b[0];
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) out[i] = f(a[i], s);
+    } else {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) out[i] = f(a[i], b[i]);
+    }
+  });
+}
+
+// out = a op b over flat buffers; false when op has no flat kernel here.
+bool flat_binary(BinaryOp op, float* out, const float* a, const float* b, bool b_scalar, int64_t n) {
+  switch (op) {
+    case BinaryOp::Add: flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x + y; }); return true;
+    case BinaryOp::Sub: flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x - y; }); return true;
+    case BinaryOp::Mul: flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x * y; }); return true;
+    case BinaryOp::Div: flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x / y; }); return true;
+    case BinaryOp::Maximum: flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x > y ? x : y; }); return true;
+    case BinaryOp::Minimum: flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x < y ? x : y; }); return true;
+    default: return false;
+  }
+}
+
+// b brought into a's physical layout when the two can be combined flat; undefined otherwise.
+Tensor flat_partner(const Tensor& a, const Tensor& b) {
+  if (!is_f32(a) || !is_f32(b) || !flat(a)) return Tensor();
+  if (b.is_strided() && b.numel() == 1) return b;
+  if (b.shape() != a.shape()) return Tensor();
+  if (a.is_contiguous()) return b.is_contiguous() ? b : Tensor();
+  return in_layout(b, desc_of(a));  // a blocked: reorder b into the same blocks
+}
+
+const float* scalar_ptr(const Tensor& t) { return static_cast<const float*>(t.raw_data()); }
+
+}  // namespace
+
+Tensor OneDnnBackend::to_strided(const Tensor& x) {
+  if (x.is_strided()) return x;
+  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  reorder(memory_of(x), memory_of(out));
+  return out;
+}
+
+void OneDnnBackend::copy(const Tensor& dst, const Tensor& src) {
+  bool onednn_types = (is_f32(dst) || dst.dtype() == DType::BFloat16) &&
+                      (is_f32(src) || src.dtype() == DType::BFloat16);
+  bool broadcast = src.is_strided() && std::count(src.strides().begin(), src.strides().end(), 0) > 0;
+  if (onednn_types && !broadcast && dst.numel() > 0) {
+    reorder(memory_of(src), memory_of(dst));
+    return;
+  }
+  if (dst.is_strided()) return ReferenceBackend::copy(dst, strided(src));
+  Tensor tmp = Tensor::empty(dst.shape(), dst.dtype());
+  ReferenceBackend::copy(tmp, strided(src));
+  reorder(memory_of(tmp), memory_of(dst));
+}
+
+void OneDnnBackend::fill(const Tensor& dst, double value) {
+  if (is_f32(dst) && flat(dst)) {
+    float* p = static_cast<float*>(dst.raw_data());
+    float v = static_cast<float>(value);
+    parallel_for(flat_size(dst), [&](int64_t b, int64_t e) { std::fill(p + b, p + e, v); });
+    return;
+  }
+  if (dst.is_strided()) return ReferenceBackend::fill(dst, value);
+  Tensor tmp = Tensor::full(dst.shape(), value, dst.dtype());
+  reorder(memory_of(tmp), memory_of(dst));
+}
+
+Tensor OneDnnBackend::unary(UnaryOp op, const Tensor& x) {
+  dnnl::algorithm alg;
+  float alpha = 0;
+  switch (op) {
+    case UnaryOp::Exp: alg = dnnl::algorithm::eltwise_exp; break;
+    case UnaryOp::Log: alg = dnnl::algorithm::eltwise_log; break;
+    case UnaryOp::Sqrt: alg = dnnl::algorithm::eltwise_sqrt; break;
+    case UnaryOp::Abs: alg = dnnl::algorithm::eltwise_abs; break;
+    case UnaryOp::Neg: alg = dnnl::algorithm::eltwise_linear, alpha = -1; break;
+    default: return ReferenceBackend::unary(op, strided(x));
+  }
+  if (!is_f32(x) || !flat(x)) return ReferenceBackend::unary(op, strided(x));
+  memory::desc d = desc_of(x);
+  const auto& p = cached_primitive("eltwise|" + std::to_string(int(alg)) + "|" + std::to_string(alpha) + "|" + desc_key(d), [&] {
+    dnnl::eltwise_forward::primitive_desc pd({dnnl::prop_kind::forward_inference, alg, d, alpha, 0.f},
+                                             default_attr(), cpu_engine());
+    return CachedPrimitive{pd, dnnl::eltwise_forward(pd)};
+  });
+  Tensor y = empty_same_layout(x);
+  execute(p, {{DNNL_ARG_SRC, memory_of(x)}, {DNNL_ARG_DST, memory_of(y, d)}});
+  return y;
+}
+
+Tensor OneDnnBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  if (Tensor partner = flat_partner(a, b); partner.defined()) {
+    Tensor out = empty_same_layout(a);
+    if (flat_binary(op, static_cast<float*>(out.raw_data()), scalar_ptr(a), scalar_ptr(partner),
+                    partner.numel() == 1 && a.numel() != 1, flat_size(a)))
+      return out;
+  }
+  // Commutative ops with the scalar or the same-layout operand first.
+  bool commutative = op == BinaryOp::Add || op == BinaryOp::Mul || op == BinaryOp::Maximum ||
+                     op == BinaryOp::Minimum;
+  if (commutative && a.shape() != b.shape() && a.numel() == 1) return binary(op, b, a);
+  return ReferenceBackend::binary(op, strided(a), strided(b));
+}
+
+void OneDnnBackend::binary_inplace(BinaryOp op, const Tensor& self, const Tensor& other) {
+  if (Tensor partner = flat_partner(self, other); partner.defined()) {
+    float* s = static_cast<float*>(self.raw_data());
+    if (flat_binary(op, s, s, scalar_ptr(partner), partner.numel() == 1 && self.numel() != 1, flat_size(self)))
+      return;
+  }
+  if (self.is_strided()) return ReferenceBackend::binary_inplace(op, self, strided(other));
+  Tensor result = ReferenceBackend::binary(op, strided(self), strided(other));
+  reorder(memory_of(result), memory_of(self));
+}
+
+Tensor OneDnnBackend::relu_forward(const Tensor& x) {
+  if ((!is_f32(x) && x.dtype() != DType::BFloat16) || (x.is_strided() && !x.is_contiguous()))
+    return ReferenceBackend::relu_forward(strided(x));
+  memory::desc d = desc_of(x);
+  const auto& p = cached_primitive("relu_fwd|" + desc_key(d), [&] {
+    dnnl::eltwise_forward::primitive_desc pd(
+        {dnnl::prop_kind::forward_training, dnnl::algorithm::eltwise_relu_use_dst_for_bwd, d, 0.f, 0.f},
+        default_attr(), cpu_engine());
+    return CachedPrimitive{pd, dnnl::eltwise_forward(pd)};
+  });
+  Tensor y = empty_same_layout(x);
+  execute(p, {{DNNL_ARG_SRC, memory_of(x)}, {DNNL_ARG_DST, memory_of(y, d)}});
+  return y;
+}
+
+Tensor OneDnnBackend::relu_backward(const Tensor& grad_y, const Tensor& y) {
+  if ((!is_f32(y) && y.dtype() != DType::BFloat16) || (y.is_strided() && !y.is_contiguous()))
+    return ReferenceBackend::relu_backward(strided(grad_y), strided(y));
+  memory::desc d = desc_of(y);
+  Tensor g = in_layout(grad_y, d);
+  const auto& p = cached_primitive("relu_bwd|" + desc_key(d), [&] {
+    dnnl::eltwise_forward::primitive_desc hint(
+        {dnnl::prop_kind::forward_training, dnnl::algorithm::eltwise_relu_use_dst_for_bwd, d, 0.f, 0.f},
+        cpu_engine());
+    dnnl::eltwise_backward::primitive_desc pd(
+        {dnnl::algorithm::eltwise_relu_use_dst_for_bwd, d, d, 0.f, 0.f}, default_attr(), cpu_engine(), hint);
+    return CachedPrimitive{pd, dnnl::eltwise_backward(pd)};
+  });
+  Tensor dx = empty_same_layout(y);
+  execute(p, {{DNNL_ARG_DST, memory_of(y)}, {DNNL_ARG_DIFF_DST, memory_of(g, d)}, {DNNL_ARG_DIFF_SRC, memory_of(dx, d)}});
+  return dx;
+}
+
+Tensor OneDnnBackend::matmul(const Tensor& a, const Tensor& b) {
+  if (!is_f32(a) || !is_f32(b)) return ReferenceBackend::matmul(a, b);
+  Shape out_shape = a.shape();
+  out_shape.back() = b.shape().back();
+  Tensor y = Tensor::empty(out_shape, DType::Float32);
+  memory::desc da = desc_of(a), db = desc_of(b), dy = desc_of(y);
+  try {
+    const auto& p = cached_primitive("matmul|" + desc_key(da) + "|" + desc_key(db), [&] {
+      dnnl::matmul::primitive_desc pd({da, db, dy}, default_attr(), cpu_engine());
+      return CachedPrimitive{pd, dnnl::matmul(pd)};
+    });
+    execute(p, {{DNNL_ARG_SRC, memory_of(a)}, {DNNL_ARG_WEIGHTS, memory_of(b)}, {DNNL_ARG_DST, memory_of(y)}});
+  } catch (const dnnl::error&) {
+    return ReferenceBackend::matmul(a, b);  // a stride pattern oneDNN's matmul does not take
+  }
+  return y;
+}
+
+}  // namespace sg

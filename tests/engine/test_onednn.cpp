@@ -1,0 +1,233 @@
+// oneDNN kernels against the reference kernels, on the shapes ResNet uses and on odd ones.
+// Inputs are float32; the reference accumulates in double, so differences are the fast
+// kernels' float32 rounding: tolerances are relative to the output's largest magnitude.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "engine/onednn/context.h"
+#include "engine/onednn/onednn_backend.h"
+#include "engine/ops.h"
+#include "engine/random.h"
+#include "tests/helpers.h"
+
+using namespace sg;
+namespace e = sg::engine;
+
+namespace {
+Backend& fast() { return onednn_backend(); }
+Backend& ref() { return reference_backend(); }
+
+Tensor rnd(const Shape& s, uint64_t seed) {
+  Generator g(seed);
+  return normal(s, 0, 1, g);
+}
+
+void expect_close(const Tensor& fast_out, const Tensor& ref_out, double rtol = 1e-5, const char* what = "") {
+  Tensor a = e::to_strided(fast_out), b = e::to_strided(ref_out);
+  REQUIRE(a.shape() == b.shape());
+  auto va = a.to_vector(), vb = b.to_vector();
+  double scale = 1e-12, worst = 0;
+  size_t at = 0;
+  for (double v : vb) scale = std::max(scale, std::abs(v));
+  for (size_t i = 0; i < va.size(); ++i) {
+    REQUIRE_MESSAGE(!std::isnan(va[i]), what, ": NaN at ", i);
+    if (std::abs(va[i] - vb[i]) > worst) worst = std::abs(va[i] - vb[i]), at = i;
+  }
+  CHECK_MESSAGE(worst <= rtol * scale, what, ": worst difference ", worst, " at element ", at, " (", va[at], " vs ",
+                vb[at], "), scale ", scale);
+}
+
+struct ConvCase {
+  Shape x, w;
+  Conv2dOptions o;
+  bool bias;
+};
+}  // namespace
+
+TEST_CASE("onednn.conv2d") {
+  std::vector<ConvCase> cases{
+      {{2, 3, 32, 32}, {16, 3, 3, 3}, {1, 1}, false},     // CIFAR stem (3 input channels)
+      {{2, 64, 16, 16}, {64, 64, 3, 3}, {1, 1}, false},   // BasicBlock 3x3
+      {{2, 64, 16, 16}, {128, 64, 3, 3}, {2, 1}, false},  // downsampling 3x3, stride 2
+      {{2, 64, 16, 16}, {128, 64, 1, 1}, {2, 0}, false},  // 1x1 projection shortcut
+      {{1, 3, 23, 23}, {64, 3, 7, 7}, {2, 3}, false},     // ImageNet stem 7x7 stride 2
+      {{3, 5, 9, 7}, {6, 5, 3, 3}, {2, 1}, true},         // odd channels and sizes, bias
+      {{2, 20, 6, 6}, {17, 20, 1, 1}, {1, 0}, false},
+  };
+  uint64_t seed = 0;
+  for (const auto& c : cases) {
+    CAPTURE(shape_str(c.x));
+    CAPTURE(shape_str(c.w));
+    Tensor x = rnd(c.x, ++seed), w = rnd(c.w, ++seed), b = c.bias ? rnd({c.w[0]}, ++seed) : Tensor();
+    Tensor y_fast = fast().conv2d_forward(x, w, b, c.o);
+    Tensor y_ref = ref().conv2d_forward(x, w, b, c.o);
+    expect_close(y_fast, y_ref, 1e-5, "forward");
+    Tensor g = rnd(y_ref.shape(), ++seed);
+    expect_close(fast().conv2d_backward_data(g, w, c.x, c.o), ref().conv2d_backward_data(g, w, c.x, c.o), 1e-5,
+                 "backward data");
+    Tensor dw = fast().conv2d_backward_weight(g, x, c.w, c.o);
+    CHECK(dw.is_strided());  // optimizers update plain weights
+    expect_close(dw, ref().conv2d_backward_weight(g, x, c.w, c.o), 1e-5, "backward weight");
+  }
+}
+
+TEST_CASE("onednn.conv2d_keeps_blocked_layout_between_layers") {
+  Tensor x = rnd({2, 32, 8, 8}, 1), w1 = rnd({32, 32, 3, 3}, 2), w2 = rnd({32, 32, 3, 3}, 3);
+  Tensor h = fast().conv2d_forward(x, w1, Tensor(), {1, 1});
+  CHECK_FALSE(h.is_strided());  // oneDNN chose a blocked layout and we kept it
+  Tensor y = fast().conv2d_forward(h, w2, Tensor(), {1, 1});
+  expect_close(y, ref().conv2d_forward(ref().conv2d_forward(x, w1, Tensor(), {1, 1}), w2, Tensor(), {1, 1}), 1e-5);
+  CHECK_THROWS_WITH_AS(h.data<float>(), doctest::Contains("convert it with engine::to_strided()"), Error);
+}
+
+TEST_CASE("onednn.weight_cache_reorders_once_per_update") {
+  Tensor x = rnd({2, 16, 8, 8}, 1), w = rnd({16, 16, 3, 3}, 2);
+  fast().conv2d_forward(x, w, Tensor(), {1, 1});
+  size_t primitives = onednn::primitive_cache_size(), weights = onednn::weight_cache_size();
+  Tensor y1 = fast().conv2d_forward(x, w, Tensor(), {1, 1});
+  CHECK(onednn::primitive_cache_size() == primitives);  // nothing new created
+  CHECK(onednn::weight_cache_size() == weights);
+  e::mul_(w, 2.0);  // an optimizer step: the version moves, the cached reorder is stale
+  Tensor y2 = fast().conv2d_forward(x, w, Tensor(), {1, 1});
+  expect_close(y2, e::mul(e::to_strided(y1), 2.0), 1e-6);
+}
+
+TEST_CASE("onednn.batch_norm") {
+  for (Shape s : {Shape{4, 32, 6, 6}, Shape{3, 5, 4, 3}, Shape{16, 48}}) {
+    CAPTURE(shape_str(s));
+    int64_t C = s[1];
+    Tensor x = e::add(e::mul(rnd(s, 1), 3.0), 1.5);
+    Tensor gamma = e::add(rnd({C}, 2), 2.0), beta = rnd({C}, 3);
+    Tensor rm_f = Tensor::zeros({C}), rv_f = Tensor::ones({C}), rm_r = Tensor::zeros({C}), rv_r = Tensor::ones({C});
+    auto f = fast().batch_norm_forward_train(x, gamma, beta, rm_f, rv_f, 0.1, 1e-5);
+    auto r = ref().batch_norm_forward_train(x, gamma, beta, rm_r, rv_r, 0.1, 1e-5);
+    expect_close(f.y, r.y, 1e-5, "train forward");
+    expect_close(f.save_mean, r.save_mean, 1e-5, "mean");
+    expect_close(f.save_var, r.save_var, 1e-5, "variance");
+    expect_close(rm_f, rm_r, 1e-5, "running mean");
+    expect_close(rv_f, rv_r, 1e-5, "running variance (unbiased)");
+    Tensor g = rnd(s, 4);
+    auto gf = fast().batch_norm_backward(g, x, gamma, f.save_mean, f.save_var, 1e-5);
+    auto gr = ref().batch_norm_backward(g, x, gamma, r.save_mean, r.save_var, 1e-5);
+    expect_close(gf.dx, gr.dx, 1e-4, "dx");
+    expect_close(gf.dgamma, gr.dgamma, 1e-5, "dgamma");
+    expect_close(gf.dbeta, gr.dbeta, 1e-5, "dbeta");
+    auto nf = fast().batch_norm_backward(g, x, Tensor(), f.save_mean, f.save_var, 1e-5);
+    auto nr = ref().batch_norm_backward(g, x, Tensor(), r.save_mean, r.save_var, 1e-5);
+    expect_close(nf.dx, nr.dx, 1e-4, "dx without affine");
+    expect_close(fast().batch_norm_forward_infer(x, gamma, beta, rm_f, rv_f, 1e-5),
+                 ref().batch_norm_forward_infer(x, gamma, beta, rm_r, rv_r, 1e-5), 1e-5, "inference");
+  }
+}
+
+TEST_CASE("onednn.batch_norm_on_blocked_input") {
+  Tensor w = rnd({32, 16, 3, 3}, 1);
+  Tensor x = fast().conv2d_forward(rnd({4, 16, 8, 8}, 2), w, Tensor(), {1, 1});
+  REQUIRE_FALSE(x.is_strided());
+  Tensor xs = e::to_strided(x);
+  Tensor rm = Tensor::zeros({32}), rv = Tensor::ones({32});
+  auto f = fast().batch_norm_forward_train(x, Tensor::ones({32}), Tensor::zeros({32}), rm, rv, 0.1, 1e-5);
+  CHECK_FALSE(f.y.is_strided());
+  auto r = ref().batch_norm_forward_train(xs, Tensor::ones({32}), Tensor::zeros({32}), Tensor(), Tensor(), 0.1, 1e-5);
+  expect_close(f.y, r.y, 1e-5);
+}
+
+TEST_CASE("onednn.relu") {
+  Tensor x = fast().conv2d_forward(rnd({2, 16, 5, 5}, 1), rnd({16, 16, 3, 3}, 2), Tensor(), {1, 1});
+  for (Tensor in : {x, e::to_strided(x), rnd({7, 3}, 3)}) {
+    Tensor y = fast().relu_forward(in);
+    expect_close(y, ref().relu_forward(e::to_strided(in)), 0);
+    Tensor g = rnd(in.shape(), 4);
+    expect_close(fast().relu_backward(g, y), ref().relu_backward(g, e::to_strided(y)), 0);
+  }
+}
+
+TEST_CASE("onednn.max_pool2d") {
+  for (auto [s, o] : std::vector<std::pair<Shape, Pool2dOptions>>{{{2, 16, 8, 8}, {2, 2, 0}},
+                                                                   {{2, 64, 16, 16}, {3, 2, 1}},
+                                                                   {{1, 3, 7, 9}, {3, 2, 1}},
+                                                                   {{1, 2, 5, 5}, {2, 2, 0}}}) {
+    CAPTURE(shape_str(s));
+    Tensor x = rnd(s, 1);
+    auto f = fast().max_pool2d_forward(x, o);
+    auto r = ref().max_pool2d_forward(x, o);
+    expect_close(f.y, r.y, 0);
+    Tensor g = rnd(r.y.shape(), 2);
+    // Overlapping windows add gradients in a different order: float rounding only.
+    expect_close(fast().max_pool2d_backward(g, f.indices, s, o), ref().max_pool2d_backward(g, r.indices, s, o), 1e-6);
+  }
+}
+
+TEST_CASE("onednn.avg_pool2d") {
+  for (auto [s, o] : std::vector<std::pair<Shape, Pool2dOptions>>{{{2, 16, 8, 8}, {2, 2, 0}},
+                                                                   {{1, 8, 4, 4}, {4, 1, 0}},
+                                                                   {{1, 3, 7, 9}, {3, 2, 1}}}) {
+    CAPTURE(shape_str(s));
+    Tensor x = rnd(s, 1);
+    expect_close(fast().avg_pool2d_forward(x, o), ref().avg_pool2d_forward(x, o), 1e-6);
+    Tensor g = rnd(engine::pool2d_output_shape(s, o), 2);
+    expect_close(fast().avg_pool2d_backward(g, s, o), ref().avg_pool2d_backward(g, s, o), 1e-6);
+  }
+}
+
+TEST_CASE("onednn.elementwise") {
+  Tensor a = rnd({3, 40000}, 1), b = rnd({3, 40000}, 2);  // large enough to run threaded
+  for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum, BinaryOp::Greater})
+    expect_close(fast().binary(op, a, b), ref().binary(op, a, b), 1e-7);
+  Tensor s = Tensor::scalar(0.5);
+  expect_close(fast().binary(BinaryOp::Mul, a, s), ref().binary(BinaryOp::Mul, a, s), 0);
+  expect_close(fast().binary(BinaryOp::Add, s, a), ref().binary(BinaryOp::Add, s, a), 0);
+  Tensor row = rnd({40000}, 3);
+  expect_close(fast().binary(BinaryOp::Add, a, row), ref().binary(BinaryOp::Add, a, row), 0);
+  Tensor pos = e::add(e::abs(a), 0.1);
+  for (UnaryOp op : {UnaryOp::Exp, UnaryOp::Log, UnaryOp::Sqrt, UnaryOp::Abs, UnaryOp::Neg, UnaryOp::Sign})
+    expect_close(fast().unary(op, pos), ref().unary(op, pos), 1e-5);  // oneDNN's exp/log are polynomial
+  // Blocked operands: residual add and gradient accumulation.
+  Tensor x = fast().conv2d_forward(rnd({2, 16, 5, 5}, 4), rnd({16, 16, 3, 3}, 5), Tensor(), {1, 1});
+  Tensor sum = fast().binary(BinaryOp::Add, x, x);
+  CHECK_FALSE(sum.is_strided());
+  expect_close(sum, e::mul(e::to_strided(x), 2.0), 0);
+  expect_close(fast().binary(BinaryOp::Add, x, e::to_strided(x)), sum, 0);  // mixed layouts
+  Tensor acc = e::clone(a);
+  fast().binary_inplace(BinaryOp::Add, acc, b);
+  expect_close(acc, ref().binary(BinaryOp::Add, a, b), 0);
+}
+
+TEST_CASE("onednn.matmul") {
+  Tensor a = rnd({33, 70}, 1), b = rnd({70, 45}, 2);
+  expect_close(fast().matmul(a, b), ref().matmul(a, b), 1e-5);
+  Tensor bt = e::transpose(rnd({45, 70}, 3), 0, 1);  // Linear's W^T, as a strided view
+  expect_close(fast().matmul(a, bt), ref().matmul(a, bt), 1e-5);
+  Tensor a3 = rnd({4, 5, 6}, 4), b3 = rnd({4, 6, 7}, 5);
+  expect_close(fast().matmul(a3, b3), ref().matmul(a3, b3), 1e-5);
+}
+
+TEST_CASE("onednn.copy") {
+  Tensor x = fast().conv2d_forward(rnd({2, 16, 5, 5}, 1), rnd({16, 16, 3, 3}, 2), Tensor(), {1, 1});
+  Tensor plain = fast().to_strided(x);
+  CHECK(plain.is_contiguous());
+  Tensor back = onednn::in_layout(plain, onednn::desc_of(x));
+  expect_close(back, plain, 0);
+  Tensor t = e::transpose(rnd({5, 7}, 3), 0, 1);
+  Tensor dst = Tensor::empty({7, 5});
+  fast().copy(dst, t);
+  expect_close(dst, ref().unary(UnaryOp::Neg, ref().unary(UnaryOp::Neg, t)), 0);
+  Tensor bf = Tensor::empty({7, 5}, DType::BFloat16);
+  fast().copy(bf, dst);
+  Tensor f32 = Tensor::empty({7, 5});
+  fast().copy(f32, bf);
+  expect_close(f32, dst, 1e-2);  // bfloat16 keeps 8 bits of mantissa
+  Tensor filled = Tensor::empty({3, 40000});
+  fast().fill(filled, 2.5);
+  for (double v : {filled.at({0, 0}), filled.at({2, 39999})}) CHECK(v == 2.5);
+}
+
+TEST_CASE("onednn.is_the_default_cpu_backend") {
+  CHECK(backend_for(Device::cpu()).name() == "onednn");
+  {
+    ReferenceKernelsGuard guard;
+    CHECK(backend_for(Device::cpu()).name() == "reference");
+  }
+  CHECK(backend_for(Device::cpu()).name() == "onednn");
+}
