@@ -114,6 +114,13 @@ class Backend {
   virtual Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index,
                              const Tensor& src) = 0;
   virtual Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) = 0;
+
+  // One fused optimizer step on contiguous tensors of one shape:
+  //   d = (grad + weight_decay * param) * grad_scale;  buf = momentum * buf + d;
+  //   param -= lr * (nesterov ? d + momentum * buf : buf).
+  // SGD uses grad_scale 1; LARS passes its trust ratio.
+  virtual void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr,
+                          double momentum, double weight_decay, bool nesterov, double grad_scale) = 0;
 };
 
 // The backend that runs a device's kernels. On the CPU that is the fast backend unless a

@@ -461,4 +461,19 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
   return cat(expanded, dim);
 }
 
+// ---- optimizer ----------------------------------------------------------------------------
+void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr, double momentum,
+                double weight_decay, bool nesterov, double grad_scale) {
+  Tensor g = to_strided(grad);
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&param, &g, &momentum_buffer}) {
+    SG_CHECK(t->is_contiguous() && t->shape() == param.shape() && t->dtype() == param.dtype(),
+             "sgd_update: parameter, gradient and momentum buffer must be contiguous with one shape and dtype; got ",
+             shape_str(t->shape()), " ", dtype_name(t->dtype()), " for parameter ", shape_str(param.shape()));
+    check_same_device("sgd_update", *t, param);
+  }
+  backend(param).sgd_update(param, g, momentum_buffer, lr, momentum, weight_decay, nesterov, grad_scale);
+  param.bump_version();
+  momentum_buffer.bump_version();
+}
+
 }  // namespace sg::engine

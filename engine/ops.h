@@ -116,4 +116,9 @@ Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const T
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim);
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim);
 
+// ---- optimizer ----------------------------------------------------------------------------
+// See Backend::sgd_update. Bumps the versions of param and momentum_buffer.
+void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr, double momentum,
+                double weight_decay, bool nesterov, double grad_scale = 1.0);
+
 }  // namespace sg::engine

@@ -90,8 +90,9 @@ Tensor randperm(int64_t n, Generator& gen) {
   return t;
 }
 
-Tensor kaiming_normal(const Shape& weight_shape, Generator& gen, DType dtype) {
-  return normal(weight_shape, 0.0, std::sqrt(2.0 / double(fan_in(weight_shape))), gen, dtype);
+Tensor kaiming_normal(const Shape& weight_shape, Generator& gen, DType dtype, FanMode mode) {
+  int64_t fan = mode == FanMode::In ? fan_in(weight_shape) : numel(weight_shape) / weight_shape[1];
+  return normal(weight_shape, 0.0, std::sqrt(2.0 / double(fan)), gen, dtype);
 }
 
 Tensor kaiming_uniform(const Shape& weight_shape, Generator& gen, DType dtype) {

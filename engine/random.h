@@ -30,8 +30,11 @@ Tensor normal(const Shape& shape, double mean, double std, Generator& gen,
               DType dtype = DType::Float32);
 Tensor randperm(int64_t n, Generator& gen);  // int64
 
-// He initialisation for ReLU networks; fan_in = weight.numel() / weight.shape()[0].
-Tensor kaiming_normal(const Shape& weight_shape, Generator& gen, DType dtype = DType::Float32);
+// He initialisation for ReLU networks: N(0, 2 / fan), with fan_in = numel / shape[0] or
+// fan_out = numel / shape[1] (torchvision's choice for ResNet convolutions).
+enum class FanMode { In, Out };
+Tensor kaiming_normal(const Shape& weight_shape, Generator& gen, DType dtype = DType::Float32,
+                      FanMode mode = FanMode::In);
 // PyTorch's default for Linear/Conv weights: U(-b, b), b = 1 / sqrt(fan_in).
 Tensor kaiming_uniform(const Shape& weight_shape, Generator& gen, DType dtype = DType::Float32);
 

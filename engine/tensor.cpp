@@ -174,6 +174,17 @@ Tensor Tensor::detach() const {
   return Tensor(std::move(impl));
 }
 
+void Tensor::set_data(const Tensor& source) const {
+  TensorImpl& me = impl();
+  const TensorImpl& src = source.impl();
+  me.storage = src.storage;
+  me.shape = src.shape;
+  me.strides = src.strides;
+  me.offset = src.offset;
+  me.dtype = src.dtype;
+  me.layout = src.layout;
+}
+
 const std::shared_ptr<Storage>& Tensor::storage() const { return impl().storage; }
 bool Tensor::shares_storage_with(const Tensor& other) const {
   return storage() == other.storage();

@@ -84,6 +84,9 @@ class Tensor {
   Tensor as_strided(const Shape& shape, const Strides& strides, int64_t offset) const;
   // Same storage, no autograd history: the stop-gradient.
   Tensor detach() const;
+  // Makes every handle of this tensor see `source`'s data, shape and dtype (its storage is
+  // shared, not copied); autograd fields stay. How modules move or load parameters in place.
+  void set_data(const Tensor& source) const;
 
   const std::shared_ptr<Storage>& storage() const;
   bool shares_storage_with(const Tensor& other) const;
@@ -122,5 +125,7 @@ struct TensorImpl {
 };
 
 std::ostream& operator<<(std::ostream& out, const Tensor& t);
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 }  // namespace sg

@@ -45,6 +45,10 @@ class OneDnnBackend final : public ReferenceBackend {
                              Pool2dOptions o) override;
   Tensor avg_pool2d_forward(const Tensor& x, Pool2dOptions o) override;
   Tensor avg_pool2d_backward(const Tensor& grad_y, const Shape& x_shape, Pool2dOptions o) override;
+
+  Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) override;
+  void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr,
+                  double momentum, double weight_decay, bool nesterov, double grad_scale) override;
 };
 
 Backend& onednn_backend();

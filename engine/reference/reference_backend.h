@@ -57,6 +57,8 @@ class ReferenceBackend : public Backend {
   Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index,
                      const Tensor& src) override;
   Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) override;
+  void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr,
+                  double momentum, double weight_decay, bool nesterov, double grad_scale) override;
 };
 
 }  // namespace sg
