@@ -2,6 +2,8 @@
 // backend of its inputs' device.
 #include "engine/ops.h"
 
+#include "engine/profile.h"
+
 #include <algorithm>
 #include <set>
 
@@ -58,6 +60,7 @@ std::vector<int64_t> normalize_dims(std::vector<int64_t> dims, int64_t rank) {
 
 // ---- memory -------------------------------------------------------------------------------
 void copy_(const Tensor& dst, const Tensor& src) {
+  KernelTimer timer(OpKind::Copy);
   check_same_device("copy_", dst, src);
   Tensor s = src.shape() == dst.shape() ? readable(src, OpFamily::Copy) : expand(src, dst.shape());
   backend(dst).copy(readable(dst, OpFamily::Copy), s);
@@ -65,6 +68,7 @@ void copy_(const Tensor& dst, const Tensor& src) {
 }
 
 void fill_(const Tensor& dst, double value) {
+  KernelTimer timer(OpKind::Copy);
   backend(dst).fill(dst, value);
   dst.bump_version();
 }
@@ -72,6 +76,7 @@ void fill_(const Tensor& dst, double value) {
 Tensor contiguous(const Tensor& x) { return x.is_contiguous() ? x : clone(x); }
 
 Tensor clone(const Tensor& x) {
+  KernelTimer timer(OpKind::Copy);
   if (!x.is_strided()) return to_strided(x);  // a fresh copy already
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   backend(x).copy(out, x);
@@ -79,10 +84,12 @@ Tensor clone(const Tensor& x) {
 }
 
 Tensor to_strided(const Tensor& x) {
+  KernelTimer timer(OpKind::Copy);
   return !x.defined() || x.is_strided() ? x : backend(x).to_strided(x);
 }
 
 Tensor to(const Tensor& x, DType dtype) {
+  KernelTimer timer(OpKind::Copy);
   if (x.dtype() == dtype) return x;
   Tensor out = Tensor::empty(x.shape(), dtype, x.device());
   backend(x).copy(out, to_strided(x));
@@ -104,11 +111,13 @@ Tensor to(const Tensor& x, Device device) {
 
 // ---- elementwise --------------------------------------------------------------------------
 Tensor unary(UnaryOp op, const Tensor& x) {
+  KernelTimer timer(OpKind::Elementwise);
   check_floating("unary op", x);
   return backend(x).unary(op, readable(x, OpFamily::Elementwise));
 }
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  KernelTimer timer(OpKind::Elementwise);
   check_same_device("binary op", a, b);
   check_same_dtype("binary op", a, b);
   broadcast_shapes(a.shape(), b.shape());  // throws naming both shapes
@@ -142,12 +151,14 @@ Tensor le(const Tensor& a, double b) { return binary(BinaryOp::LessEqual, a, b);
 Tensor eq(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Equal, a, b); }
 
 Tensor clamp(const Tensor& x, double lo, double hi) {
+  KernelTimer timer(OpKind::Elementwise);
   check_floating("clamp", x);
   SG_CHECK(lo <= hi, "clamp: lower bound ", lo, " exceeds upper bound ", hi);
   return backend(x).clamp(to_strided(x), lo, hi);
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  KernelTimer timer(OpKind::Elementwise);
   check_same_device("where", cond, a);
   check_same_device("where", a, b);
   check_same_dtype("where", a, b);
@@ -157,11 +168,13 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 Tensor relu_forward(const Tensor& x) {
+  KernelTimer timer(OpKind::Elementwise);
   check_floating("relu", x);
   return backend(x).relu_forward(readable(x, OpFamily::Relu));
 }
 
 Tensor relu_backward(const Tensor& grad_y, const Tensor& y) {
+  KernelTimer timer(OpKind::Elementwise);
   SG_CHECK(grad_y.shape() == y.shape(), "relu_backward: gradient shape ", shape_str(grad_y.shape()),
            " differs from output shape ", shape_str(y.shape()));
   check_same_dtype("relu_backward", grad_y, y);
@@ -169,6 +182,7 @@ Tensor relu_backward(const Tensor& grad_y, const Tensor& y) {
 }
 
 void binary_(BinaryOp op, const Tensor& self, const Tensor& other) {
+  KernelTimer timer(OpKind::Elementwise);
   check_same_device("in-place op", self, other);
   check_same_dtype("in-place op", self, other);
   SG_CHECK(broadcast_shapes(self.shape(), other.shape()) == self.shape(), "in-place op: shape ",
@@ -190,6 +204,7 @@ void mul_(const Tensor& self, double value) {
 
 // ---- reductions ---------------------------------------------------------------------------
 Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
+  KernelTimer timer(OpKind::Reduce);
   check_floating("reduce", x);
   return backend(x).reduce(op, to_strided(x), normalize_dims(std::move(dims), x.dim()), keepdim);
 }
@@ -218,11 +233,13 @@ Tensor amin(const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
 }
 
 Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) {
+  KernelTimer timer(OpKind::Reduce);
   check_floating("argmin", x);
   SG_CHECK(x.dim() > 0 && x.size(dim) > 0, "argmin of an empty dimension");
   return backend(x).arg_reduce(ArgReduceOp::Argmin, to_strided(x), wrap_dim(dim, x.dim()), keepdim);
 }
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
+  KernelTimer timer(OpKind::Reduce);
   check_floating("argmax", x);
   SG_CHECK(x.dim() > 0 && x.size(dim) > 0, "argmax of an empty dimension");
   return backend(x).arg_reduce(ArgReduceOp::Argmax, to_strided(x), wrap_dim(dim, x.dim()), keepdim);
@@ -242,6 +259,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 
 // ---- linear algebra -----------------------------------------------------------------------
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  KernelTimer timer(OpKind::Matmul);
   check_same_device("matmul", a, b);
   check_same_dtype("matmul", a, b);
   check_floating("matmul", a);
@@ -269,6 +287,7 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, Conv2dOptions o) {
 }
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Conv2dOptions o) {
+  KernelTimer timer(OpKind::Conv);
   check_same_device("conv2d", x, w);
   check_same_dtype("conv2d", x, w);
   conv2d_output_shape(x.shape(), w.shape(), o);
@@ -279,6 +298,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Conv
 
 Tensor conv2d_backward_data(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,
                             Conv2dOptions o) {
+  KernelTimer timer(OpKind::Conv);
   SG_CHECK(grad_y.shape() == conv2d_output_shape(x_shape, w.shape(), o),
            "conv2d_backward_data: gradient shape ", shape_str(grad_y.shape()), " expected ",
            shape_str(conv2d_output_shape(x_shape, w.shape(), o)));
@@ -289,6 +309,7 @@ Tensor conv2d_backward_data(const Tensor& grad_y, const Tensor& w, const Shape& 
 
 Tensor conv2d_backward_weight(const Tensor& grad_y, const Tensor& x, const Shape& w_shape,
                               Conv2dOptions o) {
+  KernelTimer timer(OpKind::Conv);
   SG_CHECK(grad_y.shape() == conv2d_output_shape(x.shape(), w_shape, o),
            "conv2d_backward_weight: gradient shape ", shape_str(grad_y.shape()), " expected ",
            shape_str(conv2d_output_shape(x.shape(), w_shape, o)));
@@ -309,6 +330,7 @@ void check_batch_norm_input(const char* op, const Tensor& x) {
 BatchNormForward batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                           const Tensor& running_mean, const Tensor& running_var,
                                           double momentum, double eps) {
+  KernelTimer timer(OpKind::BatchNorm);
   check_batch_norm_input("batch_norm", x);
   int64_t c = x.shape()[1];
   SG_CHECK(x.numel() / c > 1, "batch_norm: training needs more than one value per channel, got input ",
@@ -326,6 +348,7 @@ BatchNormForward batch_norm_forward_train(const Tensor& x, const Tensor& gamma, 
 
 Tensor batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                 const Tensor& running_mean, const Tensor& running_var, double eps) {
+  KernelTimer timer(OpKind::BatchNorm);
   check_batch_norm_input("batch_norm", x);
   int64_t c = x.shape()[1];
   SG_CHECK(running_mean.defined() && running_var.defined(),
@@ -340,6 +363,7 @@ Tensor batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tens
 
 BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
                                    const Tensor& save_mean, const Tensor& save_var, double eps) {
+  KernelTimer timer(OpKind::BatchNorm);
   SG_CHECK(grad_y.shape() == x.shape(), "batch_norm_backward: gradient ", shape_str(grad_y.shape()),
            " vs input ", shape_str(x.shape()));
   return backend(x).batch_norm_backward(readable(grad_y, OpFamily::BatchNorm),
@@ -358,6 +382,7 @@ Shape pool2d_output_shape(const Shape& x, Pool2dOptions o) {
 }
 
 MaxPool2dForward max_pool2d_forward(const Tensor& x, Pool2dOptions o) {
+  KernelTimer timer(OpKind::Pool);
   check_floating("max_pool2d", x);
   pool2d_output_shape(x.shape(), o);
   return backend(x).max_pool2d_forward(readable(x, OpFamily::Pool2d), o);
@@ -365,6 +390,7 @@ MaxPool2dForward max_pool2d_forward(const Tensor& x, Pool2dOptions o) {
 
 Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, const Shape& x_shape,
                            Pool2dOptions o) {
+  KernelTimer timer(OpKind::Pool);
   SG_CHECK(grad_y.shape() == indices.shape(), "max_pool2d_backward: gradient ",
            shape_str(grad_y.shape()), " vs indices ", shape_str(indices.shape()));
   SG_CHECK(grad_y.shape() == pool2d_output_shape(x_shape, o), "max_pool2d_backward: gradient ",
@@ -373,12 +399,14 @@ Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, const Sh
 }
 
 Tensor avg_pool2d_forward(const Tensor& x, Pool2dOptions o) {
+  KernelTimer timer(OpKind::Pool);
   check_floating("avg_pool2d", x);
   pool2d_output_shape(x.shape(), o);
   return backend(x).avg_pool2d_forward(readable(x, OpFamily::Pool2d), o);
 }
 
 Tensor avg_pool2d_backward(const Tensor& grad_y, const Shape& x_shape, Pool2dOptions o) {
+  KernelTimer timer(OpKind::Pool);
   SG_CHECK(grad_y.shape() == pool2d_output_shape(x_shape, o), "avg_pool2d_backward: gradient ",
            shape_str(grad_y.shape()), " expected ", shape_str(pool2d_output_shape(x_shape, o)));
   return backend(grad_y).avg_pool2d_backward(readable(grad_y, OpFamily::Pool2d), x_shape, o);
@@ -386,11 +414,13 @@ Tensor avg_pool2d_backward(const Tensor& grad_y, const Shape& x_shape, Pool2dOpt
 
 // ---- softmax ------------------------------------------------------------------------------
 Tensor log_softmax_forward(const Tensor& x, int64_t dim) {
+  KernelTimer timer(OpKind::Other);
   check_floating("log_softmax", x);
   return backend(x).log_softmax_forward(to_strided(x), wrap_dim(dim, x.dim()));
 }
 
 Tensor log_softmax_backward(const Tensor& grad_y, const Tensor& y, int64_t dim) {
+  KernelTimer timer(OpKind::Other);
   SG_CHECK(grad_y.shape() == y.shape(), "log_softmax_backward: gradient ", shape_str(grad_y.shape()),
            " vs output ", shape_str(y.shape()));
   return backend(y).log_softmax_backward(to_strided(grad_y), to_strided(y), wrap_dim(dim, y.dim()));
@@ -398,6 +428,7 @@ Tensor log_softmax_backward(const Tensor& grad_y, const Tensor& y, int64_t dim) 
 
 // ---- indexing -----------------------------------------------------------------------------
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  KernelTimer timer(OpKind::Other);
   check_index("index_select", index);
   check_same_device("index_select", x, index);
   SG_CHECK(index.dim() == 1, "index_select: index must be 1-D, got ", shape_str(index.shape()));
@@ -405,6 +436,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  KernelTimer timer(OpKind::Other);
   check_index("gather", index);
   check_same_device("gather", x, index);
   SG_CHECK(index.dim() == x.dim(), "gather: index rank ", index.dim(), " differs from input rank ",
@@ -417,6 +449,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
+  KernelTimer timer(OpKind::Other);
   check_index("scatter_add", index);
   check_same_dtype("scatter_add", self, src);
   SG_CHECK(index.shape() == src.shape(), "scatter_add: index ", shape_str(index.shape()),
@@ -431,6 +464,7 @@ Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const T
 }
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  KernelTimer timer(OpKind::Other);
   SG_CHECK(!tensors.empty(), "cat: no tensors given");
   const Tensor& first = tensors.front();
   dim = wrap_dim(dim, first.dim());
@@ -464,6 +498,7 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
 // ---- optimizer ----------------------------------------------------------------------------
 void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr, double momentum,
                 double weight_decay, bool nesterov, double grad_scale) {
+  KernelTimer timer(OpKind::Optimizer);
   Tensor g = to_strided(grad);
   for (const Tensor* t : std::initializer_list<const Tensor*>{&param, &g, &momentum_buffer}) {
     SG_CHECK(t->is_contiguous() && t->shape() == param.shape() && t->dtype() == param.dtype(),

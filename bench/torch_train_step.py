@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""The same training step as bench/train_step in PyTorch (Debian python3-torch, CPU): the
+benchmark peer, never a dependency of stopgrad. CIFAR ResNet-18 (3x3 stride-1 stem, no
+max-pool, torchvision's BasicBlock layout), channels-last, SGD with momentum. As fast as a user
+would run it: torch.set_num_threads(threads) and OpenBLAS's OpenMP build installed.
+The last line is "images/s: <number>"."""
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, cin, planes, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or cin != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + (self.downsample(x) if self.downsample is not None else x))
+
+
+class CifarResNet18(nn.Module):
+    def __init__(self, width, num_classes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, width, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        layers, cin = [], width
+        for stage in range(4):
+            planes = width << stage
+            blocks = [BasicBlock(cin, planes, 1 if stage == 0 else 2), BasicBlock(planes, planes, 1)]
+            layers.append(nn.Sequential(*blocks))
+            cin = planes
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--method", default="supervised", choices=["supervised"])
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--precision", default="fp32", choices=["fp32"])
+    a = p.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    model = CifarResNet18(a.width, 10).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(a.batch, 3, 32, 32).to(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (a.batch,))
+    times = []
+    for s in range(a.warmup + a.steps):
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        dt = time.perf_counter() - t0
+        if s >= a.warmup:
+            times.append(dt)
+        print(f"step {s:3d}  {dt * 1e3:8.1f} ms  loss {loss.item():.4f}{'  (warm-up)' if s < a.warmup else ''}")
+    median = statistics.median(times)
+    print(f"\nPyTorch {torch.__version__} width {a.width} batch {a.batch}, {a.threads} threads: median {median * 1e3:.1f} ms/step")
+    print(f"images/s: {a.batch / median:.2f}")
+
+
+if __name__ == "__main__":
+    main()
