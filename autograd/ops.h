@@ -87,6 +87,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
                   const Tensor& running_mean, const Tensor& running_var, bool training,
                   double momentum = 0.1, double eps = 1e-5);
+// relu(batch_norm(...)) in one kernel pass (what ResNet does after most convolutions).
+Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                       const Tensor& running_mean, const Tensor& running_var, bool training,
+                       double momentum = 0.1, double eps = 1e-5);
 Tensor max_pool2d(const Tensor& x, Pool2dOptions options);
 Tensor avg_pool2d(const Tensor& x, Pool2dOptions options);
 // Global average pooling: [N, C, H, W] -> [N, C, 1, 1].

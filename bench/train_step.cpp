@@ -28,7 +28,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "CPU threads")->check(CLI::PositiveNumber);
   app.add_option("--steps", steps, "timed steps")->check(CLI::PositiveNumber);
   app.add_option("--warmup", warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
-  app.add_option("--precision", precision, "fp32")->check(CLI::IsMember({"fp32"}));
+  app.add_option("--precision", precision, "fp32, or bf16: bfloat16 activations and convolutions, float32 master weights")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   CLI11_PARSE(app, argc, argv);
 
   set_num_threads(threads);
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   SGD sgd(weight_and_norm_groups(net->named_parameters(), 0.1, 5e-4), 0.9);
   Generator gen(0);
   Tensor x = normal({batch, 3, image, image}, 0, 1, gen);
+  if (precision == "bf16") x = engine::to(x, DType::BFloat16);
   Tensor y = engine::to(engine::mul(uniform({batch}, 0, 10, gen), 1.0), DType::Int64);
 
   Profile profile;

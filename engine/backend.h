@@ -29,6 +29,7 @@ struct BatchNormForward {
   Tensor y;
   Tensor save_mean;  // per channel batch mean
   Tensor save_var;   // per channel biased batch variance (what the batch was normalised with)
+  Tensor relu_mask;  // with a fused ReLU: what backward needs to know where y > 0
 };
 
 struct BatchNormGrads {
@@ -86,16 +87,19 @@ class Backend {
 
   // Batch norm over every dimension but 1 ([N,C] or [N,C,H,W]). gamma/beta and the running
   // statistics may be undefined; when defined, training updates the running statistics.
+  // With relu, y = max(batch_norm(x), 0) in the same pass (batch_norm_relu), and backward
+  // takes the forward's relu_mask.
   virtual BatchNormForward batch_norm_forward_train(const Tensor& x, const Tensor& gamma,
                                                     const Tensor& beta, const Tensor& running_mean,
                                                     const Tensor& running_var, double momentum,
-                                                    double eps) = 0;
+                                                    double eps, bool relu) = 0;
   virtual Tensor batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                           const Tensor& running_mean, const Tensor& running_var,
-                                          double eps) = 0;
+                                          double eps, bool relu) = 0;
   virtual BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x,
                                              const Tensor& gamma, const Tensor& save_mean,
-                                             const Tensor& save_var, double eps) = 0;
+                                             const Tensor& save_var, double eps,
+                                             const Tensor& relu_mask) = 0;
 
   virtual MaxPool2dForward max_pool2d_forward(const Tensor& x, Pool2dOptions o) = 0;
   virtual Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,

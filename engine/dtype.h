@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "engine/bfloat16.h"
 #include "engine/error.h"
 
 namespace sg {
@@ -43,6 +44,8 @@ template <>
 constexpr DType dtype_of<double>() { return DType::Float64; }
 template <>
 constexpr DType dtype_of<int64_t>() { return DType::Int64; }
+template <>
+constexpr DType dtype_of<bfloat16>() { return DType::BFloat16; }
 
 // Calls f.template operator()<T>() with T the C++ type of a float32/float64 dtype.
 template <typename F>
@@ -63,6 +66,13 @@ decltype(auto) dispatch_all(DType t, std::string_view what, F&& f) {
     case DType::Int64: return f.template operator()<int64_t>();
     default: SG_CHECK(false, what, ": dtype ", dtype_name(t), " is not supported here");
   }
+}
+
+// Like dispatch_all, plus bfloat16: for kernels that only move or fill values.
+template <typename F>
+decltype(auto) dispatch_storage(DType t, std::string_view what, F&& f) {
+  if (t == DType::BFloat16) return f.template operator()<bfloat16>();
+  return dispatch_all(t, what, std::forward<F>(f));
 }
 
 }  // namespace sg

@@ -40,12 +40,17 @@ void check_index(const char* op, const Tensor& index) {
            dtype_name(index.dtype()));
 }
 
+// Mixed precision: bfloat16 activations run with float32 parameters and statistics.
+bool mixed_precision_pair(const Tensor& activation, const Tensor& param) {
+  return activation.dtype() == DType::BFloat16 && param.dtype() == DType::Float32;
+}
+
 void check_channel_vector(const char* op, const char* what, const Tensor& t, int64_t channels,
                           const Tensor& x) {
   if (!t.defined()) return;
   SG_CHECK(t.dim() == 1 && t.shape()[0] == channels, op, ": ", what, " has shape ",
            shape_str(t.shape()), ", expected [", channels, "]");
-  check_same_dtype(op, t, x);
+  if (!mixed_precision_pair(x, t)) check_same_dtype(op, t, x);
   check_same_device(op, t, x);
 }
 
@@ -110,9 +115,20 @@ Tensor to(const Tensor& x, Device device) {
 }
 
 // ---- elementwise --------------------------------------------------------------------------
+namespace {
+// bfloat16 math that the backends have no native kernel for runs widened to float32.
+bool is_bf16(const Tensor& t) { return t.defined() && t.dtype() == DType::BFloat16; }
+Tensor widen(const Tensor& t) { return is_bf16(t) ? to(t, DType::Float32) : t; }
+Tensor narrow_bf16(const Tensor& t) { return to(t, DType::BFloat16); }
+bool native_bf16_binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && (op == BinaryOp::Add || op == BinaryOp::Sub || op == BinaryOp::Mul);
+}
+}  // namespace
+
 Tensor unary(UnaryOp op, const Tensor& x) {
   KernelTimer timer(OpKind::Elementwise);
   check_floating("unary op", x);
+  if (is_bf16(x)) return narrow_bf16(unary(op, widen(x)));
   return backend(x).unary(op, readable(x, OpFamily::Elementwise));
 }
 
@@ -121,6 +137,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_same_device("binary op", a, b);
   check_same_dtype("binary op", a, b);
   broadcast_shapes(a.shape(), b.shape());  // throws naming both shapes
+  if (is_bf16(a) && !native_bf16_binary(op, a, b)) return narrow_bf16(binary(op, widen(a), widen(b)));
   return backend(a).binary(op, readable(a, OpFamily::Elementwise), readable(b, OpFamily::Elementwise));
 }
 
@@ -154,6 +171,7 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   KernelTimer timer(OpKind::Elementwise);
   check_floating("clamp", x);
   SG_CHECK(lo <= hi, "clamp: lower bound ", lo, " exceeds upper bound ", hi);
+  if (is_bf16(x)) return narrow_bf16(clamp(widen(x), lo, hi));
   return backend(x).clamp(to_strided(x), lo, hi);
 }
 
@@ -164,6 +182,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_same_dtype("where", a, b);
   check_same_dtype("where", cond, a);
   broadcast_shapes(broadcast_shapes(cond.shape(), a.shape()), b.shape());
+  if (is_bf16(a)) return narrow_bf16(where(widen(cond), widen(a), widen(b)));
   return backend(a).where(to_strided(cond), to_strided(a), to_strided(b));
 }
 
@@ -187,6 +206,10 @@ void binary_(BinaryOp op, const Tensor& self, const Tensor& other) {
   check_same_dtype("in-place op", self, other);
   SG_CHECK(broadcast_shapes(self.shape(), other.shape()) == self.shape(), "in-place op: shape ",
            shape_str(other.shape()), " does not broadcast to ", shape_str(self.shape()));
+  if (is_bf16(self) && !native_bf16_binary(op, self, other)) {
+    copy_(self, binary(op, self, other));
+    return;
+  }
   SG_CHECK(self.is_strided() || backend(self).accepts_opaque(OpFamily::Elementwise),
            "in-place op on a tensor in the opaque layout ", self.layout()->name());
   backend(self).binary_inplace(op, self, readable(other, OpFamily::Elementwise));
@@ -206,7 +229,10 @@ void mul_(const Tensor& self, double value) {
 Tensor reduce(ReduceOp op, const Tensor& x, std::vector<int64_t> dims, bool keepdim) {
   KernelTimer timer(OpKind::Reduce);
   check_floating("reduce", x);
-  return backend(x).reduce(op, to_strided(x), normalize_dims(std::move(dims), x.dim()), keepdim);
+  // Reductions accumulate in float32 at least: bfloat16 inputs are widened first.
+  Tensor in = x.dtype() == DType::BFloat16 ? to(to_strided(x), DType::Float32) : to_strided(x);
+  Tensor out = backend(x).reduce(op, in, normalize_dims(std::move(dims), x.dim()), keepdim);
+  return x.dtype() == DType::BFloat16 ? to(out, DType::BFloat16) : out;
 }
 
 namespace {
@@ -289,7 +315,7 @@ Shape conv2d_output_shape(const Shape& x, const Shape& w, Conv2dOptions o) {
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Conv2dOptions o) {
   KernelTimer timer(OpKind::Conv);
   check_same_device("conv2d", x, w);
-  check_same_dtype("conv2d", x, w);
+  if (!mixed_precision_pair(x, w)) check_same_dtype("conv2d", x, w);
   conv2d_output_shape(x.shape(), w.shape(), o);
   check_channel_vector("conv2d", "bias", bias, w.shape()[0], w);
   return backend(x).conv2d_forward(readable(x, OpFamily::Conv2d), readable(w, OpFamily::Conv2d),
@@ -302,7 +328,7 @@ Tensor conv2d_backward_data(const Tensor& grad_y, const Tensor& w, const Shape& 
   SG_CHECK(grad_y.shape() == conv2d_output_shape(x_shape, w.shape(), o),
            "conv2d_backward_data: gradient shape ", shape_str(grad_y.shape()), " expected ",
            shape_str(conv2d_output_shape(x_shape, w.shape(), o)));
-  check_same_dtype("conv2d_backward_data", grad_y, w);
+  if (!mixed_precision_pair(grad_y, w)) check_same_dtype("conv2d_backward_data", grad_y, w);
   return backend(w).conv2d_backward_data(readable(grad_y, OpFamily::Conv2d),
                                          readable(w, OpFamily::Conv2d), x_shape, o);
 }
@@ -329,7 +355,7 @@ void check_batch_norm_input(const char* op, const Tensor& x) {
 
 BatchNormForward batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                           const Tensor& running_mean, const Tensor& running_var,
-                                          double momentum, double eps) {
+                                          double momentum, double eps, bool relu) {
   KernelTimer timer(OpKind::BatchNorm);
   check_batch_norm_input("batch_norm", x);
   int64_t c = x.shape()[1];
@@ -340,14 +366,15 @@ BatchNormForward batch_norm_forward_train(const Tensor& x, const Tensor& gamma, 
   check_channel_vector("batch_norm", "running_mean", running_mean, c, x);
   check_channel_vector("batch_norm", "running_var", running_var, c, x);
   auto out = backend(x).batch_norm_forward_train(readable(x, OpFamily::BatchNorm), gamma, beta,
-                                                 running_mean, running_var, momentum, eps);
+                                                 running_mean, running_var, momentum, eps, relu);
   if (running_mean.defined()) running_mean.bump_version();
   if (running_var.defined()) running_var.bump_version();
   return out;
 }
 
 Tensor batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                const Tensor& running_mean, const Tensor& running_var, double eps) {
+                                const Tensor& running_mean, const Tensor& running_var, double eps,
+                                bool relu) {
   KernelTimer timer(OpKind::BatchNorm);
   check_batch_norm_input("batch_norm", x);
   int64_t c = x.shape()[1];
@@ -358,16 +385,18 @@ Tensor batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tens
   check_channel_vector("batch_norm", "running_mean", running_mean, c, x);
   check_channel_vector("batch_norm", "running_var", running_var, c, x);
   return backend(x).batch_norm_forward_infer(readable(x, OpFamily::BatchNorm), gamma, beta,
-                                             running_mean, running_var, eps);
+                                             running_mean, running_var, eps, relu);
 }
 
 BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
-                                   const Tensor& save_mean, const Tensor& save_var, double eps) {
+                                   const Tensor& save_mean, const Tensor& save_var, double eps,
+                                   const Tensor& relu_mask) {
   KernelTimer timer(OpKind::BatchNorm);
   SG_CHECK(grad_y.shape() == x.shape(), "batch_norm_backward: gradient ", shape_str(grad_y.shape()),
            " vs input ", shape_str(x.shape()));
   return backend(x).batch_norm_backward(readable(grad_y, OpFamily::BatchNorm),
-                                        readable(x, OpFamily::BatchNorm), gamma, save_mean, save_var, eps);
+                                        readable(x, OpFamily::BatchNorm), gamma, save_mean, save_var, eps,
+                                        readable(relu_mask, OpFamily::BatchNorm));
 }
 
 // ---- pooling ------------------------------------------------------------------------------

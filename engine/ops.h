@@ -93,11 +93,13 @@ Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, Conv2dOpti
 
 BatchNormForward batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                           const Tensor& running_mean, const Tensor& running_var,
-                                          double momentum, double eps);
+                                          double momentum, double eps, bool relu = false);
 Tensor batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                const Tensor& running_mean, const Tensor& running_var, double eps);
+                                const Tensor& running_mean, const Tensor& running_var, double eps,
+                                bool relu = false);
 BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
-                                   const Tensor& save_mean, const Tensor& save_var, double eps);
+                                   const Tensor& save_mean, const Tensor& save_var, double eps,
+                                   const Tensor& relu_mask = Tensor());
 
 MaxPool2dForward max_pool2d_forward(const Tensor& x, Pool2dOptions o);
 Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, const Shape& x_shape,

@@ -112,7 +112,7 @@ double Tensor::at(const std::vector<int64_t>& index) const {
              d, " of size ", shape()[d]);
     off += index[d] * strides()[d];
   }
-  return dispatch_all(dtype(), "at", [&]<typename T>() { return double(data<T>()[off]); });
+  return dispatch_storage(dtype(), "at", [&]<typename T>() { return static_cast<double>(data<T>()[off]); });
 }
 
 void Tensor::set(const std::vector<int64_t>& index, double value) {
@@ -138,8 +138,8 @@ double Tensor::item() const {
 std::vector<double> Tensor::to_vector() const {
   Tensor c = engine::contiguous(engine::to_strided(engine::to(*this, Device::cpu())));
   std::vector<double> out(c.numel());
-  dispatch_all(dtype(), "to_vector", [&]<typename T>() {
-    for (size_t i = 0; i < out.size(); ++i) out[i] = double(c.data<T>()[i]);
+  dispatch_storage(dtype(), "to_vector", [&]<typename T>() {
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<double>(c.data<T>()[i]);
   });
   return out;
 }

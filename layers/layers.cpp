@@ -33,14 +33,18 @@ BatchNorm::BatchNorm(int64_t channels, int expected_rank, double momentum, doubl
   num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::Int64));
 }
 
-Tensor BatchNorm::forward(const Tensor& x) {
+Tensor BatchNorm::forward(const Tensor& x) { return run(x, false); }
+Tensor BatchNorm::forward_relu(const Tensor& x) { return run(x, true); }
+
+Tensor BatchNorm::run(const Tensor& x, bool relu) {
   SG_CHECK(x.dim() == expected_rank_, "BatchNorm", expected_rank_ == 2 ? "1d" : "2d", ": expected a rank-",
            expected_rank_, " input, got ", shape_str(x.shape()));
   if (is_training()) {
     NoGradGuard no_grad;
     engine::add_(num_batches_tracked, Tensor::scalar(1, DType::Int64));
   }
-  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+  return relu ? batch_norm_relu(x, weight, bias, running_mean, running_var, is_training(), momentum, eps)
+              : batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 
 void Sequential::push_back(std::shared_ptr<Module> m) { register_module(std::to_string(size()), std::move(m)); }

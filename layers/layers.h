@@ -29,10 +29,13 @@ class BatchNorm : public Module {
  public:
   BatchNorm(int64_t channels, int expected_rank, double momentum = 0.1, double eps = 1e-5, bool affine = true);
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)) in one fused kernel.
+  Tensor forward_relu(const Tensor& x);
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   double momentum, eps;
 
  private:
+  Tensor run(const Tensor& x, bool relu);
   int expected_rank_;
 };
 

@@ -35,7 +35,7 @@ BasicBlock::BasicBlock(int64_t in, int64_t planes, int64_t stride, Generator& ge
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor out = relu((*bn1)((*conv1)(x)));
+  Tensor out = bn1->forward_relu((*conv1)(x));
   out = (*bn2)((*conv2)(out));
   return relu(out + (downsample ? (*downsample)(x) : x));
 }
@@ -53,8 +53,8 @@ Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator& ge
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {
-  Tensor out = relu((*bn1)((*conv1)(x)));
-  out = relu((*bn2)((*conv2)(out)));
+  Tensor out = bn1->forward_relu((*conv1)(x));
+  out = bn2->forward_relu((*conv2)(out));
   out = (*bn3)((*conv3)(out));
   return relu(out + (downsample ? (*downsample)(x) : x));
 }
@@ -113,9 +113,11 @@ ResNet::ResNet(const std::string& arch, ResNetOptions o) : arch_(arch) {
 
 Tensor ResNet::features(const Tensor& x) {
   SG_CHECK(x.dim() == 4 && x.shape()[1] == 3, arch_, ": expected images [N, 3, H, W], got ", shape_str(x.shape()));
-  Tensor h = (*maxpool)(relu((*bn1)((*conv1)(x))));
+  Tensor h = (*maxpool)(bn1->forward_relu((*conv1)(x)));
   h = (*layer4)((*layer3)((*layer2)((*layer1)(h))));
-  return flatten(adaptive_avg_pool2d(h), 1);
+  // Mixed precision ends here: features and the classifier are float32.
+  Tensor pooled = adaptive_avg_pool2d(h);
+  return flatten(pooled.dtype() == DType::BFloat16 ? sg::to(pooled, DType::Float32) : pooled, 1);
 }
 
 Tensor ResNet::forward(const Tensor& x) {

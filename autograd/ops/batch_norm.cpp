@@ -24,28 +24,29 @@ std::vector<int64_t> non_channel_dims(const Tensor& x) {
 }
 }  // namespace
 
-Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                  const Tensor& running_mean, const Tensor& running_var, bool training,
-                  double momentum, double eps) {
+namespace {
+// batch_norm and batch_norm_relu: one forward/backward pair, the ReLU optional.
+Tensor batch_norm_op(const char* name, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                     const Tensor& running_mean, const Tensor& running_var, bool training, double momentum,
+                     double eps, bool relu) {
   if (training) {
-    BatchNormForward f = e::batch_norm_forward_train(x, weight, bias, running_mean, running_var,
-                                                     momentum, eps);
-    return record("batch_norm", f.y, {x, weight, bias},
-                  [sx = SavedTensor(x), sw = SavedTensor(weight), mean = f.save_mean,
-                   var = f.save_var, eps](const Tensor& g, const std::vector<bool>& needs) {
-                    BatchNormGrads b = e::batch_norm_backward(g, sx.get("batch_norm"),
-                                                              sw.get("batch_norm"), mean, var, eps);
+    BatchNormForward f = e::batch_norm_forward_train(x, weight, bias, running_mean, running_var, momentum, eps, relu);
+    return record(name, f.y, {x, weight, bias},
+                  [sx = SavedTensor(x), sw = SavedTensor(weight), mean = f.save_mean, var = f.save_var,
+                   mask = f.relu_mask, eps, name](const Tensor& g, const std::vector<bool>& needs) {
+                    BatchNormGrads b = e::batch_norm_backward(g, sx.get(name), sw.get(name), mean, var, eps, mask);
                     return Grads{needs[0] ? b.dx : Tensor(), needs[1] ? b.dgamma : Tensor(),
                                  needs[2] ? b.dbeta : Tensor()};
                   });
   }
-  Tensor y = e::batch_norm_forward_infer(x, weight, bias, running_mean, running_var, eps);
+  Tensor y = e::batch_norm_forward_infer(x, weight, bias, running_mean, running_var, eps, relu);
   // invstd and the mean are copied now: the running statistics may change before backward.
   Tensor invstd = e::pow(e::add(running_var, eps), -0.5);
-  return record("batch_norm", y, {x, weight, bias},
-                [sx = SavedTensor(x), sw = SavedTensor(weight), mean = e::clone(running_mean),
-                 invstd](const Tensor& g, const std::vector<bool>& needs) {
-                  Tensor x = sx.get("batch_norm"), w = sw.get("batch_norm");
+  return record(name, y, {x, weight, bias},
+                [sx = SavedTensor(x), sw = SavedTensor(weight), sy = SavedTensor(y), mean = e::clone(running_mean),
+                 invstd, relu, name](const Tensor& g_in, const std::vector<bool>& needs) {
+                  Tensor x = sx.get(name), w = sw.get(name);
+                  Tensor g = relu ? e::relu_backward(g_in, sy.get(name)) : g_in;
                   Tensor scale = w.defined() ? e::mul(invstd, w) : invstd;
                   Tensor gx, gw, gb;
                   if (needs[0]) gx = e::mul(g, per_channel(scale, x));
@@ -56,6 +57,17 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
                   if (needs[2]) gb = e::sum(g, non_channel_dims(x));
                   return Grads{gx, gw, gb};
                 });
+}
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum, double eps) {
+  return batch_norm_op("batch_norm", x, weight, bias, running_mean, running_var, training, momentum, eps, false);
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, double momentum, double eps) {
+  return batch_norm_op("batch_norm_relu", x, weight, bias, running_mean, running_var, training, momentum, eps, true);
 }
 
 }  // namespace sg

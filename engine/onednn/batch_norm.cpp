@@ -16,8 +16,8 @@ bool supported(const Tensor& x) {
   return (x.dtype() == DType::Float32 || x.dtype() == DType::BFloat16) && (!x.is_strided() || x.is_contiguous());
 }
 
-normalization_flags flags(const Tensor& gamma, const Tensor& beta, bool global_stats) {
-  auto f = normalization_flags::none;
+normalization_flags flags(const Tensor& gamma, const Tensor& beta, bool global_stats, bool relu) {
+  auto f = relu ? normalization_flags::fuse_norm_relu : normalization_flags::none;
   if (gamma.defined()) f |= normalization_flags::use_scale;
   if (beta.defined()) f |= normalization_flags::use_shift;
   if (global_stats) f |= normalization_flags::use_global_stats;
@@ -41,24 +41,29 @@ Tensor channel_vector(int64_t c) { return Tensor::empty({c}, DType::Float32); }
 
 BatchNormForward OneDnnBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                                          const Tensor& running_mean, const Tensor& running_var,
-                                                         double momentum, double eps) {
+                                                         double momentum, double eps, bool relu) {
   if (!supported(x))
     return ReferenceBackend::batch_norm_forward_train(to_strided(x), gamma, beta, running_mean, running_var,
-                                                      momentum, eps);
+                                                      momentum, eps, relu);
   memory::desc d = desc_of(x);
-  auto f = flags(gamma, beta, false);
+  auto f = flags(gamma, beta, false, relu);
   const auto& p = cached_primitive(key("bn_fwd", d, f, eps), [&] {
     auto pd = forward_pd(d, f, eps, true);
     return CachedPrimitive{pd, dnnl::batch_normalization_forward(pd)};
   });
   int64_t C = x.shape()[1];
-  BatchNormForward out{empty_same_layout(x), channel_vector(C), channel_vector(C)};
+  BatchNormForward out{empty_same_layout(x), channel_vector(C), channel_vector(C), Tensor()};
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory_of(x)},
                                        {DNNL_ARG_DST, memory_of(out.y, d)},
                                        {DNNL_ARG_MEAN, memory_of(out.save_mean)},
                                        {DNNL_ARG_VARIANCE, memory_of(out.save_var)}};
   if (gamma.defined()) args.emplace(DNNL_ARG_SCALE, memory_of(gamma));
   if (beta.defined()) args.emplace(DNNL_ARG_SHIFT, memory_of(beta));
+  if (relu) {  // oneDNN's bit mask of where the ReLU passed
+    memory::desc ws = p.pd.workspace_desc();
+    out.relu_mask = Tensor::empty_opaque(x.shape(), DType::Float32, Device::cpu(), std::make_shared<BlockedLayout>(ws));
+    args.emplace(DNNL_ARG_WORKSPACE, memory(ws, cpu_engine(), out.relu_mask.raw_data()));
+  }
   execute(p, args);
 
   double n = double(x.numel() / C);
@@ -78,11 +83,12 @@ BatchNormForward OneDnnBackend::batch_norm_forward_train(const Tensor& x, const 
 }
 
 Tensor OneDnnBackend::batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                               const Tensor& running_mean, const Tensor& running_var, double eps) {
+                                               const Tensor& running_mean, const Tensor& running_var, double eps,
+                                               bool relu) {
   if (!supported(x) || !running_mean.is_contiguous() || !running_var.is_contiguous())
-    return ReferenceBackend::batch_norm_forward_infer(to_strided(x), gamma, beta, running_mean, running_var, eps);
+    return ReferenceBackend::batch_norm_forward_infer(to_strided(x), gamma, beta, running_mean, running_var, eps, relu);
   memory::desc d = desc_of(x);
-  auto f = flags(gamma, beta, true);
+  auto f = flags(gamma, beta, true, relu);
   const auto& p = cached_primitive(key("bn_infer", d, f, eps), [&] {
     auto pd = forward_pd(d, f, eps, false);
     return CachedPrimitive{pd, dnnl::batch_normalization_forward(pd)};
@@ -99,12 +105,14 @@ Tensor OneDnnBackend::batch_norm_forward_infer(const Tensor& x, const Tensor& ga
 }
 
 BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
-                                                  const Tensor& save_mean, const Tensor& save_var, double eps) {
-  if (!supported(x))
-    return ReferenceBackend::batch_norm_backward(to_strided(grad_y), to_strided(x), gamma, save_mean, save_var, eps);
+                                                  const Tensor& save_mean, const Tensor& save_var, double eps,
+                                                  const Tensor& relu_mask) {
+  if (!supported(x) || (relu_mask.defined() && relu_mask.is_strided()))
+    return ReferenceBackend::batch_norm_backward(to_strided(grad_y), to_strided(x), gamma, save_mean, save_var, eps,
+                                                 relu_mask.defined() ? to_strided(relu_mask) : Tensor());
   memory::desc d = desc_of(x);
   // Scale and shift go together in oneDNN's backward; an absent one is treated as present.
-  auto f = flags(gamma, gamma, false);
+  auto f = flags(gamma, gamma, false, relu_mask.defined());
   const auto& p = cached_primitive(key("bn_bwd", d, f, eps), [&] {
     dnnl::batch_normalization_backward::primitive_desc pd(
         {gamma.defined() ? dnnl::prop_kind::backward : dnnl::prop_kind::backward_data, d, d, float(eps), f},
@@ -120,6 +128,7 @@ BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& grad_y, const Te
                                        {DNNL_ARG_MEAN, memory_of(save_mean)},
                                        {DNNL_ARG_VARIANCE, memory_of(save_var)},
                                        {DNNL_ARG_DIFF_SRC, memory_of(out.dx, d)}};
+  if (relu_mask.defined()) args.emplace(DNNL_ARG_WORKSPACE, memory(p.pd.workspace_desc(), cpu_engine(), relu_mask.raw_data()));
   Tensor shift;  // outlives execute(): oneDNN reads it there
   if (gamma.defined()) {
     out.dgamma = channel_vector(C);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "engine/onednn/context.h"
 #include "engine/onednn/onednn_backend.h"
@@ -133,7 +134,31 @@ Tensor OneDnnBackend::unary(UnaryOp op, const Tensor& x) {
   return y;
 }
 
+// bfloat16 operands of one shape (residual adds, gradient sums): oneDNN's binary primitive,
+// with b brought into a's layout.
+std::optional<Tensor> bf16_binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  if (a.dtype() != DType::BFloat16 || b.dtype() != DType::BFloat16 || a.shape() != b.shape()) return std::nullopt;
+  if (a.is_strided() && !a.is_contiguous()) return std::nullopt;
+  dnnl::algorithm alg;
+  switch (op) {
+    case BinaryOp::Add: alg = dnnl::algorithm::binary_add; break;
+    case BinaryOp::Sub: alg = dnnl::algorithm::binary_sub; break;
+    case BinaryOp::Mul: alg = dnnl::algorithm::binary_mul; break;
+    default: return std::nullopt;
+  }
+  memory::desc d = desc_of(a);
+  Tensor bb = in_layout(b, d);
+  const auto& p = cached_primitive("binary|" + std::to_string(int(alg)) + "|" + desc_key(d), [&] {
+    dnnl::binary::primitive_desc pd({alg, d, d, d}, default_attr(), cpu_engine());
+    return CachedPrimitive{pd, dnnl::binary(pd)};
+  });
+  Tensor out = empty_same_layout(a);
+  execute(p, {{DNNL_ARG_SRC_0, memory_of(a)}, {DNNL_ARG_SRC_1, memory_of(bb, d)}, {DNNL_ARG_DST, memory_of(out, d)}});
+  return out;
+}
+
 Tensor OneDnnBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  if (auto out = bf16_binary(op, a, b)) return *out;
   if (Tensor partner = flat_partner(a, b); partner.defined()) {
     Tensor out = empty_same_layout(a);
     if (flat_binary(op, static_cast<float*>(out.raw_data()), scalar_ptr(a), scalar_ptr(partner),

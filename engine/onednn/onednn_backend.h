@@ -32,13 +32,13 @@ class OneDnnBackend final : public ReferenceBackend {
   BatchNormForward batch_norm_forward_train(const Tensor& x, const Tensor& gamma,
                                             const Tensor& beta, const Tensor& running_mean,
                                             const Tensor& running_var, double momentum,
-                                            double eps) override;
+                                            double eps, bool relu) override;
   Tensor batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                   const Tensor& running_mean, const Tensor& running_var,
-                                  double eps) override;
+                                  double eps, bool relu) override;
   BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
-                                     const Tensor& save_mean, const Tensor& save_var,
-                                     double eps) override;
+                                     const Tensor& save_mean, const Tensor& save_var, double eps,
+                                     const Tensor& relu_mask) override;
 
   MaxPool2dForward max_pool2d_forward(const Tensor& x, Pool2dOptions o) override;
   Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, const Shape& x_shape,

@@ -33,11 +33,11 @@ BatchNormForward ReferenceBackend::batch_norm_forward_train(const Tensor& x, con
                                                             const Tensor& beta,
                                                             const Tensor& running_mean,
                                                             const Tensor& running_var,
-                                                            double momentum, double eps) {
+                                                            double momentum, double eps, bool relu) {
   int64_t C = x.shape()[1];
   double count = double(x.numel() / C);
   BatchNormForward out{Tensor::empty(x.shape(), x.dtype()), Tensor::empty({C}, x.dtype()),
-                       Tensor::empty({C}, x.dtype())};
+                       Tensor::empty({C}, x.dtype()), Tensor()};
   dispatch_floating(x.dtype(), "batch_norm_forward_train", [&]<typename T>() {
     const T* X = x.data<T>();
     std::vector<double> mean(C, 0.0), var(C, 0.0);
@@ -51,7 +51,8 @@ BatchNormForward ReferenceBackend::batch_norm_forward_train(const Tensor& x, con
     T* Y = out.y.data<T>();
     for_each_element<2>({&x, &out.y}, [&](int64_t c, auto at) {
       double xhat = (X[at[0]] - mean[c]) / std::sqrt(var[c] + eps);
-      Y[at[1]] = static_cast<T>(xhat * channel_value<T>(gamma, c, 1.0) + channel_value<T>(beta, c, 0.0));
+      double y = xhat * channel_value<T>(gamma, c, 1.0) + channel_value<T>(beta, c, 0.0);
+      Y[at[1]] = static_cast<T>(relu && y < 0 ? 0.0 : y);
     });
     for (int64_t c = 0; c < C; ++c) {
       out.save_mean.data<T>()[c] = static_cast<T>(mean[c]);
@@ -66,12 +67,13 @@ BatchNormForward ReferenceBackend::batch_norm_forward_train(const Tensor& x, con
       }
     }
   });
+  if (relu) out.relu_mask = out.y;  // y > 0 exactly where the ReLU passed its input
   return out;
 }
 
 Tensor ReferenceBackend::batch_norm_forward_infer(const Tensor& x, const Tensor& gamma,
                                                   const Tensor& beta, const Tensor& running_mean,
-                                                  const Tensor& running_var, double eps) {
+                                                  const Tensor& running_var, double eps, bool relu) {
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch_floating(x.dtype(), "batch_norm_forward_infer", [&]<typename T>() {
     const T* X = x.data<T>();
@@ -79,7 +81,8 @@ Tensor ReferenceBackend::batch_norm_forward_infer(const Tensor& x, const Tensor&
     for_each_element<2>({&x, &y}, [&](int64_t c, auto at) {
       double xhat = (X[at[0]] - channel_value<T>(running_mean, c, 0)) /
                     std::sqrt(channel_value<T>(running_var, c, 1) + eps);
-      Y[at[1]] = static_cast<T>(xhat * channel_value<T>(gamma, c, 1.0) + channel_value<T>(beta, c, 0.0));
+      double out = xhat * channel_value<T>(gamma, c, 1.0) + channel_value<T>(beta, c, 0.0);
+      Y[at[1]] = static_cast<T>(relu && out < 0 ? 0.0 : out);
     });
   });
   return y;
@@ -88,9 +91,12 @@ Tensor ReferenceBackend::batch_norm_forward_infer(const Tensor& x, const Tensor&
 // With invstd = 1 / sqrt(var + eps), xhat = (x - mean) * invstd and m values per channel:
 //   dbeta = sum(dy), dgamma = sum(dy * xhat),
 //   dx = gamma * invstd / m * (m * dy - dbeta - xhat * dgamma).
-BatchNormGrads ReferenceBackend::batch_norm_backward(const Tensor& grad_y, const Tensor& x,
+BatchNormGrads ReferenceBackend::batch_norm_backward(const Tensor& grad_y_in, const Tensor& x,
                                                      const Tensor& gamma, const Tensor& save_mean,
-                                                     const Tensor& save_var, double eps) {
+                                                     const Tensor& save_var, double eps,
+                                                     const Tensor& relu_mask) {
+  // A fused ReLU first zeroes the gradient where it blocked its input.
+  const Tensor& grad_y = relu_mask.defined() ? relu_backward(grad_y_in, relu_mask) : grad_y_in;
   int64_t C = x.shape()[1];
   double m = double(x.numel() / C);
   BatchNormGrads g{Tensor::empty(x.shape(), x.dtype()), Tensor::empty({C}, x.dtype()),

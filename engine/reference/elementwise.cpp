@@ -57,19 +57,19 @@ Tensor map_unary(const Tensor& x, F f) {
 }  // namespace
 
 void ReferenceBackend::copy(const Tensor& dst, const Tensor& src) {
-  dispatch_all(dst.dtype(), "copy", [&]<typename D>() {
-    dispatch_all(src.dtype(), "copy", [&]<typename S>() {
+  dispatch_storage(dst.dtype(), "copy", [&]<typename D>() {
+    dispatch_storage(src.dtype(), "copy", [&]<typename S>() {
       StridedWalk<2> walk(dst.shape(), {dst.strides(), src.strides()});
       D* d = dst.data<D>();
       const S* s = src.data<S>();
       for (int64_t i = 0; i < dst.numel(); ++i, walk.next())
-        d[walk.offset(0)] = static_cast<D>(s[walk.offset(1)]);
+        d[walk.offset(0)] = static_cast<D>(static_cast<double>(s[walk.offset(1)]));
     });
   });
 }
 
 void ReferenceBackend::fill(const Tensor& dst, double value) {
-  dispatch_all(dst.dtype(), "fill", [&]<typename T>() {
+  dispatch_storage(dst.dtype(), "fill", [&]<typename T>() {
     StridedWalk<1> walk(dst.shape(), {dst.strides()});
     T* d = dst.data<T>();
     for (int64_t i = 0; i < dst.numel(); ++i, walk.next()) d[walk.offset(0)] = static_cast<T>(value);

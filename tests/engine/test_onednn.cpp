@@ -100,25 +100,44 @@ TEST_CASE("onednn.batch_norm") {
     Tensor x = e::add(e::mul(rnd(s, 1), 3.0), 1.5);
     Tensor gamma = e::add(rnd({C}, 2), 2.0), beta = rnd({C}, 3);
     Tensor rm_f = Tensor::zeros({C}), rv_f = Tensor::ones({C}), rm_r = Tensor::zeros({C}), rv_r = Tensor::ones({C});
-    auto f = fast().batch_norm_forward_train(x, gamma, beta, rm_f, rv_f, 0.1, 1e-5);
-    auto r = ref().batch_norm_forward_train(x, gamma, beta, rm_r, rv_r, 0.1, 1e-5);
+    auto f = fast().batch_norm_forward_train(x, gamma, beta, rm_f, rv_f, 0.1, 1e-5, false);
+    auto r = ref().batch_norm_forward_train(x, gamma, beta, rm_r, rv_r, 0.1, 1e-5, false);
     expect_close(f.y, r.y, 1e-5, "train forward");
     expect_close(f.save_mean, r.save_mean, 1e-5, "mean");
     expect_close(f.save_var, r.save_var, 1e-5, "variance");
     expect_close(rm_f, rm_r, 1e-5, "running mean");
     expect_close(rv_f, rv_r, 1e-5, "running variance (unbiased)");
     Tensor g = rnd(s, 4);
-    auto gf = fast().batch_norm_backward(g, x, gamma, f.save_mean, f.save_var, 1e-5);
-    auto gr = ref().batch_norm_backward(g, x, gamma, r.save_mean, r.save_var, 1e-5);
+    auto gf = fast().batch_norm_backward(g, x, gamma, f.save_mean, f.save_var, 1e-5, Tensor());
+    auto gr = ref().batch_norm_backward(g, x, gamma, r.save_mean, r.save_var, 1e-5, Tensor());
     expect_close(gf.dx, gr.dx, 1e-4, "dx");
     expect_close(gf.dgamma, gr.dgamma, 1e-5, "dgamma");
     expect_close(gf.dbeta, gr.dbeta, 1e-5, "dbeta");
-    auto nf = fast().batch_norm_backward(g, x, Tensor(), f.save_mean, f.save_var, 1e-5);
-    auto nr = ref().batch_norm_backward(g, x, Tensor(), r.save_mean, r.save_var, 1e-5);
+    auto nf = fast().batch_norm_backward(g, x, Tensor(), f.save_mean, f.save_var, 1e-5, Tensor());
+    auto nr = ref().batch_norm_backward(g, x, Tensor(), r.save_mean, r.save_var, 1e-5, Tensor());
     expect_close(nf.dx, nr.dx, 1e-4, "dx without affine");
-    expect_close(fast().batch_norm_forward_infer(x, gamma, beta, rm_f, rv_f, 1e-5),
-                 ref().batch_norm_forward_infer(x, gamma, beta, rm_r, rv_r, 1e-5), 1e-5, "inference");
+    expect_close(fast().batch_norm_forward_infer(x, gamma, beta, rm_f, rv_f, 1e-5, false),
+                 ref().batch_norm_forward_infer(x, gamma, beta, rm_r, rv_r, 1e-5, false), 1e-5, "inference");
   }
+}
+
+TEST_CASE("onednn.batch_norm_relu") {
+  // Blocked input from a convolution, as in ResNet's conv -> BN -> ReLU.
+  Tensor x = fast().conv2d_forward(rnd({4, 16, 6, 6}, 1), rnd({32, 16, 3, 3}, 2), Tensor(), {1, 1});
+  Tensor xs = e::to_strided(x);
+  Tensor gamma = e::add(rnd({32}, 3), 1.0), beta = rnd({32}, 4);
+  auto f = fast().batch_norm_forward_train(x, gamma, beta, Tensor(), Tensor(), 0.1, 1e-5, true);
+  auto r = ref().batch_norm_forward_train(xs, gamma, beta, Tensor(), Tensor(), 0.1, 1e-5, true);
+  expect_close(f.y, r.y, 1e-5, "forward");
+  Tensor g = rnd(x.shape(), 5);
+  auto gf = fast().batch_norm_backward(g, x, gamma, f.save_mean, f.save_var, 1e-5, f.relu_mask);
+  auto gr = ref().batch_norm_backward(g, xs, gamma, r.save_mean, r.save_var, 1e-5, r.relu_mask);
+  expect_close(gf.dx, gr.dx, 1e-4, "dx");
+  expect_close(gf.dgamma, gr.dgamma, 1e-5, "dgamma");
+  expect_close(gf.dbeta, gr.dbeta, 1e-5, "dbeta");
+  Tensor rm = rnd({32}, 6), rv = e::add(e::abs(rnd({32}, 7)), 0.5);
+  expect_close(fast().batch_norm_forward_infer(x, gamma, beta, rm, rv, 1e-5, true),
+               ref().batch_norm_forward_infer(xs, gamma, beta, rm, rv, 1e-5, true), 1e-5, "inference");
 }
 
 TEST_CASE("onednn.batch_norm_on_blocked_input") {
@@ -127,9 +146,9 @@ TEST_CASE("onednn.batch_norm_on_blocked_input") {
   REQUIRE_FALSE(x.is_strided());
   Tensor xs = e::to_strided(x);
   Tensor rm = Tensor::zeros({32}), rv = Tensor::ones({32});
-  auto f = fast().batch_norm_forward_train(x, Tensor::ones({32}), Tensor::zeros({32}), rm, rv, 0.1, 1e-5);
+  auto f = fast().batch_norm_forward_train(x, Tensor::ones({32}), Tensor::zeros({32}), rm, rv, 0.1, 1e-5, false);
   CHECK_FALSE(f.y.is_strided());
-  auto r = ref().batch_norm_forward_train(xs, Tensor::ones({32}), Tensor::zeros({32}), Tensor(), Tensor(), 0.1, 1e-5);
+  auto r = ref().batch_norm_forward_train(xs, Tensor::ones({32}), Tensor::zeros({32}), Tensor(), Tensor(), 0.1, 1e-5, false);
   expect_close(f.y, r.y, 1e-5);
 }
 

@@ -97,14 +97,14 @@ TEST_CASE("reference.batch_norm_by_hand") {
   // One channel with values 1, 2, 3, 6: mean 3, biased variance 3.5, unbiased 14/3.
   Tensor x = t64({1, 2, 3, 6}, {4, 1});
   Tensor rm = t64({0}, {1}), rv = t64({1}, {1});
-  auto f = ref().batch_norm_forward_train(x, Tensor(), Tensor(), rm, rv, 0.1, 0.0);
+  auto f = ref().batch_norm_forward_train(x, Tensor(), Tensor(), rm, rv, 0.1, 0.0, false);
   double s = std::sqrt(3.5);
   check_values(f.y, {-2 / s, -1 / s, 0, 3 / s}, 1e-12);
   check_values(f.save_mean, {3});
   check_values(rm, {0.3}, 1e-12);                         // 0.9 * 0 + 0.1 * 3
   check_values(rv, {0.9 + 0.1 * 14.0 / 3.0}, 1e-12);      // unbiased running variance
   Tensor y = ref().batch_norm_forward_infer(t64({2}, {1, 1}), t64({2}, {1}), t64({1}, {1}),
-                                            t64({1}, {1}), t64({4}, {1}), 0.0);
+                                            t64({1}, {1}), t64({4}, {1}), 0.0, false);
   check_values(y, {2 * (2 - 1) / 2.0 + 1});
 }
 
