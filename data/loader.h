@@ -1,0 +1,48 @@
+#pragma once
+// Batches of augmented views for self-supervised training. Each epoch reshuffles with a seeded
+// permutation; each image's augmentations come from a generator seeded by (seed, epoch, image),
+// so a run is reproducible whatever the thread timing. A worker thread prepares the next batch
+// while the current one trains.
+#include <future>
+#include <vector>
+
+#include "data/transforms.h"
+
+namespace sg {
+
+struct ViewBatch {
+  std::vector<Tensor> views;  // n_views tensors of [B, 3, size, size]
+  std::vector<int64_t> indices;
+  Tensor labels;  // int64 [B] (only for monitoring; SSL never reads them)
+};
+
+class ViewLoader {
+ public:
+  ViewLoader(const ImageSet& set, int64_t batch_size, int n_views, AugmentOptions options, uint64_t seed,
+             bool drop_last = true);
+  ~ViewLoader();
+  ViewLoader(const ViewLoader&) = delete;
+  ViewLoader& operator=(const ViewLoader&) = delete;
+
+  void start_epoch(int64_t epoch);
+  int64_t batches_per_epoch() const;
+  bool has_next() const { return next_batch_ < batches_per_epoch(); }
+  ViewBatch next();
+
+ private:
+  ViewBatch make(int64_t epoch, int64_t batch) const;
+  const ImageSet& set_;
+  int64_t batch_size_;
+  int n_views_;
+  AugmentOptions options_;
+  uint64_t seed_;
+  bool drop_last_;
+  int64_t epoch_ = 0, next_batch_ = 0;
+  std::vector<int64_t> order_;
+  std::future<ViewBatch> prefetch_;
+};
+
+// Normalised, unaugmented images [first, first + count) for evaluation: [count, 3, 32, 32].
+Tensor eval_batch(const ImageSet& set, int64_t first, int64_t count, const AugmentOptions& options);
+
+}  // namespace sg

@@ -1,0 +1,152 @@
+#include "data/transforms.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace sg {
+
+CropBox random_resized_crop_box(int64_t height, int64_t width, const AugmentOptions& o, Generator& gen) {
+  double area = double(height * width);
+  double log_r0 = std::log(o.ratio_min), log_r1 = std::log(o.ratio_max);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    double target = area * (o.scale_min + (o.scale_max - o.scale_min) * gen.uniform());
+    double aspect = std::exp(log_r0 + (log_r1 - log_r0) * gen.uniform());
+    auto w = int64_t(std::lround(std::sqrt(target * aspect)));
+    auto h = int64_t(std::lround(std::sqrt(target / aspect)));
+    if (w > 0 && h > 0 && w <= width && h <= height)
+      return {gen.randint(height - h + 1), gen.randint(width - w + 1), h, w};
+  }
+  // Fallback, as torchvision: the whole image, cropped to the nearest allowed aspect ratio.
+  double in_ratio = double(width) / double(height);
+  int64_t w = width, h = height;
+  if (in_ratio < o.ratio_min) h = int64_t(std::lround(double(w) / o.ratio_min));
+  else if (in_ratio > o.ratio_max) w = int64_t(std::lround(double(h) * o.ratio_max));
+  return {(height - h) / 2, (width - w) / 2, h, w};
+}
+
+void crop_and_resize(const float* src, int64_t height, int64_t width, CropBox b, int64_t size, float* dst) {
+  double sy = double(b.height) / double(size), sx = double(b.width) / double(size);
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t y = 0; y < size; ++y) {
+      double fy = std::clamp((y + 0.5) * sy - 0.5, 0.0, double(b.height - 1));
+      auto y0 = int64_t(fy);
+      int64_t y1 = std::min(y0 + 1, b.height - 1);
+      double wy = fy - double(y0);
+      for (int64_t x = 0; x < size; ++x) {
+        double fx = std::clamp((x + 0.5) * sx - 0.5, 0.0, double(b.width - 1));
+        auto x0 = int64_t(fx);
+        int64_t x1 = std::min(x0 + 1, b.width - 1);
+        double wx = fx - double(x0);
+        auto at = [&](int64_t yy, int64_t xx) { return double(src[(c * height + b.top + yy) * width + b.left + xx]); };
+        double v = (1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x1)) + wy * ((1 - wx) * at(y1, x0) + wx * at(y1, x1));
+        dst[(c * size + y) * size + x] = float(v);
+      }
+    }
+}
+
+void horizontal_flip(float* img, int64_t size) {
+  for (int64_t row = 0; row < 3 * size; ++row) std::reverse(img + row * size, img + (row + 1) * size);
+}
+
+namespace {
+float luma(float r, float g, float b) { return 0.299f * r + 0.587f * g + 0.114f * b; }
+
+// out = clamp(f * img + (1 - f) * other, 0, 1); `other` per pixel (gray) or constant (mean).
+void blend(float* img, int64_t n, float f, const float* other_per_pixel, float other_constant) {
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t i = 0; i < n; ++i) {
+      float o = other_per_pixel ? other_per_pixel[i] : other_constant;
+      img[c * n + i] = std::clamp(f * img[c * n + i] + (1 - f) * o, 0.0f, 1.0f);
+    }
+}
+
+void shift_hue(float* img, int64_t n, float shift) {
+  for (int64_t i = 0; i < n; ++i) {
+    float r = img[i], g = img[n + i], b = img[2 * n + i];
+    float mx = std::max({r, g, b}), mn = std::min({r, g, b}), d = mx - mn;
+    float h = 0, s = mx > 0 ? d / mx : 0, v = mx;
+    if (d > 0) {
+      if (mx == r) h = std::fmod((g - b) / d, 6.0f);
+      else if (mx == g) h = (b - r) / d + 2;
+      else h = (r - g) / d + 4;
+      h /= 6;
+    }
+    h = h + shift;
+    h -= std::floor(h);
+    float hh = h * 6, f = hh - std::floor(hh);
+    float p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
+    switch (int(hh) % 6) {
+      case 0: r = v, g = t, b = p; break;
+      case 1: r = q, g = v, b = p; break;
+      case 2: r = p, g = v, b = t; break;
+      case 3: r = p, g = q, b = v; break;
+      case 4: r = t, g = p, b = v; break;
+      default: r = v, g = p, b = q; break;
+    }
+    img[i] = r, img[n + i] = g, img[2 * n + i] = b;
+  }
+}
+}  // namespace
+
+void color_jitter(float* img, int64_t size, const AugmentOptions& o, Generator& gen) {
+  int64_t n = size * size;
+  std::array<int, 4> order{0, 1, 2, 3};
+  for (int i = 3; i > 0; --i) std::swap(order[i], order[gen.randint(i + 1)]);
+  auto factor = [&](double amount) { return float(1 - amount + 2 * amount * gen.uniform()); };
+  std::vector<float> gray(n);
+  for (int op : order) {
+    if (op == 0) {
+      blend(img, n, factor(o.brightness), nullptr, 0.0f);  // brightness: towards black
+    } else if (op == 1) {
+      double mean = 0;
+      for (int64_t i = 0; i < n; ++i) mean += luma(img[i], img[n + i], img[2 * n + i]);
+      blend(img, n, factor(o.contrast), nullptr, float(mean / double(n)));  // towards mean gray
+    } else if (op == 2) {
+      for (int64_t i = 0; i < n; ++i) gray[i] = luma(img[i], img[n + i], img[2 * n + i]);
+      blend(img, n, factor(o.saturation), gray.data(), 0.0f);  // towards own gray
+    } else {
+      shift_hue(img, n, float(-o.hue + 2 * o.hue * gen.uniform()));
+    }
+  }
+}
+
+void to_grayscale(float* img, int64_t size) {
+  int64_t n = size * size;
+  for (int64_t i = 0; i < n; ++i) img[i] = img[n + i] = img[2 * n + i] = luma(img[i], img[n + i], img[2 * n + i]);
+}
+
+void normalize(float* img, int64_t size, const AugmentOptions& o) {
+  int64_t n = size * size;
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t i = 0; i < n; ++i) img[c * n + i] = (img[c * n + i] - o.mean[c]) / o.std[c];
+}
+
+namespace {
+std::vector<float> source_image(const ImageSet& set, int64_t index) {
+  constexpr int64_t n = 3 * 32 * 32;
+  std::vector<float> img(n);
+  const uint8_t* p = set.pixels.data() + index * n;
+  for (int64_t i = 0; i < n; ++i) img[i] = float(p[i]) / 255.0f;
+  return img;
+}
+}  // namespace
+
+AugmentRecord augment(const ImageSet& set, int64_t index, const AugmentOptions& o, Generator& gen, float* dst) {
+  std::vector<float> src = source_image(set, index);
+  AugmentRecord r{random_resized_crop_box(32, 32, o, gen), false, false, false};
+  crop_and_resize(src.data(), 32, 32, r.crop, o.size, dst);
+  if ((r.flipped = gen.uniform() < o.flip_p)) horizontal_flip(dst, o.size);
+  if ((r.jittered = gen.uniform() < o.jitter_p)) color_jitter(dst, o.size, o, gen);
+  if ((r.grayscale = gen.uniform() < o.grayscale_p)) to_grayscale(dst, o.size);
+  normalize(dst, o.size, o);
+  return r;
+}
+
+void preprocess(const ImageSet& set, int64_t index, const AugmentOptions& o, float* dst) {
+  std::vector<float> src = source_image(set, index);
+  std::copy(src.begin(), src.end(), dst);
+  normalize(dst, 32, o);
+}
+
+}  // namespace sg

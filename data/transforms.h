@@ -1,0 +1,47 @@
+#pragma once
+// SSL augmentations with torchvision's semantics, on one image at a time (float32 [3, H, W] in
+// [0, 1]). Every random choice comes from the Generator passed in, so a seed reproduces them.
+#include <array>
+
+#include "data/cifar10.h"
+#include "engine/random.h"
+
+namespace sg {
+
+struct AugmentOptions {
+  int64_t size = 32;                     // output side
+  double scale_min = 0.2, scale_max = 1.0;  // RandomResizedCrop area fraction
+  double ratio_min = 3.0 / 4, ratio_max = 4.0 / 3;
+  double flip_p = 0.5;
+  double jitter_p = 0.8, brightness = 0.4, contrast = 0.4, saturation = 0.4, hue = 0.1;
+  double grayscale_p = 0.2;
+  std::array<float, 3> mean{0.4914f, 0.4822f, 0.4465f};  // CIFAR-10's own statistics
+  std::array<float, 3> std{0.2470f, 0.2435f, 0.2616f};
+};
+
+// The crop torchvision's RandomResizedCrop would choose: top, left, height, width.
+struct CropBox {
+  int64_t top, left, height, width;
+};
+CropBox random_resized_crop_box(int64_t height, int64_t width, const AugmentOptions& o, Generator& gen);
+
+// Bilinear resize of the box to size x size (pixel centres aligned, as torchvision).
+void crop_and_resize(const float* src, int64_t height, int64_t width, CropBox box, int64_t size, float* dst);
+void horizontal_flip(float* img, int64_t size);
+// ColorJitter: brightness, contrast, saturation, hue in a random order, each factor random.
+void color_jitter(float* img, int64_t size, const AugmentOptions& o, Generator& gen);
+void to_grayscale(float* img, int64_t size);
+void normalize(float* img, int64_t size, const AugmentOptions& o);
+
+// What augment() chose for one view (for tests, and for seeing what happened).
+struct AugmentRecord {
+  CropBox crop;
+  bool flipped, jittered, grayscale;
+};
+
+// One augmented, normalised view of image `index` of `set`, written to dst [3, size, size].
+AugmentRecord augment(const ImageSet& set, int64_t index, const AugmentOptions& o, Generator& gen, float* dst);
+// Test-time preprocessing: normalisation only.
+void preprocess(const ImageSet& set, int64_t index, const AugmentOptions& o, float* dst);
+
+}  // namespace sg

@@ -1,0 +1,87 @@
+// Augmentation statistics against the rates and ranges the transforms promise, and the
+// loader's reproducibility.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "data/loader.h"
+
+using namespace sg;
+
+namespace {
+ImageSet sample() { return load_cifar10_train(SG_SOURCE_DIR "/data/cifar10-sample"); }
+}  // namespace
+
+TEST_CASE("augment.crop_scale_and_ratio") {
+  AugmentOptions o;
+  Generator gen(1);
+  double sum = 0;
+  int n = 20000;
+  for (int i = 0; i < n; ++i) {
+    CropBox b = random_resized_crop_box(32, 32, o, gen);
+    double area = double(b.height * b.width) / 1024.0, ratio = double(b.width) / double(b.height);
+    CHECK((b.top >= 0 && b.left >= 0 && b.top + b.height <= 32 && b.left + b.width <= 32));
+    REQUIRE((area >= 0.17 && area <= 1.0));  // 0.2 up to rounding of the sides
+    REQUIRE((ratio >= 0.65 && ratio <= 1.55));  // 3/4..4/3 up to rounding
+    sum += area;
+  }
+  // Uniform on [0.2, 1] would average 0.6; large crops that do not fit are redrawn, pulling it down.
+  CHECK((sum / n > 0.52 && sum / n < 0.61));
+}
+
+TEST_CASE("augment.flip_jitter_grayscale_rates") {
+  ImageSet set = sample();
+  AugmentOptions o;
+  Generator gen(2);
+  std::vector<float> out(3 * 32 * 32);
+  int n = 4000, flips = 0, jitters = 0, grays = 0;
+  for (int i = 0; i < n; ++i) {
+    AugmentRecord r = augment(set, i % set.size(), o, gen, out.data());
+    flips += r.flipped, jitters += r.jittered, grays += r.grayscale;
+    if (r.grayscale) {  // all three channels equal before normalisation
+      float c0 = out[0] * o.std[0] + o.mean[0], c1 = out[1024] * o.std[1] + o.mean[1];
+      REQUIRE(std::abs(c0 - c1) < 1e-5);
+    }
+  }
+  // Binomial standard deviations are about 0.008; allow 4 of them.
+  CHECK(std::abs(flips / double(n) - 0.5) < 0.032);
+  CHECK(std::abs(jitters / double(n) - 0.8) < 0.026);
+  CHECK(std::abs(grays / double(n) - 0.2) < 0.026);
+}
+
+TEST_CASE("augment.flip_mirrors_and_resize_keeps_identity_crop") {
+  std::vector<float> img(3 * 4 * 4);
+  for (size_t i = 0; i < img.size(); ++i) img[i] = float(i);
+  std::vector<float> same(img.size());
+  crop_and_resize(img.data(), 4, 4, {0, 0, 4, 4}, 4, same.data());
+  CHECK(same == img);
+  horizontal_flip(same.data(), 4);
+  CHECK(same[0] == img[3]);
+  CHECK(same[4 + 1] == img[4 + 2]);
+}
+
+TEST_CASE("loader.reproducible_and_complete") {
+  ImageSet set = sample();
+  AugmentOptions o;
+  ViewLoader a(set, 128, 2, o, 7), b(set, 128, 2, o, 7);
+  a.start_epoch(3);
+  b.start_epoch(3);
+  CHECK(a.batches_per_epoch() == 7);  // 1000 / 128, last partial batch dropped
+  std::vector<int> seen(set.size(), 0);
+  while (a.has_next()) {
+    ViewBatch x = a.next(), y = b.next();
+    CHECK(x.indices == y.indices);
+    CHECK(x.views[1].to_vector() == y.views[1].to_vector());
+    CHECK(x.views[0].to_vector() != x.views[1].to_vector());  // two different views
+    for (int64_t i : x.indices) ++seen[i];
+  }
+  int once = 0;
+  for (int s : seen) {
+    CHECK(s <= 1);
+    once += s;
+  }
+  CHECK(once == 7 * 128);
+  a.start_epoch(4);
+  b.start_epoch(3);
+  CHECK(a.next().indices != b.next().indices);  // a new epoch reshuffles
+}
