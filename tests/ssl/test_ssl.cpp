@@ -1,0 +1,137 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "ssl/heads.h"
+#include "ssl/knn.h"
+#include "ssl/losses.h"
+#include "tests/helpers.h"
+
+using namespace sg;
+using sg::testing::t64;
+
+namespace {
+Tensor perm_of(const std::vector<double>& p) { return Tensor::from_vector(p, {int64_t(p.size())}, DType::Int64); }
+
+// Which rows of a [n, d] gradient are non-zero.
+std::vector<bool> rows_with_gradient(const Tensor& g, int64_t n) {
+  std::vector<bool> out(n, false);
+  if (!g.defined()) return out;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < g.shape()[1]; ++j) out[i] = out[i] || g.at({i, j}) != 0;
+  return out;
+}
+}  // namespace
+
+TEST_CASE("gsg.selection_matches_brute_force") {
+  Generator gen(5);
+  for (int trial = 0; trial < 20; ++trial) {
+    Tensor z1 = normal({6, 3}, 0, 1, gen, DType::Float64), z2 = normal({6, 3}, 0, 1, gen, DType::Float64);
+    Tensor perm = randperm(6, gen);
+    GsgChoice c = gsg_select(z1, z2, perm);
+    std::array<int64_t, 4> counts{};
+    for (int64_t i = 0; i < 6; ++i) {
+      int64_t j = int64_t(perm.at({i}));
+      double best = INFINITY;
+      int ba = -1, bb = -1;
+      for (int a = 0; a < 2; ++a)
+        for (int b = 0; b < 2; ++b) {
+          const Tensor& za = a == 0 ? z1 : z2;
+          const Tensor& zb = b == 0 ? z1 : z2;
+          double d = 0;
+          for (int64_t k = 0; k < 3; ++k) d += std::pow(za.at({i, k}) - zb.at({j, k}), 2);
+          if (d < best) best = d, ba = a, bb = b;
+        }
+      CHECK(c.a[i] == ba);
+      CHECK(c.b[i] == bb);
+      ++counts[ba * 2 + bb];
+    }
+    CHECK(c.counts == counts);
+  }
+}
+
+TEST_CASE("gsg.hand_made_projections") {
+  // Image 0: views at (0,0) and (10,0); image 1 (its partner): views at (1,0) and (20,0).
+  // Closest cross pair: view 1 of image 0 and view 1 of image 1 (distance 1).
+  Tensor z1 = t64({0, 0, 1, 0}, {2, 2}), z2 = t64({10, 0, 20, 0}, {2, 2});
+  GsgChoice c = gsg_select(z1, z2, perm_of({1, 0}));
+  CHECK(c.a[0] == 0);
+  CHECK(c.b[0] == 0);
+  CHECK(c.counts[0] == 2);  // and symmetric for image 1
+}
+
+TEST_CASE("gsg.only_chosen_sources_carry_predictor_gradient") {
+  Generator gen(2);
+  for (bool with_predictor : {true, false}) {
+    CAPTURE(with_predictor);
+    Tensor z1 = normal({8, 4}, 0, 1, gen, DType::Float64).set_requires_grad(true);
+    Tensor z2 = normal({8, 4}, 0, 1, gen, DType::Float64).set_requires_grad(true);
+    Tensor perm = randperm(8, gen);
+    Linear pred(4, 4, gen);
+    pred.to(DType::Float64);
+    Head h = with_predictor ? Head([&](const Tensor& x) { return pred(x); }) : Head([](const Tensor& x) { return x; });
+    GsgChoice c = gsg_select(z1, z2, perm);
+    backward(gsg_loss(z1, z2, perm, c, h));
+    // Expected: a row of z1 (z2) gets gradient exactly when it is a source: chosen as view a of
+    // its own image, or as view b of the image it partners.
+    std::vector<bool> source1(8, false), source2(8, false);
+    for (int64_t i = 0; i < 8; ++i) {
+      (c.a[i] == 0 ? source1 : source2)[i] = true;
+      (c.b[i] == 0 ? source1 : source2)[int64_t(perm.at({i}))] = true;
+    }
+    CHECK(rows_with_gradient(z1.grad(), 8) == source1);
+    CHECK(rows_with_gradient(z2.grad(), 8) == source2);
+    if (with_predictor) CHECK(pred.weight.grad().defined());
+  }
+}
+
+TEST_CASE("simsiam.stop_gradient_on_targets") {
+  Generator gen(3);
+  Tensor z1 = normal({4, 3}, 0, 1, gen, DType::Float64).set_requires_grad(true);
+  Tensor z2 = normal({4, 3}, 0, 1, gen, DType::Float64).set_requires_grad(true);
+  Linear pred(3, 3, gen);
+  pred.to(DType::Float64);
+  Head h = [&](const Tensor& x) { return pred(x); };
+  // Each z gets gradient only through h(z); compare with a loss where targets are constants.
+  backward(simsiam_loss(z1, z2, h));
+  Tensor g1 = engine::clone(z1.grad());
+  z1.set_grad(Tensor());
+  z2.set_grad(Tensor());
+  Tensor c1 = engine::clone(z1), c2 = engine::clone(z2);
+  backward(negative_cosine(h(z1), c2) * 0.5 + negative_cosine(h(z2), c1) * 0.5);
+  CHECK(sg::testing::max_abs_diff(g1, z1.grad()) < 1e-12);
+  // Without stop-gradient the targets add their own gradient.
+  z1.set_grad(Tensor());
+  backward(simsiam_loss(z1, z2, h, {false}));
+  CHECK(sg::testing::max_abs_diff(g1, z1.grad()) > 1e-6);
+}
+
+TEST_CASE("metrics.z_std") {
+  Generator gen(4);
+  CHECK(z_std(normal({4096, 64}, 0, 1, gen)) == doctest::Approx(1.0).epsilon(0.03));
+  Tensor collapsed = engine::expand(normal({1, 64}, 0, 1, gen), {512, 64});
+  CHECK(z_std(engine::contiguous(collapsed)) < 1e-3);
+}
+
+TEST_CASE("knn.toy_set") {
+  // Three classes around three directions; test points are slightly perturbed copies.
+  Generator gen(6);
+  std::vector<double> train, test;
+  std::vector<int64_t> train_labels, test_labels;
+  for (int i = 0; i < 60; ++i) {
+    int c = i % 3;
+    for (int d = 0; d < 3; ++d) train.push_back((d == c ? 1.0 : 0.0) + 0.1 * gen.normal());
+    train_labels.push_back(c);
+  }
+  for (int i = 0; i < 30; ++i) {
+    int c = (i * 7) % 3;
+    for (int d = 0; d < 3; ++d) test.push_back((d == c ? 1.0 : 0.0) + 0.1 * gen.normal());
+    test_labels.push_back(c);
+  }
+  Tensor tr = Tensor::from_vector(train, {60, 3}), te = Tensor::from_vector(test, {30, 3});
+  CHECK(knn_accuracy(tr, train_labels, te, test_labels, 3, 20, 0.1) == 1.0);
+  // k = 1 by hand: a test point equal to one training point takes that point's label.
+  Tensor one = engine::narrow(tr, 0, 5, 1);
+  std::vector<int64_t> wrong_label{(train_labels[5] + 1) % 3};
+  CHECK(knn_accuracy(tr, train_labels, one, wrong_label, 3, 1, 0.1) == 0.0);
+}
