@@ -13,6 +13,8 @@ Tensor view(const Tensor& x, Shape shape);      // fails when the strides do not
 Tensor reshape(const Tensor& x, Shape shape);   // a view when possible, else a copy
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
+// The permutation that swaps dim0 and dim1 of a rank-`rank` tensor.
+std::vector<int64_t> transpose_dims(int64_t rank, int64_t dim0, int64_t dim1);
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
 Tensor expand(const Tensor& x, const Shape& shape);

@@ -101,8 +101,8 @@ void* Tensor::raw_data() const {
   return static_cast<char*>(impl().storage->data()) + offset() * element_size(dtype());
 }
 
-double Tensor::at(const std::vector<int64_t>& index) const {
-  check_strided("at()");
+int64_t Tensor::element_offset(const std::vector<int64_t>& index) const {
+  check_strided("element access");
   SG_CHECK(device().is_cpu(), "element access on a ", device().str(), " tensor: copy it to the CPU");
   SG_CHECK(static_cast<int64_t>(index.size()) == dim(), "index of rank ", index.size(),
            " for a tensor of shape ", shape_str(shape()));
@@ -112,21 +112,17 @@ double Tensor::at(const std::vector<int64_t>& index) const {
              d, " of size ", shape()[d]);
     off += index[d] * strides()[d];
   }
+  return off;
+}
+
+double Tensor::at(const std::vector<int64_t>& index) const {
+  int64_t off = element_offset(index);
   return dispatch_storage(dtype(), "at", [&]<typename T>() { return static_cast<double>(data<T>()[off]); });
 }
 
 void Tensor::set(const std::vector<int64_t>& index, double value) {
-  check_strided("set()");
-  SG_CHECK(static_cast<int64_t>(index.size()) == dim(), "index of rank ", index.size(),
-           " for a tensor of shape ", shape_str(shape()));
-  SG_CHECK(device().is_cpu(), "element access on a ", device().str(), " tensor: copy it to the CPU");
-  int64_t off = 0;
-  for (size_t d = 0; d < index.size(); ++d) {
-    SG_CHECK(index[d] >= 0 && index[d] < shape()[d], "index ", index[d], " out of range for dimension ",
-             d, " of size ", shape()[d]);
-    off += index[d] * strides()[d];
-  }
-  dispatch_all(dtype(), "set", [&]<typename T>() { data<T>()[off] = static_cast<T>(value); });
+  int64_t off = element_offset(index);
+  dispatch_storage(dtype(), "set", [&]<typename T>() { data<T>()[off] = static_cast<T>(value); });
   bump_version();
 }
 

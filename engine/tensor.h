@@ -109,6 +109,7 @@ class Tensor {
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
   TensorImpl& impl() const;
   void check_strided(const char* what) const;
+  int64_t element_offset(const std::vector<int64_t>& index) const;  // checked, CPU only
   std::shared_ptr<TensorImpl> impl_;
 };
 

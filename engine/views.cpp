@@ -94,11 +94,15 @@ Tensor permute(const Tensor& input, const std::vector<int64_t>& dims) {
   return x.as_strided(shape, strides, x.offset());
 }
 
-Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
-  std::vector<int64_t> dims(x.dim());
+std::vector<int64_t> transpose_dims(int64_t rank, int64_t dim0, int64_t dim1) {
+  std::vector<int64_t> dims(rank);
   std::iota(dims.begin(), dims.end(), 0);
-  std::swap(dims[wrap_dim(dim0, x.dim())], dims[wrap_dim(dim1, x.dim())]);
-  return permute(x, dims);
+  std::swap(dims[wrap_dim(dim0, rank)], dims[wrap_dim(dim1, rank)]);
+  return dims;
+}
+
+Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
+  return permute(x, transpose_dims(x.dim(), dim0, dim1));
 }
 
 Tensor slice(const Tensor& input, int64_t dim, int64_t start, int64_t end, int64_t step) {

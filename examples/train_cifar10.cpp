@@ -190,6 +190,10 @@ int main(int argc, char** argv) {
                   lr, double(images) / seconds, m["seconds"].get<double>());
       std::fflush(stdout);
     }
+    const json& last = metrics.back();
+    std::printf("summary: kNN top-1 %.2f%% untrained -> %.2f%% after %ld epochs; z_std %.3f (1 = spread, 0 = collapsed)\n",
+                100 * knn0, 100 * last["knn_top1"].get<double>(), long(c.epochs), last["z_std"].get<double>());
+    std::printf("run directory: %s\n", c.out.c_str());
   } catch (const Error& e) {
     std::fprintf(stderr, "train_cifar10: %s\n", e.what());
     return 1;

@@ -2,7 +2,12 @@
 // Small helpers shared by the test suites.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -27,5 +32,19 @@ inline void check_values(const Tensor& t, const std::vector<double>& expected, d
   REQUIRE(v.size() == expected.size());
   for (size_t i = 0; i < v.size(); ++i) CHECK_MESSAGE(std::abs(v[i] - expected[i]) <= tol, "element ", i, ": ", v[i], " vs ", expected[i]);
 }
+
+// A fresh directory under the system temp dir, removed with everything in it at scope exit.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir()
+      : path(std::filesystem::temp_directory_path() /
+             ("stopgrad_test_" + std::to_string(::getpid()) + "_" + std::to_string(std::rand()))) {
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
 
 }  // namespace sg::testing

@@ -1,7 +1,5 @@
 // Views, copies and joins. Views pass the gradient back through the inverse view; cat and
 // stack cut it into the pieces that came in.
-#include <numeric>
-
 #include "autograd/ops.h"
 #include "engine/ops.h"
 
@@ -31,10 +29,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
 }
 
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
-  std::vector<int64_t> dims(x.dim());
-  std::iota(dims.begin(), dims.end(), 0);
-  std::swap(dims[wrap_dim(dim0, x.dim())], dims[wrap_dim(dim1, x.dim())]);
-  return permute(x, dims);
+  return permute(x, e::transpose_dims(x.dim(), dim0, dim1));
 }
 
 // The gradient of a slice is zero outside it.

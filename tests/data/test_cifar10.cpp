@@ -10,19 +10,13 @@
 #include <fstream>
 
 #include "data/cifar10.h"
+#include "tests/helpers.h"
 
 using namespace sg;
+using sg::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() : path(fs::temp_directory_path() / ("sg_cifar_" + std::to_string(::getpid()) + "_" + std::to_string(rand()))) {
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
-
 // n records; record i has label i % 10 and every pixel byte equal to (i + plane) % 256.
 void write_records(const fs::path& file, int n, int bad_label_at = -1, int truncate_by = 0) {
   std::string bytes;

@@ -8,18 +8,10 @@
 #include "tests/helpers.h"
 
 using namespace sg;
+using sg::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-struct TempDir {
-  fs::path path;
-  TempDir() : path(fs::temp_directory_path() / ("sg_test_" + std::to_string(::getpid()) + "_" + std::to_string(rand()))) {
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
 std::shared_ptr<ResNet> small(uint64_t seed) {
   ResNetOptions o;
   o.stem = Stem::Cifar;
