@@ -10,9 +10,7 @@ namespace sg {
 
 namespace {
 
-void accumulate(Tensor& slot, const Tensor& g) {
-  slot = slot.defined() ? engine::add(slot, g) : g;
-}
+void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? engine::add(slot, g) : g; }
 
 void accumulate_into_leaf(const Tensor& leaf, const Tensor& g) {
   Tensor current = leaf.grad();
@@ -49,7 +47,8 @@ std::vector<Node*> topological_order(Node* root) {
 
 void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   SG_CHECK(root.defined(), "backward() on an undefined tensor");
-  SG_CHECK(root.requires_grad(), "backward() on a tensor that does not require grad and has no "
+  SG_CHECK(root.requires_grad(),
+           "backward() on a tensor that does not require grad and has no "
            "grad_fn: was it computed under NoGradGuard, or from detached inputs only?");
   Tensor seed = grad;
   if (!seed.defined()) {

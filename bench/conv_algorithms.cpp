@@ -25,7 +25,8 @@ double time_ms(const primitive& p, stream& s, const std::unordered_map<int, memo
 int main() {
   engine eng(engine::kind::cpu, 0);
   stream s(eng);
-  std::printf("%-10s %-16s %9s %9s %9s  %s\n", "shape", "kernel", "fwd ms", "bwd-data", "bwd-wts", "implementation");
+  std::printf("%-10s %-16s %9s %9s %9s  %s\n", "shape", "kernel", "fwd ms", "bwd-data", "bwd-wts",
+              "implementation");
   for (auto [C, H] : std::vector<std::pair<int, int>>{{64, 32}, {128, 16}, {256, 8}, {512, 4}}) {
     memory::dims x{64, C, H, H}, w{C, C, 3, 3};
     struct Variant {
@@ -33,19 +34,34 @@ int main() {
       algorithm alg;
       memory::data_type dt;
     };
-    for (auto v : {Variant{"f32 direct", algorithm::convolution_direct, memory::data_type::f32},
-                   Variant{"f32 winograd", algorithm::convolution_winograd, memory::data_type::f32},
-                   Variant{"bf16 direct", algorithm::convolution_direct, memory::data_type::bf16}}) {
+    for (auto v :
+         {Variant{"f32 direct", algorithm::convolution_direct, memory::data_type::f32},
+          Variant{"f32 winograd", algorithm::convolution_winograd, memory::data_type::f32},
+          Variant{"bf16 direct", algorithm::convolution_direct, memory::data_type::bf16}}) {
       auto any = [&](memory::dims d) { return memory::desc(d, v.dt, memory::format_tag::any); };
       try {
-        convolution_forward::primitive_desc fwd({prop_kind::forward_training, v.alg, any(x), any(w), any(x), {1, 1}, {1, 1}, {1, 1}}, eng);
-        convolution_backward_data::primitive_desc bwd_d({v.alg, any(x), any(w), any(x), {1, 1}, {1, 1}, {1, 1}}, eng, fwd);
-        convolution_backward_weights::primitive_desc bwd_w({v.alg, any(x), any(w), any(x), {1, 1}, {1, 1}, {1, 1}}, eng, fwd);
+        convolution_forward::primitive_desc fwd(
+            {prop_kind::forward_training, v.alg, any(x), any(w), any(x), {1, 1}, {1, 1}, {1, 1}},
+            eng);
+        convolution_backward_data::primitive_desc bwd_d(
+            {v.alg, any(x), any(w), any(x), {1, 1}, {1, 1}, {1, 1}}, eng, fwd);
+        convolution_backward_weights::primitive_desc bwd_w(
+            {v.alg, any(x), any(w), any(x), {1, 1}, {1, 1}, {1, 1}}, eng, fwd);
         auto mem = [&](const memory::desc& d) { return memory(d, eng); };
-        double f = time_ms(convolution_forward(fwd), s, {{DNNL_ARG_SRC, mem(fwd.src_desc())}, {DNNL_ARG_WEIGHTS, mem(fwd.weights_desc())}, {DNNL_ARG_DST, mem(fwd.dst_desc())}});
-        double d = time_ms(convolution_backward_data(bwd_d), s, {{DNNL_ARG_DIFF_SRC, mem(bwd_d.diff_src_desc())}, {DNNL_ARG_WEIGHTS, mem(bwd_d.weights_desc())}, {DNNL_ARG_DIFF_DST, mem(bwd_d.diff_dst_desc())}});
-        double g = time_ms(convolution_backward_weights(bwd_w), s, {{DNNL_ARG_SRC, mem(bwd_w.src_desc())}, {DNNL_ARG_DIFF_WEIGHTS, mem(bwd_w.diff_weights_desc())}, {DNNL_ARG_DIFF_DST, mem(bwd_w.diff_dst_desc())}});
-        std::printf("%3dx%-2dx%-2d  %-16s %9.1f %9.1f %9.1f  %s\n", C, H, H, v.name, f, d, g, fwd.impl_info_str());
+        double f = time_ms(convolution_forward(fwd), s,
+                           {{DNNL_ARG_SRC, mem(fwd.src_desc())},
+                            {DNNL_ARG_WEIGHTS, mem(fwd.weights_desc())},
+                            {DNNL_ARG_DST, mem(fwd.dst_desc())}});
+        double d = time_ms(convolution_backward_data(bwd_d), s,
+                           {{DNNL_ARG_DIFF_SRC, mem(bwd_d.diff_src_desc())},
+                            {DNNL_ARG_WEIGHTS, mem(bwd_d.weights_desc())},
+                            {DNNL_ARG_DIFF_DST, mem(bwd_d.diff_dst_desc())}});
+        double g = time_ms(convolution_backward_weights(bwd_w), s,
+                           {{DNNL_ARG_SRC, mem(bwd_w.src_desc())},
+                            {DNNL_ARG_DIFF_WEIGHTS, mem(bwd_w.diff_weights_desc())},
+                            {DNNL_ARG_DIFF_DST, mem(bwd_w.diff_dst_desc())}});
+        std::printf("%3dx%-2dx%-2d  %-16s %9.1f %9.1f %9.1f  %s\n", C, H, H, v.name, f, d, g,
+                    fwd.impl_info_str());
       } catch (const dnnl::error&) {
         std::printf("%3dx%-2dx%-2d  %-16s  not available\n", C, H, H, v.name);
       }

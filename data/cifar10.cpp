@@ -25,8 +25,8 @@ void append_records(const std::string& path, ImageSet& out) {
   SG_CHECK(in.good(), "reading CIFAR-10 file '", path, "' failed");
   for (int64_t r = 0; r < bytes / kCifarRecordBytes; ++r) {
     const uint8_t* record = raw.data() + r * kCifarRecordBytes;
-    SG_CHECK(record[0] <= 9, "CIFAR-10 file '", path, "': record ", r, " at offset ", r * kCifarRecordBytes,
-             " has label ", int(record[0]), ", expected 0-9");
+    SG_CHECK(record[0] <= 9, "CIFAR-10 file '", path, "': record ", r, " at offset ",
+             r * kCifarRecordBytes, " has label ", int(record[0]), ", expected 0-9");
     out.labels.push_back(record[0]);
     out.pixels.insert(out.pixels.end(), record + 1, record + kCifarRecordBytes);
   }
@@ -49,7 +49,8 @@ ImageSet load_cifar10_train(const std::string& dir) {
   std::vector<std::string> files;
   for (const auto& entry : fs::directory_iterator(dir)) {
     std::string name = entry.path().filename().string();
-    if (name.starts_with("data_batch_") && name.ends_with(".bin")) files.push_back(entry.path().string());
+    if (name.starts_with("data_batch_") && name.ends_with(".bin"))
+      files.push_back(entry.path().string());
   }
   std::sort(files.begin(), files.end());
   SG_CHECK(!files.empty(), "no data_batch_*.bin files in CIFAR-10 directory '", dir, "'");
@@ -74,13 +75,14 @@ std::vector<std::string> read_cifar10_class_names(const std::string& meta_file) 
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
     if (!line.empty()) names.push_back(line);
   }
-  SG_CHECK(names.size() == 10, "'", meta_file, "' lists ", names.size(), " class names, expected 10");
+  SG_CHECK(names.size() == 10, "'", meta_file, "' lists ", names.size(),
+           " class names, expected 10");
   return names;
 }
 
 Tensor ImageSet::images_as_float(int64_t first, int64_t count) const {
-  SG_CHECK(first >= 0 && count >= 0 && first + count <= size(), "images [", first, ", ", first + count,
-           ") out of range for a set of ", size());
+  SG_CHECK(first >= 0 && count >= 0 && first + count <= size(), "images [", first, ", ",
+           first + count, ") out of range for a set of ", size());
   Tensor t = Tensor::empty({count, channels, height, width});
   float* p = t.data<float>();
   const uint8_t* src = pixels.data() + first * channels * height * width;

@@ -2,11 +2,16 @@
 
 namespace sg {
 
-ViewLoader::ViewLoader(const ImageSet& set, int64_t batch_size, int n_views, AugmentOptions options, uint64_t seed,
-                       bool drop_last)
-    : set_(set), batch_size_(batch_size), n_views_(n_views), options_(options), seed_(seed), drop_last_(drop_last) {
-  SG_CHECK(batch_size >= 1 && batch_size <= set.size(), "batch size ", batch_size, " for a dataset of ", set.size(),
-           " images");
+ViewLoader::ViewLoader(const ImageSet& set, int64_t batch_size, int n_views, AugmentOptions options,
+                       uint64_t seed, bool drop_last)
+    : set_(set),
+      batch_size_(batch_size),
+      n_views_(n_views),
+      options_(options),
+      seed_(seed),
+      drop_last_(drop_last) {
+  SG_CHECK(batch_size >= 1 && batch_size <= set.size(), "batch size ", batch_size,
+           " for a dataset of ", set.size(), " images");
   SG_CHECK(n_views >= 1, "at least one view per image, got ", n_views);
 }
 
@@ -32,7 +37,9 @@ ViewBatch ViewLoader::next() {
   SG_CHECK(has_next(), "ViewLoader::next() past the end of epoch ", epoch_);
   ViewBatch batch = prefetch_.get();
   ++next_batch_;
-  if (has_next()) prefetch_ = std::async(std::launch::async, [this, e = epoch_, b = next_batch_] { return make(e, b); });
+  if (has_next())
+    prefetch_ =
+        std::async(std::launch::async, [this, e = epoch_, b = next_batch_] { return make(e, b); });
   return batch;
 }
 
@@ -47,14 +54,17 @@ ViewBatch ViewLoader::make(int64_t epoch, int64_t b) const {
     out.indices.push_back(index);
     out.labels.data<int64_t>()[i] = set_.labels[index];
     Generator gen((seed_ * 1000003 + uint64_t(epoch)) * 1000003 + uint64_t(index));
-    for (int v = 0; v < n_views_; ++v) augment(set_, index, options_, gen, out.views[v].data<float>() + i * per_image);
+    for (int v = 0; v < n_views_; ++v)
+      augment(set_, index, options_, gen, out.views[v].data<float>() + i * per_image);
   }
   return out;
 }
 
-Tensor eval_batch(const ImageSet& set, int64_t first, int64_t count, const AugmentOptions& options) {
+Tensor eval_batch(const ImageSet& set, int64_t first, int64_t count,
+                  const AugmentOptions& options) {
   Tensor out = Tensor::empty({count, 3, 32, 32});
-  for (int64_t i = 0; i < count; ++i) preprocess(set, first + i, options, out.data<float>() + i * 3 * 32 * 32);
+  for (int64_t i = 0; i < count; ++i)
+    preprocess(set, first + i, options, out.data<float>() + i * 3 * 32 * 32);
   return out;
 }
 

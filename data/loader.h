@@ -18,8 +18,8 @@ struct ViewBatch {
 
 class ViewLoader {
  public:
-  ViewLoader(const ImageSet& set, int64_t batch_size, int n_views, AugmentOptions options, uint64_t seed,
-             bool drop_last = true);
+  ViewLoader(const ImageSet& set, int64_t batch_size, int n_views, AugmentOptions options,
+             uint64_t seed, bool drop_last = true);
   ~ViewLoader();
   ViewLoader(const ViewLoader&) = delete;
   ViewLoader& operator=(const ViewLoader&) = delete;

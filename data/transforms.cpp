@@ -6,7 +6,8 @@
 
 namespace sg {
 
-CropBox random_resized_crop_box(int64_t height, int64_t width, const AugmentOptions& o, Generator& gen) {
+CropBox random_resized_crop_box(int64_t height, int64_t width, const AugmentOptions& o,
+                                Generator& gen) {
   double area = double(height * width);
   double log_r0 = std::log(o.ratio_min), log_r1 = std::log(o.ratio_max);
   for (int attempt = 0; attempt < 10; ++attempt) {
@@ -20,12 +21,15 @@ CropBox random_resized_crop_box(int64_t height, int64_t width, const AugmentOpti
   // Fallback, as torchvision: the whole image, cropped to the nearest allowed aspect ratio.
   double in_ratio = double(width) / double(height);
   int64_t w = width, h = height;
-  if (in_ratio < o.ratio_min) h = int64_t(std::lround(double(w) / o.ratio_min));
-  else if (in_ratio > o.ratio_max) w = int64_t(std::lround(double(h) * o.ratio_max));
+  if (in_ratio < o.ratio_min)
+    h = int64_t(std::lround(double(w) / o.ratio_min));
+  else if (in_ratio > o.ratio_max)
+    w = int64_t(std::lround(double(h) * o.ratio_max));
   return {(height - h) / 2, (width - w) / 2, h, w};
 }
 
-void crop_and_resize(const float* src, int64_t height, int64_t width, CropBox b, int64_t size, float* dst) {
+void crop_and_resize(const float* src, int64_t height, int64_t width, CropBox b, int64_t size,
+                     float* dst) {
   double sy = double(b.height) / double(size), sx = double(b.width) / double(size);
   for (int64_t c = 0; c < 3; ++c)
     for (int64_t y = 0; y < size; ++y) {
@@ -38,15 +42,19 @@ void crop_and_resize(const float* src, int64_t height, int64_t width, CropBox b,
         auto x0 = int64_t(fx);
         int64_t x1 = std::min(x0 + 1, b.width - 1);
         double wx = fx - double(x0);
-        auto at = [&](int64_t yy, int64_t xx) { return double(src[(c * height + b.top + yy) * width + b.left + xx]); };
-        double v = (1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x1)) + wy * ((1 - wx) * at(y1, x0) + wx * at(y1, x1));
+        auto at = [&](int64_t yy, int64_t xx) {
+          return double(src[(c * height + b.top + yy) * width + b.left + xx]);
+        };
+        double v = (1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x1)) +
+                   wy * ((1 - wx) * at(y1, x0) + wx * at(y1, x1));
         dst[(c * size + y) * size + x] = float(v);
       }
     }
 }
 
 void horizontal_flip(float* img, int64_t size) {
-  for (int64_t row = 0; row < 3 * size; ++row) std::reverse(img + row * size, img + (row + 1) * size);
+  for (int64_t row = 0; row < 3 * size; ++row)
+    std::reverse(img + row * size, img + (row + 1) * size);
 }
 
 namespace {
@@ -67,9 +75,12 @@ void shift_hue(float* img, int64_t n, float shift) {
     float mx = std::max({r, g, b}), mn = std::min({r, g, b}), d = mx - mn;
     float h = 0, s = mx > 0 ? d / mx : 0, v = mx;
     if (d > 0) {
-      if (mx == r) h = std::fmod((g - b) / d, 6.0f);
-      else if (mx == g) h = (b - r) / d + 2;
-      else h = (r - g) / d + 4;
+      if (mx == r)
+        h = std::fmod((g - b) / d, 6.0f);
+      else if (mx == g)
+        h = (b - r) / d + 2;
+      else
+        h = (r - g) / d + 4;
       h /= 6;
     }
     h = h + shift;
@@ -77,12 +88,24 @@ void shift_hue(float* img, int64_t n, float shift) {
     float hh = h * 6, f = hh - std::floor(hh);
     float p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
     switch (int(hh) % 6) {
-      case 0: r = v, g = t, b = p; break;
-      case 1: r = q, g = v, b = p; break;
-      case 2: r = p, g = v, b = t; break;
-      case 3: r = p, g = q, b = v; break;
-      case 4: r = t, g = p, b = v; break;
-      default: r = v, g = p, b = q; break;
+      case 0:
+        r = v, g = t, b = p;
+        break;
+      case 1:
+        r = q, g = v, b = p;
+        break;
+      case 2:
+        r = p, g = v, b = t;
+        break;
+      case 3:
+        r = p, g = q, b = v;
+        break;
+      case 4:
+        r = t, g = p, b = v;
+        break;
+      default:
+        r = v, g = p, b = q;
+        break;
     }
     img[i] = r, img[n + i] = g, img[2 * n + i] = b;
   }
@@ -113,7 +136,8 @@ void color_jitter(float* img, int64_t size, const AugmentOptions& o, Generator& 
 
 void to_grayscale(float* img, int64_t size) {
   int64_t n = size * size;
-  for (int64_t i = 0; i < n; ++i) img[i] = img[n + i] = img[2 * n + i] = luma(img[i], img[n + i], img[2 * n + i]);
+  for (int64_t i = 0; i < n; ++i)
+    img[i] = img[n + i] = img[2 * n + i] = luma(img[i], img[n + i], img[2 * n + i]);
 }
 
 void normalize(float* img, int64_t size, const AugmentOptions& o) {
@@ -132,7 +156,8 @@ std::vector<float> source_image(const ImageSet& set, int64_t index) {
 }
 }  // namespace
 
-AugmentRecord augment(const ImageSet& set, int64_t index, const AugmentOptions& o, Generator& gen, float* dst) {
+AugmentRecord augment(const ImageSet& set, int64_t index, const AugmentOptions& o, Generator& gen,
+                      float* dst) {
   std::vector<float> src = source_image(set, index);
   AugmentRecord r{random_resized_crop_box(32, 32, o, gen), false, false, false};
   crop_and_resize(src.data(), 32, 32, r.crop, o.size, dst);

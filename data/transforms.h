@@ -9,7 +9,7 @@
 namespace sg {
 
 struct AugmentOptions {
-  int64_t size = 32;                     // output side
+  int64_t size = 32;                        // output side
   double scale_min = 0.2, scale_max = 1.0;  // RandomResizedCrop area fraction
   double ratio_min = 3.0 / 4, ratio_max = 4.0 / 3;
   double flip_p = 0.5;
@@ -23,10 +23,12 @@ struct AugmentOptions {
 struct CropBox {
   int64_t top, left, height, width;
 };
-CropBox random_resized_crop_box(int64_t height, int64_t width, const AugmentOptions& o, Generator& gen);
+CropBox random_resized_crop_box(int64_t height, int64_t width, const AugmentOptions& o,
+                                Generator& gen);
 
 // Bilinear resize of the box to size x size (pixel centres aligned, as torchvision).
-void crop_and_resize(const float* src, int64_t height, int64_t width, CropBox box, int64_t size, float* dst);
+void crop_and_resize(const float* src, int64_t height, int64_t width, CropBox box, int64_t size,
+                     float* dst);
 void horizontal_flip(float* img, int64_t size);
 // ColorJitter: brightness, contrast, saturation, hue in a random order, each factor random.
 void color_jitter(float* img, int64_t size, const AugmentOptions& o, Generator& gen);
@@ -40,7 +42,8 @@ struct AugmentRecord {
 };
 
 // One augmented, normalised view of image `index` of `set`, written to dst [3, size, size].
-AugmentRecord augment(const ImageSet& set, int64_t index, const AugmentOptions& o, Generator& gen, float* dst);
+AugmentRecord augment(const ImageSet& set, int64_t index, const AugmentOptions& o, Generator& gen,
+                      float* dst);
 // Test-time preprocessing: normalisation only.
 void preprocess(const ImageSet& set, int64_t index, const AugmentOptions& o, float* dst);
 

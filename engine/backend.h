@@ -10,7 +10,20 @@
 namespace sg {
 
 enum class UnaryOp { Neg, Exp, Log, Sqrt, Abs, Sign };
-enum class BinaryOp { Add, Sub, Mul, Div, Pow, Maximum, Minimum, Greater, Less, GreaterEqual, LessEqual, Equal };
+enum class BinaryOp {
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Pow,
+  Maximum,
+  Minimum,
+  Greater,
+  Less,
+  GreaterEqual,
+  LessEqual,
+  Equal
+};
 enum class ReduceOp { Sum, Mean, Max, Min };
 enum class ArgReduceOp { Argmin, Argmax };
 
@@ -82,8 +95,8 @@ class Backend {
                                 Conv2dOptions o) = 0;
   virtual Tensor conv2d_backward_data(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,
                                       Conv2dOptions o) = 0;
-  virtual Tensor conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
-                                        const Shape& w_shape, Conv2dOptions o) = 0;
+  virtual Tensor conv2d_backward_weight(const Tensor& grad_y, const Tensor& x, const Shape& w_shape,
+                                        Conv2dOptions o) = 0;
 
   // Batch norm over every dimension but 1 ([N,C] or [N,C,H,W]). gamma/beta and the running
   // statistics may be undefined; when defined, training updates the running statistics.
@@ -123,8 +136,9 @@ class Backend {
   //   d = (grad + weight_decay * param) * grad_scale;  buf = momentum * buf + d;
   //   param -= lr * (nesterov ? d + momentum * buf : buf).
   // SGD uses grad_scale 1; LARS passes its trust ratio.
-  virtual void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr,
-                          double momentum, double weight_decay, bool nesterov, double grad_scale) = 0;
+  virtual void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
+                          double lr, double momentum, double weight_decay, bool nesterov,
+                          double grad_scale) = 0;
 };
 
 // The backend that runs a device's kernels. On the CPU that is the fast backend unless a

@@ -14,22 +14,32 @@ enum class DType : uint8_t { Float32, Float64, Int64, BFloat16, Float16 };
 
 constexpr size_t element_size(DType t) {
   switch (t) {
-    case DType::Float32: return 4;
-    case DType::Float64: return 8;
-    case DType::Int64: return 8;
-    case DType::BFloat16: return 2;
-    case DType::Float16: return 2;
+    case DType::Float32:
+      return 4;
+    case DType::Float64:
+      return 8;
+    case DType::Int64:
+      return 8;
+    case DType::BFloat16:
+      return 2;
+    case DType::Float16:
+      return 2;
   }
   return 0;
 }
 
 constexpr std::string_view dtype_name(DType t) {
   switch (t) {
-    case DType::Float32: return "float32";
-    case DType::Float64: return "float64";
-    case DType::Int64: return "int64";
-    case DType::BFloat16: return "bfloat16";
-    case DType::Float16: return "float16";
+    case DType::Float32:
+      return "float32";
+    case DType::Float64:
+      return "float64";
+    case DType::Int64:
+      return "int64";
+    case DType::BFloat16:
+      return "bfloat16";
+    case DType::Float16:
+      return "float16";
   }
   return "?";
 }
@@ -39,21 +49,32 @@ constexpr bool is_floating(DType t) { return t != DType::Int64; }
 template <typename T>
 constexpr DType dtype_of();
 template <>
-constexpr DType dtype_of<float>() { return DType::Float32; }
+constexpr DType dtype_of<float>() {
+  return DType::Float32;
+}
 template <>
-constexpr DType dtype_of<double>() { return DType::Float64; }
+constexpr DType dtype_of<double>() {
+  return DType::Float64;
+}
 template <>
-constexpr DType dtype_of<int64_t>() { return DType::Int64; }
+constexpr DType dtype_of<int64_t>() {
+  return DType::Int64;
+}
 template <>
-constexpr DType dtype_of<bfloat16>() { return DType::BFloat16; }
+constexpr DType dtype_of<bfloat16>() {
+  return DType::BFloat16;
+}
 
 // Calls f.template operator()<T>() with T the C++ type of a float32/float64 dtype.
 template <typename F>
 decltype(auto) dispatch_floating(DType t, std::string_view what, F&& f) {
   switch (t) {
-    case DType::Float32: return f.template operator()<float>();
-    case DType::Float64: return f.template operator()<double>();
-    default: SG_CHECK(false, what, ": expected float32 or float64, got ", dtype_name(t));
+    case DType::Float32:
+      return f.template operator()<float>();
+    case DType::Float64:
+      return f.template operator()<double>();
+    default:
+      SG_CHECK(false, what, ": expected float32 or float64, got ", dtype_name(t));
   }
 }
 
@@ -61,10 +82,14 @@ decltype(auto) dispatch_floating(DType t, std::string_view what, F&& f) {
 template <typename F>
 decltype(auto) dispatch_all(DType t, std::string_view what, F&& f) {
   switch (t) {
-    case DType::Float32: return f.template operator()<float>();
-    case DType::Float64: return f.template operator()<double>();
-    case DType::Int64: return f.template operator()<int64_t>();
-    default: SG_CHECK(false, what, ": dtype ", dtype_name(t), " is not supported here");
+    case DType::Float32:
+      return f.template operator()<float>();
+    case DType::Float64:
+      return f.template operator()<double>();
+    case DType::Int64:
+      return f.template operator()<int64_t>();
+    default:
+      SG_CHECK(false, what, ": dtype ", dtype_name(t), " is not supported here");
   }
 }
 

@@ -23,7 +23,7 @@ template <typename... Args>
 }  // namespace sg
 
 // SG_CHECK(cond, parts...): throw sg::Error with the parts streamed together when cond is false.
-#define SG_CHECK(cond, ...) \
-  do {                      \
+#define SG_CHECK(cond, ...)                                 \
+  do {                                                      \
     if (!(cond)) ::sg::detail::fail(__func__, __VA_ARGS__); \
   } while (0)

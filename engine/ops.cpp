@@ -57,7 +57,8 @@ void check_channel_vector(const char* op, const char* what, const Tensor& t, int
 std::vector<int64_t> normalize_dims(std::vector<int64_t> dims, int64_t rank) {
   for (auto& d : dims) d = wrap_dim(d, rank);
   std::sort(dims.begin(), dims.end());
-  SG_CHECK(std::adjacent_find(dims.begin(), dims.end()) == dims.end(), "repeated reduction dimension");
+  SG_CHECK(std::adjacent_find(dims.begin(), dims.end()) == dims.end(),
+           "repeated reduction dimension");
   return dims;
 }
 
@@ -121,7 +122,8 @@ bool is_bf16(const Tensor& t) { return t.defined() && t.dtype() == DType::BFloat
 Tensor widen(const Tensor& t) { return is_bf16(t) ? to(t, DType::Float32) : t; }
 Tensor narrow_bf16(const Tensor& t) { return to(t, DType::BFloat16); }
 bool native_bf16_binary(BinaryOp op, const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && (op == BinaryOp::Add || op == BinaryOp::Sub || op == BinaryOp::Mul);
+  return a.shape() == b.shape() &&
+         (op == BinaryOp::Add || op == BinaryOp::Sub || op == BinaryOp::Mul);
 }
 }  // namespace
 
@@ -137,8 +139,10 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_same_device("binary op", a, b);
   check_same_dtype("binary op", a, b);
   broadcast_shapes(a.shape(), b.shape());  // throws naming both shapes
-  if (is_bf16(a) && !native_bf16_binary(op, a, b)) return narrow_bf16(binary(op, widen(a), widen(b)));
-  return backend(a).binary(op, readable(a, OpFamily::Elementwise), readable(b, OpFamily::Elementwise));
+  if (is_bf16(a) && !native_bf16_binary(op, a, b))
+    return narrow_bf16(binary(op, widen(a), widen(b)));
+  return backend(a).binary(op, readable(a, OpFamily::Elementwise),
+                           readable(b, OpFamily::Elementwise));
 }
 
 Tensor binary(BinaryOp op, const Tensor& a, double b) {
@@ -359,7 +363,8 @@ BatchNormForward batch_norm_forward_train(const Tensor& x, const Tensor& gamma, 
   KernelTimer timer(OpKind::BatchNorm);
   check_batch_norm_input("batch_norm", x);
   int64_t c = x.shape()[1];
-  SG_CHECK(x.numel() / c > 1, "batch_norm: training needs more than one value per channel, got input ",
+  SG_CHECK(x.numel() / c > 1,
+           "batch_norm: training needs more than one value per channel, got input ",
            shape_str(x.shape()));
   check_channel_vector("batch_norm", "weight", gamma, c, x);
   check_channel_vector("batch_norm", "bias", beta, c, x);
@@ -395,8 +400,8 @@ BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const 
   SG_CHECK(grad_y.shape() == x.shape(), "batch_norm_backward: gradient ", shape_str(grad_y.shape()),
            " vs input ", shape_str(x.shape()));
   return backend(x).batch_norm_backward(readable(grad_y, OpFamily::BatchNorm),
-                                        readable(x, OpFamily::BatchNorm), gamma, save_mean, save_var, eps,
-                                        readable(relu_mask, OpFamily::BatchNorm));
+                                        readable(x, OpFamily::BatchNorm), gamma, save_mean,
+                                        save_var, eps, readable(relu_mask, OpFamily::BatchNorm));
 }
 
 // ---- pooling ------------------------------------------------------------------------------
@@ -406,7 +411,8 @@ Shape pool2d_output_shape(const Shape& x, Pool2dOptions o) {
            "pool2d: kernel ", o.kernel, " stride ", o.stride, " padding ", o.padding, " invalid");
   int64_t oh = (x[2] + 2 * o.padding - o.kernel) / o.stride + 1;
   int64_t ow = (x[3] + 2 * o.padding - o.kernel) / o.stride + 1;
-  SG_CHECK(oh > 0 && ow > 0, "pool2d: kernel ", o.kernel, " larger than padded input ", shape_str(x));
+  SG_CHECK(oh > 0 && ow > 0, "pool2d: kernel ", o.kernel, " larger than padded input ",
+           shape_str(x));
   return {x[0], x[1], oh, ow};
 }
 
@@ -424,7 +430,8 @@ Tensor max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, const Sh
            shape_str(grad_y.shape()), " vs indices ", shape_str(indices.shape()));
   SG_CHECK(grad_y.shape() == pool2d_output_shape(x_shape, o), "max_pool2d_backward: gradient ",
            shape_str(grad_y.shape()), " expected ", shape_str(pool2d_output_shape(x_shape, o)));
-  return backend(grad_y).max_pool2d_backward(readable(grad_y, OpFamily::Pool2d), indices, x_shape, o);
+  return backend(grad_y).max_pool2d_backward(readable(grad_y, OpFamily::Pool2d), indices, x_shape,
+                                             o);
 }
 
 Tensor avg_pool2d_forward(const Tensor& x, Pool2dOptions o) {
@@ -450,8 +457,8 @@ Tensor log_softmax_forward(const Tensor& x, int64_t dim) {
 
 Tensor log_softmax_backward(const Tensor& grad_y, const Tensor& y, int64_t dim) {
   KernelTimer timer(OpKind::Other);
-  SG_CHECK(grad_y.shape() == y.shape(), "log_softmax_backward: gradient ", shape_str(grad_y.shape()),
-           " vs output ", shape_str(y.shape()));
+  SG_CHECK(grad_y.shape() == y.shape(), "log_softmax_backward: gradient ",
+           shape_str(grad_y.shape()), " vs output ", shape_str(y.shape()));
   return backend(y).log_softmax_backward(to_strided(grad_y), to_strided(y), wrap_dim(dim, y.dim()));
 }
 
@@ -472,8 +479,9 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
            x.dim());
   dim = wrap_dim(dim, x.dim());
   for (int64_t d = 0; d < x.dim(); ++d)
-    SG_CHECK(d == dim || index.shape()[d] <= x.shape()[d], "gather: index ", shape_str(index.shape()),
-             " too large for input ", shape_str(x.shape()), " in dimension ", d);
+    SG_CHECK(d == dim || index.shape()[d] <= x.shape()[d], "gather: index ",
+             shape_str(index.shape()), " too large for input ", shape_str(x.shape()),
+             " in dimension ", d);
   return backend(x).gather(to_strided(x), dim, index);
 }
 
@@ -488,7 +496,8 @@ Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const T
   dim = wrap_dim(dim, self.dim());
   for (int64_t d = 0; d < self.dim(); ++d)
     SG_CHECK(d == dim || index.shape()[d] <= self.shape()[d], "scatter_add: index ",
-             shape_str(index.shape()), " too large for ", shape_str(self.shape()), " in dimension ", d);
+             shape_str(index.shape()), " too large for ", shape_str(self.shape()), " in dimension ",
+             d);
   return backend(self).scatter_add(to_strided(self), dim, index, to_strided(src));
 }
 
@@ -525,17 +534,20 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 // ---- optimizer ----------------------------------------------------------------------------
-void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr, double momentum,
-                double weight_decay, bool nesterov, double grad_scale) {
+void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr,
+                double momentum, double weight_decay, bool nesterov, double grad_scale) {
   KernelTimer timer(OpKind::Optimizer);
   Tensor g = to_strided(grad);
   for (const Tensor* t : std::initializer_list<const Tensor*>{&param, &g, &momentum_buffer}) {
     SG_CHECK(t->is_contiguous() && t->shape() == param.shape() && t->dtype() == param.dtype(),
-             "sgd_update: parameter, gradient and momentum buffer must be contiguous with one shape and dtype; got ",
-             shape_str(t->shape()), " ", dtype_name(t->dtype()), " for parameter ", shape_str(param.shape()));
+             "sgd_update: parameter, gradient and momentum buffer must be contiguous with one "
+             "shape and dtype; got ",
+             shape_str(t->shape()), " ", dtype_name(t->dtype()), " for parameter ",
+             shape_str(param.shape()));
     check_same_device("sgd_update", *t, param);
   }
-  backend(param).sgd_update(param, g, momentum_buffer, lr, momentum, weight_decay, nesterov, grad_scale);
+  backend(param).sgd_update(param, g, momentum_buffer, lr, momentum, weight_decay, nesterov,
+                            grad_scale);
   param.bump_version();
   momentum_buffer.bump_version();
 }

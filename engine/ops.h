@@ -9,8 +9,8 @@
 namespace sg::engine {
 
 // ---- views: no data is copied ------------------------------------------------------------
-Tensor view(const Tensor& x, Shape shape);      // fails when the strides do not allow a view
-Tensor reshape(const Tensor& x, Shape shape);   // a view when possible, else a copy
+Tensor view(const Tensor& x, Shape shape);     // fails when the strides do not allow a view
+Tensor reshape(const Tensor& x, Shape shape);  // a view when possible, else a copy
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
 // The permutation that swaps dim0 and dim1 of a rank-`rank` tensor.
@@ -122,7 +122,7 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim);
 
 // ---- optimizer ----------------------------------------------------------------------------
 // See Backend::sgd_update. Bumps the versions of param and momentum_buffer.
-void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr, double momentum,
-                double weight_decay, bool nesterov, double grad_scale = 1.0);
+void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr,
+                double momentum, double weight_decay, bool nesterov, double grad_scale = 1.0);
 
 }  // namespace sg::engine

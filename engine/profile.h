@@ -8,7 +8,18 @@
 
 namespace sg {
 
-enum class OpKind { Conv, BatchNorm, Pool, Elementwise, Matmul, Reduce, Copy, Optimizer, Other, Count };
+enum class OpKind {
+  Conv,
+  BatchNorm,
+  Pool,
+  Elementwise,
+  Matmul,
+  Reduce,
+  Copy,
+  Optimizer,
+  Other,
+  Count
+};
 std::string_view op_kind_name(OpKind kind);
 
 struct Profile {

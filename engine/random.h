@@ -12,9 +12,9 @@ class Generator {
  public:
   explicit Generator(uint64_t seed = 0);
   uint64_t next_u64();
-  double uniform();                  // [0, 1), 53 random bits
-  double normal();                   // standard normal (Box-Muller)
-  int64_t randint(int64_t n);        // uniform in [0, n), unbiased
+  double uniform();            // [0, 1), 53 random bits
+  double normal();             // standard normal (Box-Muller)
+  int64_t randint(int64_t n);  // uniform in [0, n), unbiased
   uint64_t seed() const { return seed_; }
 
  private:

@@ -1,13 +1,12 @@
 #include "engine/safetensors.h"
 
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "engine/atomic_file.h"
 #include "engine/ops.h"
 
 namespace sg {
@@ -17,8 +16,10 @@ namespace {
 using json = nlohmann::json;
 
 const std::map<DType, std::string>& dtype_names() {
-  static const std::map<DType, std::string> names{{DType::Float32, "F32"}, {DType::Float64, "F64"},
-                                                  {DType::Int64, "I64"},   {DType::BFloat16, "BF16"},
+  static const std::map<DType, std::string> names{{DType::Float32, "F32"},
+                                                  {DType::Float64, "F64"},
+                                                  {DType::Int64, "I64"},
+                                                  {DType::BFloat16, "BF16"},
                                                   {DType::Float16, "F16"}};
   return names;
 }
@@ -26,7 +27,8 @@ const std::map<DType, std::string>& dtype_names() {
 DType parse_dtype(const std::string& s, const std::string& path, const std::string& name) {
   for (const auto& [d, n] : dtype_names())
     if (n == s) return d;
-  SG_CHECK(false, path, ": tensor '", name, "' has unsupported dtype '", s, "' (expected F32, F64, I64, BF16 or F16)");
+  SG_CHECK(false, path, ": tensor '", name, "' has unsupported dtype '", s,
+           "' (expected F32, F64, I64, BF16 or F16)");
 }
 
 }  // namespace
@@ -42,7 +44,9 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
     SG_CHECK(names.insert(name).second, "save_safetensors: duplicate tensor name '", name, "'");
     Tensor c = engine::contiguous(engine::to_strided(engine::to(t, Device::cpu())));
     size_t bytes = size_t(c.numel()) * element_size(c.dtype());
-    header[name] = {{"dtype", dtype_names().at(c.dtype())}, {"shape", c.shape()}, {"data_offsets", {offset, offset + bytes}}};
+    header[name] = {{"dtype", dtype_names().at(c.dtype())},
+                    {"shape", c.shape()},
+                    {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
     data.push_back(c);
   }
@@ -50,23 +54,17 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   text.append((8 - text.size() % 8) % 8, ' ');  // keeps the data 8-byte aligned
   uint64_t n = text.size();
 
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  SG_CHECK(f != nullptr, "cannot write '", tmp, "': ", std::strerror(errno));
-  unsigned char len[8];
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
-  bool ok = std::fwrite(len, 1, 8, f) == 8 && std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  for (const Tensor& c : data) {
-    size_t bytes = size_t(c.numel()) * element_size(c.dtype());
-    ok = ok && std::fwrite(c.raw_data(), 1, bytes, f) == bytes;
-  }
-  ok = ok && std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string why = std::strerror(errno);
-    std::remove(tmp.c_str());
-    SG_CHECK(false, "writing '", path, "' failed: ", why, " (the previous file, if any, is untouched)");
-  }
+  write_file_atomically(path, [&](std::FILE* f) {
+    unsigned char len[8];
+    for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
+    bool ok = std::fwrite(len, 1, 8, f) == 8 &&
+              std::fwrite(text.data(), 1, text.size(), f) == text.size();
+    for (const Tensor& c : data) {
+      size_t bytes = size_t(c.numel()) * element_size(c.dtype());
+      ok = ok && std::fwrite(c.raw_data(), 1, bytes, f) == bytes;
+    }
+    return ok;
+  });
 }
 
 SafetensorsContents load_safetensors(const std::string& path) {
@@ -74,13 +72,14 @@ SafetensorsContents load_safetensors(const std::string& path) {
   SG_CHECK(in.good(), "cannot open '", path, "': ", std::strerror(errno));
   uint64_t file_size = uint64_t(in.tellg());
   in.seekg(0);
-  SG_CHECK(file_size >= 8, path, ": file is ", file_size, " bytes, too short for a safetensors header");
+  SG_CHECK(file_size >= 8, path, ": file is ", file_size,
+           " bytes, too short for a safetensors header");
   unsigned char len[8];
   in.read(reinterpret_cast<char*>(len), 8);
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= uint64_t(len[i]) << (8 * i);
-  SG_CHECK(n <= file_size - 8, path, ": header claims ", n, " bytes but the file has only ", file_size - 8,
-           " after the length field (truncated or not a safetensors file)");
+  SG_CHECK(n <= file_size - 8, path, ": header claims ", n, " bytes but the file has only ",
+           file_size - 8, " after the length field (truncated or not a safetensors file)");
   std::string text(n, '\0');
   in.read(text.data(), std::streamsize(n));
   json header;
@@ -96,18 +95,22 @@ SafetensorsContents load_safetensors(const std::string& path) {
   std::vector<std::tuple<uint64_t, uint64_t, std::string>> spans;
   for (auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
-      for (auto& [k, v] : entry.items()) out.metadata[k] = v.is_string() ? v.get<std::string>() : v.dump();
+      for (auto& [k, v] : entry.items())
+        out.metadata[k] = v.is_string() ? v.get<std::string>() : v.dump();
       continue;
     }
-    SG_CHECK(entry.is_object() && entry.contains("dtype") && entry.contains("shape") && entry.contains("data_offsets"),
+    SG_CHECK(entry.is_object() && entry.contains("dtype") && entry.contains("shape") &&
+                 entry.contains("data_offsets"),
              path, ": tensor '", name, "' lacks dtype, shape or data_offsets");
     DType dtype = parse_dtype(entry["dtype"].get<std::string>(), path, name);
     Shape shape = entry["shape"].get<Shape>();
     auto offsets = entry["data_offsets"].get<std::vector<uint64_t>>();
-    SG_CHECK(offsets.size() == 2 && offsets[0] <= offsets[1], path, ": tensor '", name, "' has invalid data_offsets");
+    SG_CHECK(offsets.size() == 2 && offsets[0] <= offsets[1], path, ": tensor '", name,
+             "' has invalid data_offsets");
     uint64_t expected = uint64_t(numel(shape)) * element_size(dtype);
-    SG_CHECK(offsets[1] - offsets[0] == expected, path, ": tensor '", name, "' of shape ", shape_str(shape), " ",
-             dtype_name(dtype), " needs ", expected, " bytes but its data_offsets span ", offsets[1] - offsets[0]);
+    SG_CHECK(offsets[1] - offsets[0] == expected, path, ": tensor '", name, "' of shape ",
+             shape_str(shape), " ", dtype_name(dtype), " needs ", expected,
+             " bytes but its data_offsets span ", offsets[1] - offsets[0]);
     SG_CHECK(offsets[1] <= data_size, path, ": tensor '", name, "' ends at byte ", offsets[1],
              " of the data section, which has only ", data_size, " bytes (file truncated?)");
     spans.emplace_back(offsets[0], offsets[1], name);
@@ -119,8 +122,8 @@ SafetensorsContents load_safetensors(const std::string& path) {
   }
   std::sort(spans.begin(), spans.end());
   for (size_t i = 1; i < spans.size(); ++i)
-    SG_CHECK(std::get<0>(spans[i]) >= std::get<1>(spans[i - 1]), path, ": tensors '", std::get<2>(spans[i - 1]),
-             "' and '", std::get<2>(spans[i]), "' overlap");
+    SG_CHECK(std::get<0>(spans[i]) >= std::get<1>(spans[i - 1]), path, ": tensors '",
+             std::get<2>(spans[i - 1]), "' and '", std::get<2>(spans[i]), "' overlap");
   // Sorting by offset gives file order, which is the order they were saved in.
   NamedTensors ordered;
   for (const auto& [b, e, name] : spans)

@@ -52,8 +52,8 @@ Tensor Tensor::scalar(double value, DType dtype, Device device) {
 }
 
 Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape, DType dtype) {
-  SG_CHECK(static_cast<int64_t>(values.size()) == sg::numel(shape), "from_vector: ",
-           values.size(), " values for shape ", shape_str(shape));
+  SG_CHECK(static_cast<int64_t>(values.size()) == sg::numel(shape), "from_vector: ", values.size(),
+           " values for shape ", shape_str(shape));
   Tensor t = empty(shape, dtype);
   dispatch_all(dtype, "from_vector", [&]<typename T>() {
     T* p = t.data<T>();
@@ -82,8 +82,9 @@ bool Tensor::is_strided() const { return impl().layout == nullptr; }
 const std::shared_ptr<const OpaqueLayout>& Tensor::layout() const { return impl().layout; }
 
 void Tensor::check_strided(const char* what) const {
-  SG_CHECK(is_strided(), what, " on a tensor of shape ", shape_str(shape()), " stored in the opaque layout ",
-           layout()->name(), ": convert it with engine::to_strided() first");
+  SG_CHECK(is_strided(), what, " on a tensor of shape ", shape_str(shape()),
+           " stored in the opaque layout ", layout()->name(),
+           ": convert it with engine::to_strided() first");
 }
 
 bool Tensor::is_contiguous() const {
@@ -103,13 +104,14 @@ void* Tensor::raw_data() const {
 
 int64_t Tensor::element_offset(const std::vector<int64_t>& index) const {
   check_strided("element access");
-  SG_CHECK(device().is_cpu(), "element access on a ", device().str(), " tensor: copy it to the CPU");
+  SG_CHECK(device().is_cpu(), "element access on a ", device().str(),
+           " tensor: copy it to the CPU");
   SG_CHECK(static_cast<int64_t>(index.size()) == dim(), "index of rank ", index.size(),
            " for a tensor of shape ", shape_str(shape()));
   int64_t off = 0;
   for (size_t d = 0; d < index.size(); ++d) {
-    SG_CHECK(index[d] >= 0 && index[d] < shape()[d], "index ", index[d], " out of range for dimension ",
-             d, " of size ", shape()[d]);
+    SG_CHECK(index[d] >= 0 && index[d] < shape()[d], "index ", index[d],
+             " out of range for dimension ", d, " of size ", shape()[d]);
     off += index[d] * strides()[d];
   }
   return off;
@@ -117,7 +119,8 @@ int64_t Tensor::element_offset(const std::vector<int64_t>& index) const {
 
 double Tensor::at(const std::vector<int64_t>& index) const {
   int64_t off = element_offset(index);
-  return dispatch_storage(dtype(), "at", [&]<typename T>() { return static_cast<double>(data<T>()[off]); });
+  return dispatch_storage(dtype(), "at",
+                          [&]<typename T>() { return static_cast<double>(data<T>()[off]); });
 }
 
 void Tensor::set(const std::vector<int64_t>& index, double value) {
@@ -147,8 +150,8 @@ Tensor Tensor::as_strided(const Shape& shape, const Strides& strides, int64_t of
   int64_t last = offset;
   for (size_t d = 0; d < shape.size(); ++d)
     if (shape[d] > 0) last += (shape[d] - 1) * strides[d];
-  SG_CHECK(offset >= 0 && (sg::numel(shape) == 0 ||
-                           (last + 1) * int64_t(element_size(dtype())) <= int64_t(storage()->nbytes())),
+  SG_CHECK(offset >= 0 && (sg::numel(shape) == 0 || (last + 1) * int64_t(element_size(dtype())) <=
+                                                        int64_t(storage()->nbytes())),
            "as_strided: view ", shape_str(shape), " at offset ", offset, " runs past its storage");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = storage();
@@ -182,16 +185,14 @@ void Tensor::set_data(const Tensor& source) const {
 }
 
 const std::shared_ptr<Storage>& Tensor::storage() const { return impl().storage; }
-bool Tensor::shares_storage_with(const Tensor& other) const {
-  return storage() == other.storage();
-}
+bool Tensor::shares_storage_with(const Tensor& other) const { return storage() == other.storage(); }
 uint64_t Tensor::version() const { return storage()->version(); }
 void Tensor::bump_version() const { storage()->bump_version(); }
 
 bool Tensor::requires_grad() const { return impl().requires_grad; }
 Tensor& Tensor::set_requires_grad(bool requires_grad) {
-  SG_CHECK(!requires_grad || is_floating(dtype()), "only floating-point tensors can require grad, not ",
-           dtype_name(dtype()));
+  SG_CHECK(!requires_grad || is_floating(dtype()),
+           "only floating-point tensors can require grad, not ", dtype_name(dtype()));
   impl().requires_grad = requires_grad;
   return *this;
 }

@@ -40,7 +40,8 @@ std::optional<Strides> view_strides(const Shape& shape, const Strides& strides,
   int64_t tensor_numel = 1, view_numel = 1;
   for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
     tensor_numel *= shape[d];
-    bool chunk_ends = d == 0 || (shape[d - 1] != 1 && strides[d - 1] != tensor_numel * chunk_base_stride);
+    bool chunk_ends =
+        d == 0 || (shape[d - 1] != 1 && strides[d - 1] != tensor_numel * chunk_base_stride);
     if (!chunk_ends) continue;
     while (view_d >= 0 && (view_numel < tensor_numel || new_shape[view_d] == 1)) {
       out[view_d] = view_numel * chunk_base_stride;
@@ -163,7 +164,8 @@ Tensor unsqueeze(const Tensor& input, int64_t dim) {
 Tensor squeeze(const Tensor& input, int64_t dim) {
   const Tensor x = to_strided(input);
   dim = wrap_dim(dim, x.dim());
-  SG_CHECK(x.shape()[dim] == 1, "squeeze: dimension ", dim, " has size ", x.shape()[dim], ", not 1");
+  SG_CHECK(x.shape()[dim] == 1, "squeeze: dimension ", dim, " has size ", x.shape()[dim],
+           ", not 1");
   Shape shape = x.shape();
   Strides strides = x.strides();
   shape.erase(shape.begin() + dim);

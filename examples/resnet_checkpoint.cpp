@@ -1,6 +1,7 @@
 // ResNet checkpoints on the command line, for interoperability checks and quick inspection:
-//   resnet_checkpoint init   --arch resnet18 --out W.safetensors [--seed S] [--cifar] [--width W] [--classes K]
-//   resnet_checkpoint logits --arch resnet18 --weights W.safetensors --input X.safetensors --out Y.safetensors
+//   resnet_checkpoint init   --arch resnet18 --out W.safetensors [--seed S] [--cifar] [--width W]
+//   [--classes K] resnet_checkpoint logits --arch resnet18 --weights W.safetensors --input
+//   X.safetensors --out Y.safetensors
 // `logits` runs the network in evaluation mode on the tensor named "input" and writes "logits".
 #include <CLI/CLI.hpp>
 
@@ -26,7 +27,10 @@ int main(int argc, char** argv) {
     sub->add_option("--out", out)->required();
   }
   app.get_subcommand("init")->add_option("--seed", o.seed);
-  app.get_subcommand("logits")->add_option("--weights", weights)->required()->check(CLI::ExistingFile);
+  app.get_subcommand("logits")
+      ->add_option("--weights", weights)
+      ->required()
+      ->check(CLI::ExistingFile);
   app.get_subcommand("logits")->add_option("--input", input)->required()->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
   o.stem = cifar ? Stem::Cifar : Stem::ImageNet;

@@ -26,9 +26,12 @@ struct Mlp {
   std::vector<Param> params;
   bool final_bn;
 
-  Mlp(const std::string& name, int64_t in, int64_t hidden, int64_t out, bool final_bn, Generator& gen)
+  Mlp(const std::string& name, int64_t in, int64_t hidden, int64_t out, bool final_bn,
+      Generator& gen)
       : final_bn(final_bn) {
-    auto add = [&](const std::string& n, Tensor t) { params.push_back({name + "." + n, t.set_requires_grad(true)}); };
+    auto add = [&](const std::string& n, Tensor t) {
+      params.push_back({name + "." + n, t.set_requires_grad(true)});
+    };
     add("fc1.weight", kaiming_uniform({hidden, in}, gen));
     add("fc1.bias", Tensor::zeros({hidden}));
     add("bn1.weight", Tensor::ones({hidden}));
@@ -46,7 +49,9 @@ struct Mlp {
 
 struct SimSiam {
   Mlp encoder, predictor;
-  SimSiam(Generator& gen) : encoder("encoder", 16, 64, 32, false, gen), predictor("predictor", 32, 16, 32, false, gen) {}
+  SimSiam(Generator& gen)
+      : encoder("encoder", 16, 64, 32, false, gen),
+        predictor("predictor", 32, 16, 32, false, gen) {}
   std::vector<Param> params() const {
     std::vector<Param> all = encoder.params;
     all.insert(all.end(), predictor.params.begin(), predictor.params.end());
@@ -57,7 +62,8 @@ struct SimSiam {
 Tensor D(const Tensor& p, const Tensor& z) { return neg(mean(cosine_similarity(p, z, 1))); }
 
 // sg is the stop-gradient under study: detach, or the identity for the ablation.
-Tensor simsiam_loss(const SimSiam& m, const Tensor& x1, const Tensor& x2, bool stop_grad, Tensor* z_out = nullptr) {
+Tensor simsiam_loss(const SimSiam& m, const Tensor& x1, const Tensor& x2, bool stop_grad,
+                    Tensor* z_out = nullptr) {
   auto sg = [stop_grad](const Tensor& t) { return stop_grad ? detach(t) : t; };
   Tensor z1 = m.encoder(x1), z2 = m.encoder(x2);
   Tensor p1 = m.predictor(z1), p2 = m.predictor(z2);
@@ -100,7 +106,9 @@ struct Data {
 
 void part1() {
   std::printf("Part 1: where one loss term sends its gradient\n");
-  std::printf("  term = D(p1, sg(z2)) on one batch; views x1, x2 are marked requires_grad to watch them\n\n");
+  std::printf(
+      "  term = D(p1, sg(z2)) on one batch; views x1, x2 are marked requires_grad to watch "
+      "them\n\n");
   std::printf("  %-22s %18s %18s\n", "tensor", "with detach", "without detach");
   Generator gen(0);
   SimSiam m(gen);
@@ -126,15 +134,18 @@ void part1() {
   }
   auto cell = [](double v) { return v == 0 ? std::string("none") : std::to_string(v); };
   for (size_t i = 0; i < names.size(); ++i)
-    std::printf("  %-22s %18s %18s\n", names[i].c_str(), cell(norms[0][i]).c_str(), cell(norms[1][i]).c_str());
-  std::printf("\n  With detach, x2 gets no gradient: z2 is a constant target and only the branch\n"
-              "  x1 -> f -> h -> p1 learns. The encoder's gradient all arrives through that branch.\n\n");
+    std::printf("  %-22s %18s %18s\n", names[i].c_str(), cell(norms[0][i]).c_str(),
+                cell(norms[1][i]).c_str());
+  std::printf(
+      "\n  With detach, x2 gets no gradient: z2 is a constant target and only the branch\n"
+      "  x1 -> f -> h -> p1 learns. The encoder's gradient all arrives through that branch.\n\n");
 }
 
 void part2(int steps) {
   std::printf("Part 2: training %d steps (batch 128, SGD lr 0.05, momentum 0.9)\n", steps);
   std::printf("  z_std = per-channel std of z/||z|| x sqrt(d): ~1 healthy, -> 0 collapsed\n\n");
-  std::printf("  %6s | %10s %10s | %10s %10s\n", "step", "loss sg", "z_std sg", "loss no-sg", "z_std no-sg");
+  std::printf("  %6s | %10s %10s | %10s %10s\n", "step", "loss sg", "z_std sg", "loss no-sg",
+              "z_std no-sg");
   struct Run {
     SimSiam model;
     std::vector<Tensor> velocity;
@@ -166,11 +177,13 @@ void part2(int steps) {
       }
     }
     if (step % (steps / 10) == 0)
-      std::printf("  %6d | %10.4f %10.4f | %10.4f %10.4f\n", step, runs[0].loss, runs[0].zs, runs[1].loss, runs[1].zs);
+      std::printf("  %6d | %10.4f %10.4f | %10.4f %10.4f\n", step, runs[0].loss, runs[0].zs,
+                  runs[1].loss, runs[1].zs);
   }
-  std::printf("\n  Without detach the loss races towards -1 while z_std falls: the encoder maps\n"
-              "  inputs into ever fewer directions (collapse). With detach the loss falls more\n"
-              "  slowly and z stays spread out.\n");
+  std::printf(
+      "\n  Without detach the loss races towards -1 while z_std falls: the encoder maps\n"
+      "  inputs into ever fewer directions (collapse). With detach the loss falls more\n"
+      "  slowly and z stays spread out.\n");
 }
 
 }  // namespace
@@ -182,7 +195,9 @@ int main(int argc, char** argv) {
     if (arg == "--steps" && i + 1 < argc) {
       steps = std::stoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "stopgrad_demo: unknown argument '%s' (usage: stopgrad_demo [--steps N])\n", argv[i]);
+      std::fprintf(stderr,
+                   "stopgrad_demo: unknown argument '%s' (usage: stopgrad_demo [--steps N])\n",
+                   argv[i]);
       return 2;
     }
   }

@@ -3,18 +3,18 @@
 // RUNDIR/metrics.jsonl (one JSON object per epoch; epoch 0 is the untrained network) and
 // RUNDIR/checkpoint.safetensors + RUNDIR/optimizer.safetensors after every epoch. Every file is
 // written to a temporary name and renamed, so an interrupted run never leaves a torn file.
-#include <CLI/CLI.hpp>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <numbers>
 
 #include "data/loader.h"
+#include "engine/atomic_file.h"
 #include "engine/parallel.h"
 #include "layers/checkpoint.h"
 #include "layers/optim.h"
@@ -38,30 +38,22 @@ struct Config {
   double knn_t = 0.1;
 };
 
-void write_atomically(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp);
-    out << text;
-    SG_CHECK(out.good(), "cannot write '", tmp.string(), "'");
-  }
-  fs::rename(tmp, path);
-}
-
 // Backbone features (global-average-pooled, eval-mode BatchNorm) of a whole image set.
 Tensor features(SiameseNet& net, const ImageSet& set, const AugmentOptions& o) {
   NoGradGuard no_grad;
   net.eval();
   std::vector<Tensor> parts;
   for (int64_t first = 0; first < set.size(); first += 256)
-    parts.push_back(net.backbone->features(eval_batch(set, first, std::min<int64_t>(256, set.size() - first), o)));
+    parts.push_back(net.backbone->features(
+        eval_batch(set, first, std::min<int64_t>(256, set.size() - first), o)));
   net.train();
   return engine::cat(parts, 0);
 }
 
-double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const AugmentOptions& o, const Config& c) {
-  return knn_accuracy(features(net, train, o), train.labels, features(net, test, o), test.labels, 10, c.knn_k, c.knn_t);
+double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const AugmentOptions& o,
+           const Config& c) {
+  return knn_accuracy(features(net, train, o), train.labels, features(net, test, o), test.labels,
+                      10, c.knn_k, c.knn_t);
 }
 
 }  // namespace
@@ -69,14 +61,17 @@ double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const A
 int main(int argc, char** argv) {
   Config c;
   CLI::App app{"Self-supervised pretraining on CIFAR-10 (SimSiam, SimSiam-GSG)"};
-  app.add_option("--method", c.method, "simsiam | simsiam-gsg")->check(CLI::IsMember({"simsiam", "simsiam-gsg"}));
+  app.add_option("--method", c.method, "simsiam | simsiam-gsg")
+      ->check(CLI::IsMember({"simsiam", "simsiam-gsg"}));
   app.add_option("--arch", c.arch)->check(CLI::IsMember({"resnet18", "resnet34", "resnet50"}));
-  app.add_option("--width", c.width, "channels of the first ResNet stage")->check(CLI::PositiveNumber);
+  app.add_option("--width", c.width, "channels of the first ResNet stage")
+      ->check(CLI::PositiveNumber);
   app.add_option("--dim", c.dim, "projection dimension d")->check(CLI::PositiveNumber);
   app.add_option("--pred-dim", c.pred_dim, "predictor bottleneck")->check(CLI::PositiveNumber);
   app.add_option("--epochs", c.epochs)->check(CLI::PositiveNumber);
   app.add_option("--batch-size", c.batch_size)->check(CLI::Range(4, 1 << 16));
-  app.add_option("--lr", c.lr, "base learning rate (default 0.03 x batch/256)")->check(CLI::PositiveNumber);
+  app.add_option("--lr", c.lr, "base learning rate (default 0.03 x batch/256)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--wd", c.wd)->check(CLI::NonNegativeNumber);
   app.add_option("--momentum", c.momentum)->check(CLI::Range(0.0, 1.0));
   app.add_flag("--fix-pred-lr", c.fix_pred_lr, "keep the predictor's learning rate constant");
@@ -86,7 +81,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", c.threads)->check(CLI::PositiveNumber);
   app.add_option("--data", c.data, "CIFAR-10 binary directory")->check(CLI::ExistingDirectory);
   app.add_option("--out", c.out, "run directory (default runs/<method>)");
-  app.add_option("--knn-every", c.knn_every, "evaluate kNN every N epochs (0: first and last only)")->check(CLI::NonNegativeNumber);
+  app.add_option("--knn-every", c.knn_every, "evaluate kNN every N epochs (0: first and last only)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--knn-k", c.knn_k)->check(CLI::PositiveNumber);
   app.add_option("--knn-t", c.knn_t)->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
@@ -95,14 +91,26 @@ int main(int argc, char** argv) {
 
   try {
     set_num_threads(c.threads);
-    fs::create_directories(c.out);
-    json config = {{"method", c.method}, {"arch", c.arch}, {"width", c.width}, {"dim", c.dim}, {"pred_dim", c.pred_dim},
-                   {"epochs", c.epochs}, {"batch_size", c.batch_size}, {"lr", c.lr}, {"wd", c.wd},
-                   {"momentum", c.momentum}, {"fix_pred_lr", c.fix_pred_lr}, {"no_predictor", c.no_predictor},
-                   {"no_stop_grad", c.no_stop_grad}, {"seed", c.seed}, {"threads", c.threads}, {"data", c.data}};
-    write_atomically(fs::path(c.out) / "config.json", config.dump(2) + "\n");
-
     ImageSet train = load_cifar10_train(c.data), test = load_cifar10_test(c.data);
+    fs::create_directories(c.out);
+    json config = {{"method", c.method},
+                   {"arch", c.arch},
+                   {"width", c.width},
+                   {"dim", c.dim},
+                   {"pred_dim", c.pred_dim},
+                   {"epochs", c.epochs},
+                   {"batch_size", c.batch_size},
+                   {"lr", c.lr},
+                   {"wd", c.wd},
+                   {"momentum", c.momentum},
+                   {"fix_pred_lr", c.fix_pred_lr},
+                   {"no_predictor", c.no_predictor},
+                   {"no_stop_grad", c.no_stop_grad},
+                   {"seed", c.seed},
+                   {"threads", c.threads},
+                   {"data", c.data}};
+    write_text_atomically((fs::path(c.out) / "config.json").string(), config.dump(2) + "\n");
+
     AugmentOptions aug;
     SiameseNet net(c.arch, c.width, c.dim, c.pred_dim, /*cifar_stem=*/true, c.seed);
     // Parameter groups: encoder, and the predictor (which may keep a fixed learning rate).
@@ -116,20 +124,22 @@ int main(int argc, char** argv) {
                             : Head([&](const Tensor& z) { return (*net.predictor)(z); });
     SslOptions ssl{!c.no_stop_grad};
 
-    std::printf("%s on %ld images (%s), %s width %ld, d=%ld, batch %ld, lr %.4g, %d threads\n", c.method.c_str(),
-                long(train.size()), c.data.c_str(), c.arch.c_str(), long(c.width), long(c.dim), long(c.batch_size),
-                c.lr, c.threads);
+    std::printf("%s on %ld images (%s), %s width %ld, d=%ld, batch %ld, lr %.4g, %d threads\n",
+                c.method.c_str(), long(train.size()), c.data.c_str(), c.arch.c_str(), long(c.width),
+                long(c.dim), long(c.batch_size), c.lr, c.threads);
     std::vector<json> metrics;
     double knn0 = knn(net, train, test, aug, c);
     metrics.push_back({{"epoch", 0}, {"knn_top1", knn0}});
-    write_atomically(fs::path(c.out) / "metrics.jsonl", metrics.back().dump() + "\n");
+    write_text_atomically((fs::path(c.out) / "metrics.jsonl").string(),
+                          metrics.back().dump() + "\n");
     std::printf("epoch %3d  knn %.2f%% (untrained)\n", 0, 100 * knn0);
 
     ViewLoader loader(train, c.batch_size, 2, aug, c.seed);
     Generator pair_gen(c.seed + 17);
     bool tty = ::isatty(::fileno(stdout));
     for (int64_t epoch = 1; epoch <= c.epochs; ++epoch) {
-      double lr = c.lr * 0.5 * (1 + std::cos(std::numbers::pi * double(epoch - 1) / double(c.epochs)));
+      double lr =
+          c.lr * 0.5 * (1 + std::cos(std::numbers::pi * double(epoch - 1) / double(c.epochs)));
       sgd.set_lr(lr);
       auto t0 = std::chrono::steady_clock::now();
       loader.start_epoch(epoch);
@@ -159,40 +169,53 @@ int main(int argc, char** argv) {
         images += z1.shape()[0];
         if (tty) {
           int done = int(30 * steps / loader.batches_per_epoch());
-          std::printf("\repoch %3ld [%-30s] %ld/%ld loss %.4f", long(epoch), std::string(done, '#').c_str(), long(steps),
-                      long(loader.batches_per_epoch()), l);
+          std::printf("\repoch %3ld [%-30s] %ld/%ld loss %.4f", long(epoch),
+                      std::string(done, '#').c_str(), long(steps), long(loader.batches_per_epoch()),
+                      l);
           std::fflush(stdout);
         }
       }
       double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      json m = {{"epoch", epoch}, {"loss", loss_sum / steps}, {"z_std", zstd_sum / steps}, {"lr", lr},
-                {"images_per_s", double(images) / seconds}, {"seconds", seconds}};
+      json m = {{"epoch", epoch},
+                {"loss", loss_sum / steps},
+                {"z_std", zstd_sum / steps},
+                {"lr", lr},
+                {"images_per_s", double(images) / seconds},
+                {"seconds", seconds}};
       if (c.method == "simsiam-gsg") {
         double total = double(pairs[0] + pairs[1] + pairs[2] + pairs[3]);
-        m["gsg_pair_share"] = {pairs[0] / total, pairs[1] / total, pairs[2] / total, pairs[3] / total};
+        m["gsg_pair_share"] = {pairs[0] / total, pairs[1] / total, pairs[2] / total,
+                               pairs[3] / total};
       }
       bool eval_now = epoch == c.epochs || (c.knn_every > 0 && epoch % c.knn_every == 0);
       if (eval_now) {
         auto k0 = std::chrono::steady_clock::now();
         m["knn_top1"] = knn(net, train, test, aug, c);
-        m["seconds"] = seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - k0).count();
+        m["seconds"] =
+            seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - k0).count();
       }
       metrics.push_back(m);
       std::string all;
       for (auto& line : metrics) all += line.dump() + "\n";
-      write_atomically(fs::path(c.out) / "metrics.jsonl", all);
+      write_text_atomically((fs::path(c.out) / "metrics.jsonl").string(), all);
       save_module(net, (fs::path(c.out) / "checkpoint.safetensors").string(),
                   {{"epoch", std::to_string(epoch)}, {"config", config.dump()}});
       save_safetensors((fs::path(c.out) / "optimizer.safetensors").string(), sgd.state_dict());
-      std::printf("%sepoch %3ld  loss %.4f  z_std %.3f  %s  lr %.4f  %.0f images/s  %.1f s\n", tty ? "\r" : "", long(epoch),
-                  loss_sum / steps, zstd_sum / steps,
-                  eval_now ? ("knn " + std::to_string(100 * m["knn_top1"].get<double>()).substr(0, 5) + "%").c_str() : "          ",
-                  lr, double(images) / seconds, m["seconds"].get<double>());
+      std::printf(
+          "%sepoch %3ld  loss %.4f  z_std %.3f  %s  lr %.4f  %.0f images/s  %.1f s\n",
+          tty ? "\r" : "", long(epoch), loss_sum / steps, zstd_sum / steps,
+          eval_now ? ("knn " + std::to_string(100 * m["knn_top1"].get<double>()).substr(0, 5) + "%")
+                         .c_str()
+                   : "          ",
+          lr, double(images) / seconds, m["seconds"].get<double>());
       std::fflush(stdout);
     }
     const json& last = metrics.back();
-    std::printf("summary: kNN top-1 %.2f%% untrained -> %.2f%% after %ld epochs; z_std %.3f (1 = spread, 0 = collapsed)\n",
-                100 * knn0, 100 * last["knn_top1"].get<double>(), long(c.epochs), last["z_std"].get<double>());
+    std::printf(
+        "summary: kNN top-1 %.2f%% untrained -> %.2f%% after %ld epochs; z_std %.3f (1 = spread, 0 "
+        "= collapsed)\n",
+        100 * knn0, 100 * last["knn_top1"].get<double>(), long(c.epochs),
+        last["z_std"].get<double>());
     std::printf("run directory: %s\n", c.out.c_str());
   } catch (const Error& e) {
     std::fprintf(stderr, "train_cifar10: %s\n", e.what());

@@ -2,7 +2,8 @@
 
 namespace sg {
 
-void save_module(const Module& module, const std::string& path, const std::map<std::string, std::string>& metadata) {
+void save_module(const Module& module, const std::string& path,
+                 const std::map<std::string, std::string>& metadata) {
   save_safetensors(path, module.state_dict(), metadata);
 }
 
@@ -17,7 +18,8 @@ void load_named(const NamedTensors& targets, const NamedTensors& state, const st
     }
     const Tensor& src = it->second;
     if (src.shape() != t.shape())
-      problems += "\n  " + name + ": shape " + shape_str(src.shape()) + " in file, " + shape_str(t.shape()) + " expected";
+      problems += "\n  " + name + ": shape " + shape_str(src.shape()) + " in file, " +
+                  shape_str(t.shape()) + " expected";
     else if (src.dtype() != t.dtype())
       problems += "\n  " + name + ": dtype " + std::string(dtype_name(src.dtype())) + " in file, " +
                   std::string(dtype_name(t.dtype())) + " expected";

@@ -8,7 +8,8 @@
 
 namespace sg {
 
-void save_module(const Module& module, const std::string& path, const std::map<std::string, std::string>& metadata = {});
+void save_module(const Module& module, const std::string& path,
+                 const std::map<std::string, std::string>& metadata = {});
 
 // Loads every parameter and buffer of `module` from `path`. Every name, shape and dtype is
 // checked first and all mismatches are reported together; nothing is changed unless all match.

@@ -12,8 +12,8 @@ Linear::Linear(int64_t in, int64_t out, Generator& gen, bool with_bias) {
 
 Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
 
-Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, Generator& gen, int64_t stride, int64_t padding,
-               bool with_bias)
+Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, Generator& gen, int64_t stride,
+               int64_t padding, bool with_bias)
     : options{stride, padding} {
   weight = register_parameter("weight", kaiming_uniform({out, in, kernel, kernel}, gen));
   double bound = 1.0 / std::sqrt(double(in * kernel * kernel));
@@ -37,17 +37,21 @@ Tensor BatchNorm::forward(const Tensor& x) { return run(x, false); }
 Tensor BatchNorm::forward_relu(const Tensor& x) { return run(x, true); }
 
 Tensor BatchNorm::run(const Tensor& x, bool relu) {
-  SG_CHECK(x.dim() == expected_rank_, "BatchNorm", expected_rank_ == 2 ? "1d" : "2d", ": expected a rank-",
-           expected_rank_, " input, got ", shape_str(x.shape()));
+  SG_CHECK(x.dim() == expected_rank_, "BatchNorm", expected_rank_ == 2 ? "1d" : "2d",
+           ": expected a rank-", expected_rank_, " input, got ", shape_str(x.shape()));
   if (is_training()) {
     NoGradGuard no_grad;
     engine::add_(num_batches_tracked, Tensor::scalar(1, DType::Int64));
   }
-  return relu ? batch_norm_relu(x, weight, bias, running_mean, running_var, is_training(), momentum, eps)
-              : batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+  return relu
+             ? batch_norm_relu(x, weight, bias, running_mean, running_var, is_training(), momentum,
+                               eps)
+             : batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 
-void Sequential::push_back(std::shared_ptr<Module> m) { register_module(std::to_string(size()), std::move(m)); }
+void Sequential::push_back(std::shared_ptr<Module> m) {
+  register_module(std::to_string(size()), std::move(m));
+}
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;

@@ -16,8 +16,8 @@ class Linear : public Module {
 
 class Conv2d : public Module {
  public:
-  Conv2d(int64_t in, int64_t out, int64_t kernel, Generator& gen, int64_t stride = 1, int64_t padding = 0,
-         bool bias = true);
+  Conv2d(int64_t in, int64_t out, int64_t kernel, Generator& gen, int64_t stride = 1,
+         int64_t padding = 0, bool bias = true);
   Tensor forward(const Tensor& x) override;
   Tensor weight, bias;
   Conv2dOptions options;
@@ -27,7 +27,8 @@ class Conv2d : public Module {
 // normalises over every dimension but 1.
 class BatchNorm : public Module {
  public:
-  BatchNorm(int64_t channels, int expected_rank, double momentum = 0.1, double eps = 1e-5, bool affine = true);
+  BatchNorm(int64_t channels, int expected_rank, double momentum = 0.1, double eps = 1e-5,
+            bool affine = true);
   Tensor forward(const Tensor& x) override;
   // relu(forward(x)) in one fused kernel.
   Tensor forward_relu(const Tensor& x);
@@ -41,13 +42,15 @@ class BatchNorm : public Module {
 
 class BatchNorm1d : public BatchNorm {
  public:
-  explicit BatchNorm1d(int64_t channels, double momentum = 0.1, double eps = 1e-5, bool affine = true)
+  explicit BatchNorm1d(int64_t channels, double momentum = 0.1, double eps = 1e-5,
+                       bool affine = true)
       : BatchNorm(channels, 2, momentum, eps, affine) {}
 };
 
 class BatchNorm2d : public BatchNorm {
  public:
-  explicit BatchNorm2d(int64_t channels, double momentum = 0.1, double eps = 1e-5, bool affine = true)
+  explicit BatchNorm2d(int64_t channels, double momentum = 0.1, double eps = 1e-5,
+                       bool affine = true)
       : BatchNorm(channels, 4, momentum, eps, affine) {}
 };
 
@@ -58,7 +61,8 @@ class ReLU : public Module {
 
 class MaxPool2d : public Module {
  public:
-  MaxPool2d(int64_t kernel, int64_t stride, int64_t padding = 0) : options{kernel, stride, padding} {}
+  MaxPool2d(int64_t kernel, int64_t stride, int64_t padding = 0)
+      : options{kernel, stride, padding} {}
   Tensor forward(const Tensor& x) override { return max_pool2d(x, options); }
   Pool2dOptions options;
 };

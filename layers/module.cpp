@@ -13,7 +13,8 @@ Tensor Module::register_buffer(const std::string& name, Tensor value) {
   return value;
 }
 
-void Module::collect(const std::string& prefix, bool params, bool buffers, NamedTensors& out) const {
+void Module::collect(const std::string& prefix, bool params, bool buffers,
+                     NamedTensors& out) const {
   if (params)
     for (const auto& [n, t] : params_) out.emplace_back(prefix + n, t);
   if (buffers)

@@ -22,7 +22,9 @@ class Module {
   std::vector<Tensor> parameters() const;
   // Parameters and buffers together: what a checkpoint holds.
   NamedTensors state_dict() const;
-  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
+    return children_;
+  }
 
   void train(bool on = true);
   void eval() { train(false); }

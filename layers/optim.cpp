@@ -11,7 +11,8 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, double momentum, bool neste
     : groups_(std::move(groups)), momentum_(momentum), nesterov_(nesterov) {
   for (const auto& g : groups_) {
     std::vector<Tensor> bufs;
-    for (const auto& [name, p] : g.params) bufs.push_back(Tensor::zeros(p.shape(), p.dtype(), p.device()));
+    for (const auto& [name, p] : g.params)
+      bufs.push_back(Tensor::zeros(p.shape(), p.dtype(), p.device()));
     buffers_.push_back(std::move(bufs));
   }
 }
@@ -69,7 +70,8 @@ double LARS::grad_scale(const ParamGroup& group, const Tensor& param, const Tens
   return eta_ * w / (g + group.weight_decay * w);
 }
 
-std::vector<ParamGroup> weight_and_norm_groups(const NamedTensors& params, double lr, double weight_decay) {
+std::vector<ParamGroup> weight_and_norm_groups(const NamedTensors& params, double lr,
+                                               double weight_decay) {
   ParamGroup weights{{}, lr, weight_decay, false, false}, norms{{}, lr, 0.0, false, true};
   for (const auto& np : params) (np.second.dim() <= 1 ? norms : weights).params.push_back(np);
   return {weights, norms};
@@ -78,7 +80,8 @@ std::vector<ParamGroup> weight_and_norm_groups(const NamedTensors& params, doubl
 double cosine_lr(double base_lr, int64_t step, int64_t total, int64_t warmup, double final_lr) {
   if (step < warmup) return base_lr * double(step + 1) / double(warmup);
   double t = total > warmup ? double(step - warmup) / double(total - warmup) : 1.0;
-  return final_lr + (base_lr - final_lr) * 0.5 * (1 + std::cos(std::numbers::pi * std::min(t, 1.0)));
+  return final_lr +
+         (base_lr - final_lr) * 0.5 * (1 + std::cos(std::numbers::pi * std::min(t, 1.0)));
 }
 
 }  // namespace sg

@@ -35,7 +35,8 @@ class Optimizer {
 
  protected:
   // The factor the decayed gradient is scaled by before momentum: 1 for SGD.
-  virtual double grad_scale(const ParamGroup& group, const Tensor& param, const Tensor& grad) const = 0;
+  virtual double grad_scale(const ParamGroup& group, const Tensor& param,
+                            const Tensor& grad) const = 0;
 
  private:
   std::vector<ParamGroup> groups_;
@@ -62,7 +63,8 @@ class LARS : public Optimizer {
       : Optimizer(std::move(groups), momentum, false), eta_(eta) {}
 
  protected:
-  double grad_scale(const ParamGroup& group, const Tensor& param, const Tensor& grad) const override;
+  double grad_scale(const ParamGroup& group, const Tensor& param,
+                    const Tensor& grad) const override;
 
  private:
   double eta_;
@@ -70,10 +72,12 @@ class LARS : public Optimizer {
 
 // Splits a module's parameters into the usual two groups: weights, and the 1-D BatchNorm and
 // bias parameters (no weight decay, excluded from LARS).
-std::vector<ParamGroup> weight_and_norm_groups(const NamedTensors& params, double lr, double weight_decay);
+std::vector<ParamGroup> weight_and_norm_groups(const NamedTensors& params, double lr,
+                                               double weight_decay);
 
 // Learning rate at `step` of `total`: linear warm-up from 0 over `warmup` steps, then cosine
 // decay from base_lr to final_lr.
-double cosine_lr(double base_lr, int64_t step, int64_t total, int64_t warmup = 0, double final_lr = 0);
+double cosine_lr(double base_lr, int64_t step, int64_t total, int64_t warmup = 0,
+                 double final_lr = 0);
 
 }  // namespace sg

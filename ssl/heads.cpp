@@ -25,8 +25,8 @@ Predictor::Predictor(int64_t dim, int64_t pred_dim, Generator& gen) {
 
 Tensor Predictor::forward(const Tensor& x) { return (*fc2)(bn1->forward_relu((*fc1)(x))); }
 
-SiameseNet::SiameseNet(const std::string& arch, int64_t width, int64_t dim, int64_t pred_dim, bool cifar_stem,
-                       uint64_t seed) {
+SiameseNet::SiameseNet(const std::string& arch, int64_t width, int64_t dim, int64_t pred_dim,
+                       bool cifar_stem, uint64_t seed) {
   ResNetOptions o;
   o.num_classes = 0;
   o.width = width;
@@ -34,7 +34,8 @@ SiameseNet::SiameseNet(const std::string& arch, int64_t width, int64_t dim, int6
   o.seed = seed;
   backbone = register_module("backbone", make_resnet(arch, o));
   Generator gen(seed + 1);
-  projector = register_module("projector", std::make_shared<Projector>(backbone->feature_dim(), dim, gen));
+  projector =
+      register_module("projector", std::make_shared<Projector>(backbone->feature_dim(), dim, gen));
   predictor = register_module("predictor", std::make_shared<Predictor>(dim, pred_dim, gen));
 }
 

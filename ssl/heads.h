@@ -31,7 +31,8 @@ class Predictor : public Module {
 // Backbone (ResNet without classifier) + projector = the encoder f; predictor h.
 class SiameseNet : public Module {
  public:
-  SiameseNet(const std::string& arch, int64_t width, int64_t dim, int64_t pred_dim, bool cifar_stem, uint64_t seed);
+  SiameseNet(const std::string& arch, int64_t width, int64_t dim, int64_t pred_dim, bool cifar_stem,
+             uint64_t seed);
   Tensor forward(const Tensor& x) override { return encode(x); }
   Tensor encode(const Tensor& x) { return (*projector)(backbone->features(x)); }  // z
   std::shared_ptr<ResNet> backbone;

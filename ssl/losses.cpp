@@ -6,7 +6,9 @@ namespace sg {
 
 namespace e = engine;
 
-Tensor negative_cosine(const Tensor& p, const Tensor& z) { return neg(mean(cosine_similarity(p, z, 1))); }
+Tensor negative_cosine(const Tensor& p, const Tensor& z) {
+  return neg(mean(cosine_similarity(p, z, 1)));
+}
 
 namespace {
 Tensor target(const Tensor& z, SslOptions o) { return o.stop_grad ? detach(z) : z; }
@@ -39,7 +41,8 @@ GsgChoice gsg_select(const Tensor& z1, const Tensor& z2, const Tensor& perm) {
     Tensor d = e::sub(a, b);
     return e::sum(e::mul(d, d), {1}).to_vector();
   };
-  std::array<std::vector<double>, 4> d{dist(z1, partner1), dist(z1, partner2), dist(z2, partner1), dist(z2, partner2)};
+  std::array<std::vector<double>, 4> d{dist(z1, partner1), dist(z1, partner2), dist(z2, partner1),
+                                       dist(z2, partner2)};
   GsgChoice c;
   for (int64_t i = 0; i < n; ++i) {
     int best = 0;
@@ -52,8 +55,8 @@ GsgChoice gsg_select(const Tensor& z1, const Tensor& z2, const Tensor& perm) {
   return c;
 }
 
-Tensor gsg_loss(const Tensor& z1, const Tensor& z2, const Tensor& perm, const GsgChoice& c, const Head& h,
-                SslOptions o) {
+Tensor gsg_loss(const Tensor& z1, const Tensor& z2, const Tensor& perm, const GsgChoice& c,
+                const Head& h, SslOptions o) {
   Tensor source_i = pick_rows(c.a, z1, z2), target_i = pick_rows(flipped(c.a), z1, z2);
   Tensor pz1 = index_select(z1, 0, perm), pz2 = index_select(z2, 0, perm);
   Tensor source_j = pick_rows(c.b, pz1, pz2), target_j = pick_rows(flipped(c.b), pz1, pz2);

@@ -23,15 +23,15 @@ Tensor simsiam_loss(const Tensor& z1, const Tensor& z2, const Head& h, SslOption
 // GSG's choice for each image i paired with partner perm[i]: among the four cross-image pairs
 // (z_a of i, z_b of perm[i]), a, b in {view 1, view 2}, the closest in Euclidean distance.
 struct GsgChoice {
-  std::vector<int> a, b;        // per image: 0 = view 1, 1 = view 2
+  std::vector<int> a, b;            // per image: 0 = view 1, 1 = view 2
   std::array<int64_t, 4> counts{};  // how often (a, b) = (1,1), (1,2), (2,1), (2,2) was chosen
 };
 GsgChoice gsg_select(const Tensor& z1, const Tensor& z2, const Tensor& perm);
 
 // GSG: the closest pair become the sources (through h), the other view of each image its
 // target: L = ½ D(h(z_a of i), sg(z_ā of i)) + ½ D(h(z_b of perm i), sg(z_b̄ of perm i)).
-Tensor gsg_loss(const Tensor& z1, const Tensor& z2, const Tensor& perm, const GsgChoice& choice, const Head& h,
-                SslOptions o = {});
+Tensor gsg_loss(const Tensor& z1, const Tensor& z2, const Tensor& perm, const GsgChoice& choice,
+                const Head& h, SslOptions o = {});
 
 // Collapse metric: mean over channels of the batch std of z/||z||, times sqrt(d): about 1 when
 // the outputs spread over the sphere, 0 when collapsed.

@@ -30,7 +30,9 @@ inline double max_abs_diff(const Tensor& a, const Tensor& b) {
 inline void check_values(const Tensor& t, const std::vector<double>& expected, double tol = 1e-9) {
   auto v = t.to_vector();
   REQUIRE(v.size() == expected.size());
-  for (size_t i = 0; i < v.size(); ++i) CHECK_MESSAGE(std::abs(v[i] - expected[i]) <= tol, "element ", i, ": ", v[i], " vs ", expected[i]);
+  for (size_t i = 0; i < v.size(); ++i)
+    CHECK_MESSAGE(std::abs(v[i] - expected[i]) <= tol, "element ", i, ": ", v[i], " vs ",
+                  expected[i]);
 }
 
 // A fresh directory under the system temp dir, removed with everything in it at scope exit.

@@ -27,24 +27,28 @@ std::vector<int64_t> non_channel_dims(const Tensor& x) {
 namespace {
 // batch_norm and batch_norm_relu: one forward/backward pair, the ReLU optional.
 Tensor batch_norm_op(const char* name, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                     const Tensor& running_mean, const Tensor& running_var, bool training, double momentum,
-                     double eps, bool relu) {
+                     const Tensor& running_mean, const Tensor& running_var, bool training,
+                     double momentum, double eps, bool relu) {
   if (training) {
-    BatchNormForward f = e::batch_norm_forward_train(x, weight, bias, running_mean, running_var, momentum, eps, relu);
-    return record(name, f.y, {x, weight, bias},
-                  [sx = SavedTensor(x), sw = SavedTensor(weight), mean = f.save_mean, var = f.save_var,
-                   mask = f.relu_mask, eps, name](const Tensor& g, const std::vector<bool>& needs) {
-                    BatchNormGrads b = e::batch_norm_backward(g, sx.get(name), sw.get(name), mean, var, eps, mask);
-                    return Grads{needs[0] ? b.dx : Tensor(), needs[1] ? b.dgamma : Tensor(),
-                                 needs[2] ? b.dbeta : Tensor()};
-                  });
+    BatchNormForward f = e::batch_norm_forward_train(x, weight, bias, running_mean, running_var,
+                                                     momentum, eps, relu);
+    return record(
+        name, f.y, {x, weight, bias},
+        [sx = SavedTensor(x), sw = SavedTensor(weight), mean = f.save_mean, var = f.save_var,
+         mask = f.relu_mask, eps, name](const Tensor& g, const std::vector<bool>& needs) {
+          BatchNormGrads b =
+              e::batch_norm_backward(g, sx.get(name), sw.get(name), mean, var, eps, mask);
+          return Grads{needs[0] ? b.dx : Tensor(), needs[1] ? b.dgamma : Tensor(),
+                       needs[2] ? b.dbeta : Tensor()};
+        });
   }
   Tensor y = e::batch_norm_forward_infer(x, weight, bias, running_mean, running_var, eps, relu);
   // invstd and the mean are copied now: the running statistics may change before backward.
   Tensor invstd = e::pow(e::add(running_var, eps), -0.5);
   return record(name, y, {x, weight, bias},
-                [sx = SavedTensor(x), sw = SavedTensor(weight), sy = SavedTensor(y), mean = e::clone(running_mean),
-                 invstd, relu, name](const Tensor& g_in, const std::vector<bool>& needs) {
+                [sx = SavedTensor(x), sw = SavedTensor(weight), sy = SavedTensor(y),
+                 mean = e::clone(running_mean), invstd, relu,
+                 name](const Tensor& g_in, const std::vector<bool>& needs) {
                   Tensor x = sx.get(name), w = sw.get(name);
                   Tensor g = relu ? e::relu_backward(g_in, sy.get(name)) : g_in;
                   Tensor scale = w.defined() ? e::mul(invstd, w) : invstd;
@@ -60,14 +64,18 @@ Tensor batch_norm_op(const char* name, const Tensor& x, const Tensor& weight, co
 }
 }  // namespace
 
-Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, bool training, double momentum, double eps) {
-  return batch_norm_op("batch_norm", x, weight, bias, running_mean, running_var, training, momentum, eps, false);
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                  const Tensor& running_mean, const Tensor& running_var, bool training,
+                  double momentum, double eps) {
+  return batch_norm_op("batch_norm", x, weight, bias, running_mean, running_var, training, momentum,
+                       eps, false);
 }
 
-Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                       const Tensor& running_var, bool training, double momentum, double eps) {
-  return batch_norm_op("batch_norm_relu", x, weight, bias, running_mean, running_var, training, momentum, eps, true);
+Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                       const Tensor& running_mean, const Tensor& running_var, bool training,
+                       double momentum, double eps) {
+  return batch_norm_op("batch_norm_relu", x, weight, bias, running_mean, running_var, training,
+                       momentum, eps, true);
 }
 
 }  // namespace sg

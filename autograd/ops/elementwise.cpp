@@ -25,24 +25,26 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  return record("mul", e::mul(a, b), {a, b},
-                [sa = SavedTensor(a), sb = SavedTensor(b)](const Tensor& g, const std::vector<bool>& needs) {
-                  Tensor a = sa.get("mul"), b = sb.get("mul");
-                  return Grads{needs[0] ? e::sum_to(e::mul(g, b), a.shape()) : Tensor(),
-                               needs[1] ? e::sum_to(e::mul(g, a), b.shape()) : Tensor()};
-                });
+  return record(
+      "mul", e::mul(a, b), {a, b},
+      [sa = SavedTensor(a), sb = SavedTensor(b)](const Tensor& g, const std::vector<bool>& needs) {
+        Tensor a = sa.get("mul"), b = sb.get("mul");
+        return Grads{needs[0] ? e::sum_to(e::mul(g, b), a.shape()) : Tensor(),
+                     needs[1] ? e::sum_to(e::mul(g, a), b.shape()) : Tensor()};
+      });
 }
 
 // d(a/b)/da = 1/b,  d(a/b)/db = -a/b^2
 Tensor div(const Tensor& a, const Tensor& b) {
-  return record("div", e::div(a, b), {a, b},
-                [sa = SavedTensor(a), sb = SavedTensor(b)](const Tensor& g, const std::vector<bool>& needs) {
-                  Tensor a = sa.get("div"), b = sb.get("div");
-                  Tensor ga, gb;
-                  if (needs[0]) ga = e::sum_to(e::div(g, b), a.shape());
-                  if (needs[1]) gb = e::sum_to(e::neg(e::div(e::mul(g, a), e::mul(b, b))), b.shape());
-                  return Grads{ga, gb};
-                });
+  return record(
+      "div", e::div(a, b), {a, b},
+      [sa = SavedTensor(a), sb = SavedTensor(b)](const Tensor& g, const std::vector<bool>& needs) {
+        Tensor a = sa.get("div"), b = sb.get("div");
+        Tensor ga, gb;
+        if (needs[0]) ga = e::sum_to(e::div(g, b), a.shape());
+        if (needs[1]) gb = e::sum_to(e::neg(e::div(e::mul(g, a), e::mul(b, b))), b.shape());
+        return Grads{ga, gb};
+      });
 }
 
 Tensor add(const Tensor& a, double b) { return add(a, Tensor::scalar(b, a.dtype(), a.device())); }
@@ -55,9 +57,10 @@ Tensor neg(const Tensor& x) {
 
 // d(x^p)/dx = p x^(p-1)
 Tensor pow(const Tensor& x, double p) {
-  return record("pow", e::pow(x, p), {x}, [sx = SavedTensor(x), p](const Tensor& g, const std::vector<bool>&) {
-    return Grads{e::mul(g, e::mul(e::pow(sx.get("pow"), p - 1), p))};
-  });
+  return record("pow", e::pow(x, p), {x},
+                [sx = SavedTensor(x), p](const Tensor& g, const std::vector<bool>&) {
+                  return Grads{e::mul(g, e::mul(e::pow(sx.get("pow"), p - 1), p))};
+                });
 }
 
 // d(a^b)/da = b a^(b-1),  d(a^b)/db = a^b log(a)
@@ -70,7 +73,8 @@ Tensor pow(const Tensor& a, const Tensor& b) {
                   Tensor ga, gb;
                   if (needs[0])
                     ga = e::sum_to(e::mul(g, e::mul(b, e::pow(a, e::add(b, -1.0)))), a.shape());
-                  if (needs[1]) gb = e::sum_to(e::mul(g, e::mul(sy.get("pow"), e::log(a))), b.shape());
+                  if (needs[1])
+                    gb = e::sum_to(e::mul(g, e::mul(sy.get("pow"), e::log(a))), b.shape());
                   return Grads{ga, gb};
                 });
 }
@@ -91,16 +95,18 @@ Tensor exp(const Tensor& x) {
 }
 
 Tensor log(const Tensor& x) {
-  return record("log", e::log(x), {x}, [sx = SavedTensor(x)](const Tensor& g, const std::vector<bool>&) {
-    return Grads{e::div(g, sx.get("log"))};
-  });
+  return record("log", e::log(x), {x},
+                [sx = SavedTensor(x)](const Tensor& g, const std::vector<bool>&) {
+                  return Grads{e::div(g, sx.get("log"))};
+                });
 }
 
 // d|x|/dx = sign(x), taken as 0 at 0.
 Tensor abs(const Tensor& x) {
-  return record("abs", e::abs(x), {x}, [sx = SavedTensor(x)](const Tensor& g, const std::vector<bool>&) {
-    return Grads{e::mul(g, e::sign(sx.get("abs")))};
-  });
+  return record("abs", e::abs(x), {x},
+                [sx = SavedTensor(x)](const Tensor& g, const std::vector<bool>&) {
+                  return Grads{e::mul(g, e::sign(sx.get("abs")))};
+                });
 }
 
 // The gradient passes where lo <= x <= hi.
@@ -155,12 +161,33 @@ void check_inplace_allowed(const Tensor& self) {
 }
 }  // namespace
 
-void add_(const Tensor& self, const Tensor& other) { check_inplace_allowed(self); e::add_(self, other); }
-void sub_(const Tensor& self, const Tensor& other) { check_inplace_allowed(self); e::sub_(self, other); }
-void mul_(const Tensor& self, const Tensor& other) { check_inplace_allowed(self); e::mul_(self, other); }
-void add_(const Tensor& self, double value) { check_inplace_allowed(self); e::add_(self, value); }
-void mul_(const Tensor& self, double value) { check_inplace_allowed(self); e::mul_(self, value); }
-void copy_(const Tensor& dst, const Tensor& src) { check_inplace_allowed(dst); e::copy_(dst, src); }
-void zero_(const Tensor& t) { check_inplace_allowed(t); e::fill_(t, 0.0); }
+void add_(const Tensor& self, const Tensor& other) {
+  check_inplace_allowed(self);
+  e::add_(self, other);
+}
+void sub_(const Tensor& self, const Tensor& other) {
+  check_inplace_allowed(self);
+  e::sub_(self, other);
+}
+void mul_(const Tensor& self, const Tensor& other) {
+  check_inplace_allowed(self);
+  e::mul_(self, other);
+}
+void add_(const Tensor& self, double value) {
+  check_inplace_allowed(self);
+  e::add_(self, value);
+}
+void mul_(const Tensor& self, double value) {
+  check_inplace_allowed(self);
+  e::mul_(self, value);
+}
+void copy_(const Tensor& dst, const Tensor& src) {
+  check_inplace_allowed(dst);
+  e::copy_(dst, src);
+}
+void zero_(const Tensor& t) {
+  check_inplace_allowed(t);
+  e::fill_(t, 0.0);
+}
 
 }  // namespace sg

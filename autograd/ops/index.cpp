@@ -22,18 +22,20 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   int64_t d = wrap_dim(dim, x.dim());
-  return record("gather", e::gather(x, d, index), {x},
-                [xs = x.shape(), d, index](const Tensor& g, const std::vector<bool>&) {
-                  return Grads{e::scatter_add(Tensor::zeros(xs, g.dtype(), g.device()), d, index, g)};
-                });
+  return record(
+      "gather", e::gather(x, d, index), {x},
+      [xs = x.shape(), d, index](const Tensor& g, const std::vector<bool>&) {
+        return Grads{e::scatter_add(Tensor::zeros(xs, g.dtype(), g.device()), d, index, g)};
+      });
 }
 
 Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
   int64_t d = wrap_dim(dim, self.dim());
-  return record("scatter_add", e::scatter_add(self, d, index, src), {self, src},
-                [d, index](const Tensor& g, const std::vector<bool>& needs) {
-                  return Grads{needs[0] ? g : Tensor(), needs[1] ? e::gather(g, d, index) : Tensor()};
-                });
+  return record(
+      "scatter_add", e::scatter_add(self, d, index, src), {self, src},
+      [d, index](const Tensor& g, const std::vector<bool>& needs) {
+        return Grads{needs[0] ? g : Tensor(), needs[1] ? e::gather(g, d, index) : Tensor()};
+      });
 }
 
 // Composite: positions of the set mask elements, then index_select on the flattened input.

@@ -10,16 +10,17 @@ namespace e = engine;
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   int64_t d = wrap_dim(dim, x.dim());
   Tensor y = e::log_softmax_forward(x, d);
-  return record("log_softmax", y, {x}, [sy = SavedTensor(y), d](const Tensor& g, const std::vector<bool>&) {
-    return Grads{e::log_softmax_backward(g, sy.get("log_softmax"), d)};
-  });
+  return record("log_softmax", y, {x},
+                [sy = SavedTensor(y), d](const Tensor& g, const std::vector<bool>&) {
+                  return Grads{e::log_softmax_backward(g, sy.get("log_softmax"), d)};
+                });
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
-  SG_CHECK(logits.dim() == 2, "cross_entropy: logits must be [N, C], got ", shape_str(logits.shape()));
-  SG_CHECK(targets.dim() == 1 && targets.shape()[0] == logits.shape()[0],
-           "cross_entropy: targets ", shape_str(targets.shape()), " do not match logits ",
+  SG_CHECK(logits.dim() == 2, "cross_entropy: logits must be [N, C], got ",
            shape_str(logits.shape()));
+  SG_CHECK(targets.dim() == 1 && targets.shape()[0] == logits.shape()[0], "cross_entropy: targets ",
+           shape_str(targets.shape()), " do not match logits ", shape_str(logits.shape()));
   Tensor picked = gather(log_softmax(logits, 1), 1, e::unsqueeze(targets, 1));
   return neg(mean(picked));
 }

@@ -11,17 +11,18 @@ Tensor mT(const Tensor& t) { return e::transpose(t, -2, -1); }
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
-  return record("matmul", e::matmul(a, b), {a, b},
-                [sa = SavedTensor(a), sb = SavedTensor(b)](const Tensor& g, const std::vector<bool>& needs) {
-                  return Grads{needs[0] ? e::matmul(g, mT(sb.get("matmul"))) : Tensor(),
-                               needs[1] ? e::matmul(mT(sa.get("matmul")), g) : Tensor()};
-                });
+  return record(
+      "matmul", e::matmul(a, b), {a, b},
+      [sa = SavedTensor(a), sb = SavedTensor(b)](const Tensor& g, const std::vector<bool>& needs) {
+        return Grads{needs[0] ? e::matmul(g, mT(sb.get("matmul"))) : Tensor(),
+                     needs[1] ? e::matmul(mT(sa.get("matmul")), g) : Tensor()};
+      });
 }
 
 // y = x W^T + b:  dx = dy W,  dW = dy^T x,  db = sum over the batch of dy.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  SG_CHECK(x.dim() == 2 && weight.dim() == 2 && x.shape()[1] == weight.shape()[1],
-           "linear: input ", shape_str(x.shape()), " does not match weight ", shape_str(weight.shape()),
+  SG_CHECK(x.dim() == 2 && weight.dim() == 2 && x.shape()[1] == weight.shape()[1], "linear: input ",
+           shape_str(x.shape()), " does not match weight ", shape_str(weight.shape()),
            " (expected [N, ", weight.dim() == 2 ? weight.shape()[1] : -1, "])");
   Tensor y = e::matmul(x, mT(weight));
   if (bias.defined()) {
@@ -30,7 +31,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     e::add_(y, bias);
   }
   return record("linear", y, {x, weight, bias},
-                [sx = SavedTensor(x), sw = SavedTensor(weight)](const Tensor& g, const std::vector<bool>& needs) {
+                [sx = SavedTensor(x), sw = SavedTensor(weight)](const Tensor& g,
+                                                                const std::vector<bool>& needs) {
                   return Grads{needs[0] ? e::matmul(g, sw.get("linear")) : Tensor(),
                                needs[1] ? e::matmul(mT(g), sx.get("linear")) : Tensor(),
                                needs[2] ? e::sum(g, {0}) : Tensor()};

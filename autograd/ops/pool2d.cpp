@@ -9,10 +9,11 @@ namespace e = engine;
 
 Tensor max_pool2d(const Tensor& x, Pool2dOptions o) {
   MaxPool2dForward f = e::max_pool2d_forward(x, o);
-  return record("max_pool2d", f.y, {x},
-                [xs = x.shape(), indices = f.indices, o](const Tensor& g, const std::vector<bool>&) {
-                  return Grads{e::max_pool2d_backward(g, indices, xs, o)};
-                });
+  return record(
+      "max_pool2d", f.y, {x},
+      [xs = x.shape(), indices = f.indices, o](const Tensor& g, const std::vector<bool>&) {
+        return Grads{e::max_pool2d_backward(g, indices, xs, o)};
+      });
 }
 
 Tensor avg_pool2d(const Tensor& x, Pool2dOptions o) {
@@ -23,7 +24,8 @@ Tensor avg_pool2d(const Tensor& x, Pool2dOptions o) {
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x) {
-  SG_CHECK(x.dim() == 4, "adaptive_avg_pool2d: input must be [N,C,H,W], got ", shape_str(x.shape()));
+  SG_CHECK(x.dim() == 4, "adaptive_avg_pool2d: input must be [N,C,H,W], got ",
+           shape_str(x.shape()));
   return mean(x, {2, 3}, /*keepdim=*/true);
 }
 

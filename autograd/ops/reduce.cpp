@@ -59,14 +59,15 @@ Tensor mean(const Tensor& x) { return mean(x, all_dims(x)); }
 Tensor amax(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   auto dims = wrap_dims(dims_in, x.dim());
   Tensor y = e::amax(x, dims, keepdim);
-  return record("amax", y, {x},
-                [sx = SavedTensor(x), sy = SavedTensor(y), dims](const Tensor& g, const std::vector<bool>&) {
-                  Tensor x = sx.get("amax");
-                  Tensor is_max = e::eq(x, unreduce(sy.get("amax"), x.shape(), dims));
-                  Tensor ties = e::sum(is_max, dims, /*keepdim=*/true);
-                  Tensor share = e::div(e::reshape(g, kept_shape(x.shape(), dims)), ties);
-                  return Grads{e::mul(is_max, share)};
-                });
+  return record(
+      "amax", y, {x},
+      [sx = SavedTensor(x), sy = SavedTensor(y), dims](const Tensor& g, const std::vector<bool>&) {
+        Tensor x = sx.get("amax");
+        Tensor is_max = e::eq(x, unreduce(sy.get("amax"), x.shape(), dims));
+        Tensor ties = e::sum(is_max, dims, /*keepdim=*/true);
+        Tensor share = e::div(e::reshape(g, kept_shape(x.shape(), dims)), ties);
+        return Grads{e::mul(is_max, share)};
+      });
 }
 
 }  // namespace sg

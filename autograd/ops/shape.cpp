@@ -9,12 +9,16 @@ namespace e = engine;
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
   return record("reshape", e::reshape(x, shape), {x},
-                [xs = x.shape()](const Tensor& g, const std::vector<bool>&) { return Grads{e::reshape(g, xs)}; });
+                [xs = x.shape()](const Tensor& g, const std::vector<bool>&) {
+                  return Grads{e::reshape(g, xs)};
+                });
 }
 
 Tensor view(const Tensor& x, const Shape& shape) {
   return record("view", e::view(x, shape), {x},
-                [xs = x.shape()](const Tensor& g, const std::vector<bool>&) { return Grads{e::reshape(g, xs)}; });
+                [xs = x.shape()](const Tensor& g, const std::vector<bool>&) {
+                  return Grads{e::reshape(g, xs)};
+                });
 }
 
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
@@ -25,7 +29,9 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   std::vector<int64_t> inverse(dims.size());
   for (size_t i = 0; i < dims.size(); ++i) inverse[wrap_dim(dims[i], x.dim())] = int64_t(i);
   return record("permute", e::permute(x, dims), {x},
-                [inverse](const Tensor& g, const std::vector<bool>&) { return Grads{e::permute(g, inverse)}; });
+                [inverse](const Tensor& g, const std::vector<bool>&) {
+                  return Grads{e::permute(g, inverse)};
+                });
 }
 
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
@@ -49,7 +55,9 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 
 Tensor expand(const Tensor& x, const Shape& shape) {
   return record("expand", e::expand(x, shape), {x},
-                [xs = x.shape()](const Tensor& g, const std::vector<bool>&) { return Grads{e::sum_to(g, xs)}; });
+                [xs = x.shape()](const Tensor& g, const std::vector<bool>&) {
+                  return Grads{e::sum_to(g, xs)};
+                });
 }
 
 Tensor unsqueeze(const Tensor& x, int64_t dim) { return reshape(x, e::unsqueeze(x, dim).shape()); }
@@ -68,7 +76,9 @@ Tensor clone(const Tensor& x) {
 Tensor to(const Tensor& x, DType dtype) {
   if (x.dtype() == dtype) return x;
   return record("to", e::to(x, dtype), {x},
-                [from = x.dtype()](const Tensor& g, const std::vector<bool>&) { return Grads{e::to(g, from)}; });
+                [from = x.dtype()](const Tensor& g, const std::vector<bool>&) {
+                  return Grads{e::to(g, from)};
+                });
 }
 
 // The gradient is cut into the pieces that came in.

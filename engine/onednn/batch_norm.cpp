@@ -13,7 +13,8 @@ using dnnl::normalization_flags;
 namespace {
 
 bool supported(const Tensor& x) {
-  return (x.dtype() == DType::Float32 || x.dtype() == DType::BFloat16) && (!x.is_strided() || x.is_contiguous());
+  return (x.dtype() == DType::Float32 || x.dtype() == DType::BFloat16) &&
+         (!x.is_strided() || x.is_contiguous());
 }
 
 normalization_flags flags(const Tensor& gamma, const Tensor& beta, bool global_stats, bool relu) {
@@ -25,13 +26,16 @@ normalization_flags flags(const Tensor& gamma, const Tensor& beta, bool global_s
 }
 
 std::string key(const char* op, const memory::desc& d, normalization_flags f, double eps) {
-  return std::string(op) + "|" + desc_key(d) + "|" + std::to_string(int(f)) + "|" + std::to_string(eps);
+  return std::string(op) + "|" + desc_key(d) + "|" + std::to_string(int(f)) + "|" +
+         std::to_string(eps);
 }
 
-dnnl::batch_normalization_forward::primitive_desc forward_pd(const memory::desc& d, normalization_flags f,
-                                                             double eps, bool training) {
+dnnl::batch_normalization_forward::primitive_desc forward_pd(const memory::desc& d,
+                                                             normalization_flags f, double eps,
+                                                             bool training) {
   return dnnl::batch_normalization_forward::primitive_desc(
-      {training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, d, float(eps), f},
+      {training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, d,
+       float(eps), f},
       default_attr(), cpu_engine());
 }
 
@@ -39,12 +43,14 @@ Tensor channel_vector(int64_t c) { return Tensor::empty({c}, DType::Float32); }
 
 }  // namespace
 
-BatchNormForward OneDnnBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                                         const Tensor& running_mean, const Tensor& running_var,
-                                                         double momentum, double eps, bool relu) {
+BatchNormForward OneDnnBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma,
+                                                         const Tensor& beta,
+                                                         const Tensor& running_mean,
+                                                         const Tensor& running_var, double momentum,
+                                                         double eps, bool relu) {
   if (!supported(x))
-    return ReferenceBackend::batch_norm_forward_train(to_strided(x), gamma, beta, running_mean, running_var,
-                                                      momentum, eps, relu);
+    return ReferenceBackend::batch_norm_forward_train(to_strided(x), gamma, beta, running_mean,
+                                                      running_var, momentum, eps, relu);
   memory::desc d = desc_of(x);
   auto f = flags(gamma, beta, false, relu);
   const auto& p = cached_primitive(key("bn_fwd", d, f, eps), [&] {
@@ -61,7 +67,8 @@ BatchNormForward OneDnnBackend::batch_norm_forward_train(const Tensor& x, const 
   if (beta.defined()) args.emplace(DNNL_ARG_SHIFT, memory_of(beta));
   if (relu) {  // oneDNN's bit mask of where the ReLU passed
     memory::desc ws = p.pd.workspace_desc();
-    out.relu_mask = Tensor::empty_opaque(x.shape(), DType::Float32, Device::cpu(), std::make_shared<BlockedLayout>(ws));
+    out.relu_mask = Tensor::empty_opaque(x.shape(), DType::Float32, Device::cpu(),
+                                         std::make_shared<BlockedLayout>(ws));
     args.emplace(DNNL_ARG_WORKSPACE, memory(ws, cpu_engine(), out.relu_mask.raw_data()));
   }
   execute(p, args);
@@ -82,11 +89,12 @@ BatchNormForward OneDnnBackend::batch_norm_forward_train(const Tensor& x, const 
   return out;
 }
 
-Tensor OneDnnBackend::batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                               const Tensor& running_mean, const Tensor& running_var, double eps,
-                                               bool relu) {
+Tensor OneDnnBackend::batch_norm_forward_infer(const Tensor& x, const Tensor& gamma,
+                                               const Tensor& beta, const Tensor& running_mean,
+                                               const Tensor& running_var, double eps, bool relu) {
   if (!supported(x) || !running_mean.is_contiguous() || !running_var.is_contiguous())
-    return ReferenceBackend::batch_norm_forward_infer(to_strided(x), gamma, beta, running_mean, running_var, eps, relu);
+    return ReferenceBackend::batch_norm_forward_infer(to_strided(x), gamma, beta, running_mean,
+                                                      running_var, eps, relu);
   memory::desc d = desc_of(x);
   auto f = flags(gamma, beta, true, relu);
   const auto& p = cached_primitive(key("bn_infer", d, f, eps), [&] {
@@ -104,18 +112,21 @@ Tensor OneDnnBackend::batch_norm_forward_infer(const Tensor& x, const Tensor& ga
   return y;
 }
 
-BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
-                                                  const Tensor& save_mean, const Tensor& save_var, double eps,
+BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& grad_y, const Tensor& x,
+                                                  const Tensor& gamma, const Tensor& save_mean,
+                                                  const Tensor& save_var, double eps,
                                                   const Tensor& relu_mask) {
   if (!supported(x) || (relu_mask.defined() && relu_mask.is_strided()))
-    return ReferenceBackend::batch_norm_backward(to_strided(grad_y), to_strided(x), gamma, save_mean, save_var, eps,
-                                                 relu_mask.defined() ? to_strided(relu_mask) : Tensor());
+    return ReferenceBackend::batch_norm_backward(
+        to_strided(grad_y), to_strided(x), gamma, save_mean, save_var, eps,
+        relu_mask.defined() ? to_strided(relu_mask) : Tensor());
   memory::desc d = desc_of(x);
   // Scale and shift go together in oneDNN's backward; an absent one is treated as present.
   auto f = flags(gamma, gamma, false, relu_mask.defined());
   const auto& p = cached_primitive(key("bn_bwd", d, f, eps), [&] {
     dnnl::batch_normalization_backward::primitive_desc pd(
-        {gamma.defined() ? dnnl::prop_kind::backward : dnnl::prop_kind::backward_data, d, d, float(eps), f},
+        {gamma.defined() ? dnnl::prop_kind::backward : dnnl::prop_kind::backward_data, d, d,
+         float(eps), f},
         default_attr(), cpu_engine(), forward_pd(d, f, eps, true));
     return CachedPrimitive{pd, dnnl::batch_normalization_backward(pd)};
   });
@@ -128,7 +139,9 @@ BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& grad_y, const Te
                                        {DNNL_ARG_MEAN, memory_of(save_mean)},
                                        {DNNL_ARG_VARIANCE, memory_of(save_var)},
                                        {DNNL_ARG_DIFF_SRC, memory_of(out.dx, d)}};
-  if (relu_mask.defined()) args.emplace(DNNL_ARG_WORKSPACE, memory(p.pd.workspace_desc(), cpu_engine(), relu_mask.raw_data()));
+  if (relu_mask.defined())
+    args.emplace(DNNL_ARG_WORKSPACE,
+                 memory(p.pd.workspace_desc(), cpu_engine(), relu_mask.raw_data()));
   Tensor shift;  // outlives execute(): oneDNN reads it there
   if (gamma.defined()) {
     out.dgamma = channel_vector(C);

@@ -20,10 +20,14 @@ dnnl::stream& cpu_stream() {
 
 memory::data_type data_type(DType dtype) {
   switch (dtype) {
-    case DType::Float32: return memory::data_type::f32;
-    case DType::BFloat16: return memory::data_type::bf16;
-    case DType::Float16: return memory::data_type::f16;
-    default: SG_CHECK(false, "oneDNN has no ", dtype_name(dtype), " kernels");
+    case DType::Float32:
+      return memory::data_type::f32;
+    case DType::BFloat16:
+      return memory::data_type::bf16;
+    case DType::Float16:
+      return memory::data_type::f16;
+    default:
+      SG_CHECK(false, "oneDNN has no ", dtype_name(dtype), " kernels");
   }
 }
 
@@ -48,7 +52,8 @@ std::string BlockedLayout::name() const {
   const auto& b = desc_.data.format_desc.blocking;
   std::ostringstream s;
   s << "oneDNN blocked(";
-  for (int i = 0; i < b.inner_nblks; ++i) s << (i ? "," : "") << b.inner_blks[i] << "@dim" << b.inner_idxs[i];
+  for (int i = 0; i < b.inner_nblks; ++i)
+    s << (i ? "," : "") << b.inner_blks[i] << "@dim" << b.inner_idxs[i];
   s << ")";
   return s.str();
 }
@@ -97,10 +102,14 @@ void reorder(const memory& src, const memory& dst) {
 
 DType dtype_of(const memory::desc& desc) {
   switch (desc.data_type()) {
-    case memory::data_type::f32: return DType::Float32;
-    case memory::data_type::bf16: return DType::BFloat16;
-    case memory::data_type::f16: return DType::Float16;
-    default: SG_CHECK(false, "unexpected oneDNN data type ", int(desc.data_type()));
+    case memory::data_type::f32:
+      return DType::Float32;
+    case memory::data_type::bf16:
+      return DType::BFloat16;
+    case memory::data_type::f16:
+      return DType::Float16;
+    default:
+      SG_CHECK(false, "unexpected oneDNN data type ", int(desc.data_type()));
   }
 }
 
@@ -160,7 +169,8 @@ void execute(const CachedPrimitive& p, std::unordered_map<int, memory> args) {
     scratchpad.size = need;
   }
   if (need > 0) {
-    void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratchpad.bytes.get()) + 63) & ~uintptr_t(63));
+    void* aligned = reinterpret_cast<void*>(
+        (reinterpret_cast<uintptr_t>(scratchpad.bytes.get()) + 63) & ~uintptr_t(63));
     args.emplace(DNNL_ARG_SCRATCHPAD, memory(p.pd.scratchpad_desc(), cpu_engine(), aligned));
   }
   p.primitive.execute(cpu_stream(), args);

@@ -19,7 +19,9 @@ using dnnl::memory;
 
 namespace {
 
-bool supported(const Tensor& x) { return x.dtype() == DType::Float32 || x.dtype() == DType::BFloat16; }
+bool supported(const Tensor& x) {
+  return x.dtype() == DType::Float32 || x.dtype() == DType::BFloat16;
+}
 
 memory::desc any(const Shape& shape, DType dtype) {
   return memory::desc(dims(shape), data_type(dtype), memory::format_tag::any);
@@ -30,26 +32,32 @@ struct ConvShapes {
   DType dtype;  // of activations; weights are converted to it
   bool bias;
   Conv2dOptions o;
-  bool winograd_candidate() const { return w[2] == 3 && w[3] == 3 && o.stride == 1 && dtype == DType::Float32; }
+  bool winograd_candidate() const {
+    return w[2] == 3 && w[3] == 3 && o.stride == 1 && dtype == DType::Float32;
+  }
   std::string key() const {
-    return shape_str(x) + shape_str(w) + "s" + std::to_string(o.stride) + "p" + std::to_string(o.padding) +
-           std::string(dtype_name(dtype)) + (bias ? "b" : "");
+    return shape_str(x) + shape_str(w) + "s" + std::to_string(o.stride) + "p" +
+           std::to_string(o.padding) + std::string(dtype_name(dtype)) + (bias ? "b" : "");
   }
   memory::dims strides() const { return {o.stride, o.stride}; }
   memory::dims padding() const { return {o.padding, o.padding}; }
 };
 
 dnnl::convolution_forward::primitive_desc forward_pd(const ConvShapes& s, dnnl::algorithm alg) {
-  memory::desc bias = s.bias ? memory::desc({s.w[0]}, memory::data_type::f32, memory::format_tag::a) : memory::desc();
-  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, alg, any(s.x, s.dtype), any(s.w, s.dtype), bias,
-                                    any(s.y, s.dtype), s.strides(), s.padding(), s.padding());
-  return dnnl::convolution_forward::primitive_desc(d, default_attr(), cpu_engine(), /*allow_empty=*/true);
+  memory::desc bias = s.bias ? memory::desc({s.w[0]}, memory::data_type::f32, memory::format_tag::a)
+                             : memory::desc();
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training, alg, any(s.x, s.dtype),
+                                    any(s.w, s.dtype), bias, any(s.y, s.dtype), s.strides(),
+                                    s.padding(), s.padding());
+  return dnnl::convolution_forward::primitive_desc(d, default_attr(), cpu_engine(),
+                                                   /*allow_empty=*/true);
 }
 
 // Winograd when oneDNN implements it for this shape in all three passes, else direct.
 dnnl::algorithm algorithm_for(const ConvShapes& s) {
   static std::mutex mutex;
-  static std::unordered_map<std::string, dnnl::algorithm> chosen;  // explicit cache: one probe per shape
+  static std::unordered_map<std::string, dnnl::algorithm>
+      chosen;  // explicit cache: one probe per shape
   std::lock_guard lock(mutex);
   auto it = chosen.find(s.key());
   if (it != chosen.end()) return it->second;
@@ -59,10 +67,12 @@ dnnl::algorithm algorithm_for(const ConvShapes& s) {
     auto fwd = forward_pd(s, wino);
     if (fwd) {
       dnnl::convolution_backward_data::primitive_desc bd(
-          {wino, any(s.x, s.dtype), any(s.w, s.dtype), any(s.y, s.dtype), s.strides(), s.padding(), s.padding()},
+          {wino, any(s.x, s.dtype), any(s.w, s.dtype), any(s.y, s.dtype), s.strides(), s.padding(),
+           s.padding()},
           default_attr(), cpu_engine(), fwd, true);
       dnnl::convolution_backward_weights::primitive_desc bw(
-          {wino, any(s.x, s.dtype), any(s.w, DType::Float32), any(s.y, s.dtype), s.strides(), s.padding(), s.padding()},
+          {wino, any(s.x, s.dtype), any(s.w, DType::Float32), any(s.y, s.dtype), s.strides(),
+           s.padding(), s.padding()},
           default_attr(), cpu_engine(), fwd, true);
       if (bd && bw) alg = wino;
     }
@@ -73,7 +83,8 @@ dnnl::algorithm algorithm_for(const ConvShapes& s) {
 
 dnnl::convolution_forward::primitive_desc forward_pd(const ConvShapes& s) {
   auto pd = forward_pd(s, algorithm_for(s));
-  SG_CHECK(bool(pd), "oneDNN has no convolution for input ", shape_str(s.x), " and weight ", shape_str(s.w));
+  SG_CHECK(bool(pd), "oneDNN has no convolution for input ", shape_str(s.x), " and weight ",
+           shape_str(s.w));
   return pd;
 }
 
@@ -86,9 +97,11 @@ const CachedPrimitive& forward_primitive(const ConvShapes& s) {
 
 }  // namespace
 
-Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, Conv2dOptions o) {
+Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias,
+                                     Conv2dOptions o) {
   if (!supported(x)) return ReferenceBackend::conv2d_forward(x, w, bias, o);
-  ConvShapes s{x.shape(), w.shape(), engine::conv2d_output_shape(x.shape(), w.shape(), o), x.dtype(), bias.defined(), o};
+  ConvShapes s{x.shape(), w.shape(),      engine::conv2d_output_shape(x.shape(), w.shape(), o),
+               x.dtype(), bias.defined(), o};
   const auto& p = forward_primitive(s);
   Tensor src = in_layout(x, p.pd.src_desc());
   Tensor wts = cached_weights(w, p.pd.weights_desc());
@@ -101,15 +114,16 @@ Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Ten
   return y;
 }
 
-Tensor OneDnnBackend::conv2d_backward_data(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,
-                                           Conv2dOptions o) {
+Tensor OneDnnBackend::conv2d_backward_data(const Tensor& grad_y, const Tensor& w,
+                                           const Shape& x_shape, Conv2dOptions o) {
   if (!supported(grad_y)) return ReferenceBackend::conv2d_backward_data(grad_y, w, x_shape, o);
   ConvShapes s{x_shape, w.shape(), grad_y.shape(), grad_y.dtype(), false, o};
   const auto& p = cached_primitive("conv_bwd_data|" + s.key(), [&] {
-    dnnl::convolution_backward_data::desc d(algorithm_for(s), any(s.x, s.dtype),
-                                            any(s.w, s.dtype), any(s.y, s.dtype), s.strides(), s.padding(),
+    dnnl::convolution_backward_data::desc d(algorithm_for(s), any(s.x, s.dtype), any(s.w, s.dtype),
+                                            any(s.y, s.dtype), s.strides(), s.padding(),
                                             s.padding());
-    dnnl::convolution_backward_data::primitive_desc pd(d, default_attr(), cpu_engine(), forward_pd(s));
+    dnnl::convolution_backward_data::primitive_desc pd(d, default_attr(), cpu_engine(),
+                                                       forward_pd(s));
     return CachedPrimitive{pd, dnnl::convolution_backward_data(pd)};
   });
   Tensor diff_dst = in_layout(grad_y, p.pd.diff_dst_desc());
@@ -122,15 +136,17 @@ Tensor OneDnnBackend::conv2d_backward_data(const Tensor& grad_y, const Tensor& w
 }
 
 // The weight gradient comes back strided (oihw, float32): the optimizer updates plain weights.
-Tensor OneDnnBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x, const Shape& w_shape,
-                                             Conv2dOptions o) {
+Tensor OneDnnBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
+                                             const Shape& w_shape, Conv2dOptions o) {
   if (!supported(x)) return ReferenceBackend::conv2d_backward_weight(grad_y, x, w_shape, o);
   ConvShapes s{x.shape(), w_shape, grad_y.shape(), x.dtype(), false, o};
   const auto& p = cached_primitive("conv_bwd_weights|" + s.key(), [&] {
     memory::desc diff_w(dims(w_shape), memory::data_type::f32, memory::format_tag::any);
     dnnl::convolution_backward_weights::desc d(algorithm_for(s), any(s.x, s.dtype), diff_w,
-                                               any(s.y, s.dtype), s.strides(), s.padding(), s.padding());
-    dnnl::convolution_backward_weights::primitive_desc pd(d, default_attr(), cpu_engine(), forward_pd(s));
+                                               any(s.y, s.dtype), s.strides(), s.padding(),
+                                               s.padding());
+    dnnl::convolution_backward_weights::primitive_desc pd(d, default_attr(), cpu_engine(),
+                                                          forward_pd(s));
     return CachedPrimitive{pd, dnnl::convolution_backward_weights(pd)};
   });
   Tensor src = in_layout(x, p.pd.src_desc());

@@ -35,7 +35,6 @@ int64_t flat_size(const Tensor& t) {
   return t.is_strided() ? t.numel() : int64_t(t.layout()->nbytes() / element_size(t.dtype()));
 }
 
-
 Tensor strided(const Tensor& t) { return t.is_strided() ? t : onednn_backend().to_strided(t); }
 
 template <typename F>
@@ -53,15 +52,29 @@ void flat_loop(float* out, const float* a, const float* b, bool b_scalar, int64_
 }
 
 // out = a op b over flat buffers; false when op has no flat kernel here.
-bool flat_binary(BinaryOp op, float* out, const float* a, const float* b, bool b_scalar, int64_t n) {
+bool flat_binary(BinaryOp op, float* out, const float* a, const float* b, bool b_scalar,
+                 int64_t n) {
   switch (op) {
-    case BinaryOp::Add: flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x + y; }); return true;
-    case BinaryOp::Sub: flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x - y; }); return true;
-    case BinaryOp::Mul: flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x * y; }); return true;
-    case BinaryOp::Div: flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x / y; }); return true;
-    case BinaryOp::Maximum: flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x > y ? x : y; }); return true;
-    case BinaryOp::Minimum: flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x < y ? x : y; }); return true;
-    default: return false;
+    case BinaryOp::Add:
+      flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x + y; });
+      return true;
+    case BinaryOp::Sub:
+      flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x - y; });
+      return true;
+    case BinaryOp::Mul:
+      flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x * y; });
+      return true;
+    case BinaryOp::Div:
+      flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x / y; });
+      return true;
+    case BinaryOp::Maximum:
+      flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x > y ? x : y; });
+      return true;
+    case BinaryOp::Minimum:
+      flat_loop(out, a, b, b_scalar, n, [](float x, float y) { return x < y ? x : y; });
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -88,7 +101,8 @@ Tensor OneDnnBackend::to_strided(const Tensor& x) {
 void OneDnnBackend::copy(const Tensor& dst, const Tensor& src) {
   bool onednn_types = (is_f32(dst) || dst.dtype() == DType::BFloat16) &&
                       (is_f32(src) || src.dtype() == DType::BFloat16);
-  bool broadcast = src.is_strided() && std::count(src.strides().begin(), src.strides().end(), 0) > 0;
+  bool broadcast =
+      src.is_strided() && std::count(src.strides().begin(), src.strides().end(), 0) > 0;
   if (onednn_types && !broadcast && dst.numel() > 0) {
     reorder(memory_of(src), memory_of(dst));
     return;
@@ -115,20 +129,32 @@ Tensor OneDnnBackend::unary(UnaryOp op, const Tensor& x) {
   dnnl::algorithm alg;
   float alpha = 0;
   switch (op) {
-    case UnaryOp::Exp: alg = dnnl::algorithm::eltwise_exp; break;
-    case UnaryOp::Log: alg = dnnl::algorithm::eltwise_log; break;
-    case UnaryOp::Sqrt: alg = dnnl::algorithm::eltwise_sqrt; break;
-    case UnaryOp::Abs: alg = dnnl::algorithm::eltwise_abs; break;
-    case UnaryOp::Neg: alg = dnnl::algorithm::eltwise_linear, alpha = -1; break;
-    default: return ReferenceBackend::unary(op, strided(x));
+    case UnaryOp::Exp:
+      alg = dnnl::algorithm::eltwise_exp;
+      break;
+    case UnaryOp::Log:
+      alg = dnnl::algorithm::eltwise_log;
+      break;
+    case UnaryOp::Sqrt:
+      alg = dnnl::algorithm::eltwise_sqrt;
+      break;
+    case UnaryOp::Abs:
+      alg = dnnl::algorithm::eltwise_abs;
+      break;
+    case UnaryOp::Neg:
+      alg = dnnl::algorithm::eltwise_linear, alpha = -1;
+      break;
+    default:
+      return ReferenceBackend::unary(op, strided(x));
   }
   if (!is_f32(x) || !flat(x)) return ReferenceBackend::unary(op, strided(x));
   memory::desc d = desc_of(x);
-  const auto& p = cached_primitive("eltwise|" + std::to_string(int(alg)) + "|" + std::to_string(alpha) + "|" + desc_key(d), [&] {
-    dnnl::eltwise_forward::primitive_desc pd({dnnl::prop_kind::forward_inference, alg, d, alpha, 0.f},
-                                             default_attr(), cpu_engine());
-    return CachedPrimitive{pd, dnnl::eltwise_forward(pd)};
-  });
+  const auto& p = cached_primitive(
+      "eltwise|" + std::to_string(int(alg)) + "|" + std::to_string(alpha) + "|" + desc_key(d), [&] {
+        dnnl::eltwise_forward::primitive_desc pd(
+            {dnnl::prop_kind::forward_inference, alg, d, alpha, 0.f}, default_attr(), cpu_engine());
+        return CachedPrimitive{pd, dnnl::eltwise_forward(pd)};
+      });
   Tensor y = empty_same_layout(x);
   execute(p, {{DNNL_ARG_SRC, memory_of(x)}, {DNNL_ARG_DST, memory_of(y, d)}});
   return y;
@@ -137,14 +163,22 @@ Tensor OneDnnBackend::unary(UnaryOp op, const Tensor& x) {
 // bfloat16 operands of one shape (residual adds, gradient sums): oneDNN's binary primitive,
 // with b brought into a's layout.
 std::optional<Tensor> bf16_binary(BinaryOp op, const Tensor& a, const Tensor& b) {
-  if (a.dtype() != DType::BFloat16 || b.dtype() != DType::BFloat16 || a.shape() != b.shape()) return std::nullopt;
+  if (a.dtype() != DType::BFloat16 || b.dtype() != DType::BFloat16 || a.shape() != b.shape())
+    return std::nullopt;
   if (a.is_strided() && !a.is_contiguous()) return std::nullopt;
   dnnl::algorithm alg;
   switch (op) {
-    case BinaryOp::Add: alg = dnnl::algorithm::binary_add; break;
-    case BinaryOp::Sub: alg = dnnl::algorithm::binary_sub; break;
-    case BinaryOp::Mul: alg = dnnl::algorithm::binary_mul; break;
-    default: return std::nullopt;
+    case BinaryOp::Add:
+      alg = dnnl::algorithm::binary_add;
+      break;
+    case BinaryOp::Sub:
+      alg = dnnl::algorithm::binary_sub;
+      break;
+    case BinaryOp::Mul:
+      alg = dnnl::algorithm::binary_mul;
+      break;
+    default:
+      return std::nullopt;
   }
   memory::desc d = desc_of(a);
   Tensor bb = in_layout(b, d);
@@ -153,7 +187,9 @@ std::optional<Tensor> bf16_binary(BinaryOp op, const Tensor& a, const Tensor& b)
     return CachedPrimitive{pd, dnnl::binary(pd)};
   });
   Tensor out = empty_same_layout(a);
-  execute(p, {{DNNL_ARG_SRC_0, memory_of(a)}, {DNNL_ARG_SRC_1, memory_of(bb, d)}, {DNNL_ARG_DST, memory_of(out, d)}});
+  execute(p, {{DNNL_ARG_SRC_0, memory_of(a)},
+              {DNNL_ARG_SRC_1, memory_of(bb, d)},
+              {DNNL_ARG_DST, memory_of(out, d)}});
   return out;
 }
 
@@ -175,7 +211,8 @@ Tensor OneDnnBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b) {
 void OneDnnBackend::binary_inplace(BinaryOp op, const Tensor& self, const Tensor& other) {
   if (Tensor partner = flat_partner(self, other); partner.defined()) {
     float* s = static_cast<float*>(self.raw_data());
-    if (flat_binary(op, s, s, scalar_ptr(partner), partner.numel() == 1 && self.numel() != 1, flat_size(self)))
+    if (flat_binary(op, s, s, scalar_ptr(partner), partner.numel() == 1 && self.numel() != 1,
+                    flat_size(self)))
       return;
   }
   if (self.is_strided()) return ReferenceBackend::binary_inplace(op, self, strided(other));
@@ -189,7 +226,8 @@ Tensor OneDnnBackend::relu_forward(const Tensor& x) {
   memory::desc d = desc_of(x);
   const auto& p = cached_primitive("relu_fwd|" + desc_key(d), [&] {
     dnnl::eltwise_forward::primitive_desc pd(
-        {dnnl::prop_kind::forward_training, dnnl::algorithm::eltwise_relu_use_dst_for_bwd, d, 0.f, 0.f},
+        {dnnl::prop_kind::forward_training, dnnl::algorithm::eltwise_relu_use_dst_for_bwd, d, 0.f,
+         0.f},
         default_attr(), cpu_engine());
     return CachedPrimitive{pd, dnnl::eltwise_forward(pd)};
   });
@@ -205,14 +243,18 @@ Tensor OneDnnBackend::relu_backward(const Tensor& grad_y, const Tensor& y) {
   Tensor g = in_layout(grad_y, d);
   const auto& p = cached_primitive("relu_bwd|" + desc_key(d), [&] {
     dnnl::eltwise_forward::primitive_desc hint(
-        {dnnl::prop_kind::forward_training, dnnl::algorithm::eltwise_relu_use_dst_for_bwd, d, 0.f, 0.f},
+        {dnnl::prop_kind::forward_training, dnnl::algorithm::eltwise_relu_use_dst_for_bwd, d, 0.f,
+         0.f},
         cpu_engine());
     dnnl::eltwise_backward::primitive_desc pd(
-        {dnnl::algorithm::eltwise_relu_use_dst_for_bwd, d, d, 0.f, 0.f}, default_attr(), cpu_engine(), hint);
+        {dnnl::algorithm::eltwise_relu_use_dst_for_bwd, d, d, 0.f, 0.f}, default_attr(),
+        cpu_engine(), hint);
     return CachedPrimitive{pd, dnnl::eltwise_backward(pd)};
   });
   Tensor dx = empty_same_layout(y);
-  execute(p, {{DNNL_ARG_DST, memory_of(y)}, {DNNL_ARG_DIFF_DST, memory_of(g, d)}, {DNNL_ARG_DIFF_SRC, memory_of(dx, d)}});
+  execute(p, {{DNNL_ARG_DST, memory_of(y)},
+              {DNNL_ARG_DIFF_DST, memory_of(g, d)},
+              {DNNL_ARG_DIFF_SRC, memory_of(dx, d)}});
   return dx;
 }
 
@@ -227,7 +269,9 @@ Tensor OneDnnBackend::matmul(const Tensor& a, const Tensor& b) {
       dnnl::matmul::primitive_desc pd({da, db, dy}, default_attr(), cpu_engine());
       return CachedPrimitive{pd, dnnl::matmul(pd)};
     });
-    execute(p, {{DNNL_ARG_SRC, memory_of(a)}, {DNNL_ARG_WEIGHTS, memory_of(b)}, {DNNL_ARG_DST, memory_of(y)}});
+    execute(p, {{DNNL_ARG_SRC, memory_of(a)},
+                {DNNL_ARG_WEIGHTS, memory_of(b)},
+                {DNNL_ARG_DST, memory_of(y)}});
   } catch (const dnnl::error&) {
     return ReferenceBackend::matmul(a, b);  // a stride pattern oneDNN's matmul does not take
   }

@@ -31,11 +31,11 @@ class OneDnnBackend final : public ReferenceBackend {
 
   BatchNormForward batch_norm_forward_train(const Tensor& x, const Tensor& gamma,
                                             const Tensor& beta, const Tensor& running_mean,
-                                            const Tensor& running_var, double momentum,
-                                            double eps, bool relu) override;
+                                            const Tensor& running_var, double momentum, double eps,
+                                            bool relu) override;
   Tensor batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                  const Tensor& running_mean, const Tensor& running_var,
-                                  double eps, bool relu) override;
+                                  const Tensor& running_mean, const Tensor& running_var, double eps,
+                                  bool relu) override;
   BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
                                      const Tensor& save_mean, const Tensor& save_var, double eps,
                                      const Tensor& relu_mask) override;
@@ -46,7 +46,8 @@ class OneDnnBackend final : public ReferenceBackend {
   Tensor avg_pool2d_forward(const Tensor& x, Pool2dOptions o) override;
   Tensor avg_pool2d_backward(const Tensor& grad_y, const Shape& x_shape, Pool2dOptions o) override;
 
-  Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) override;
+  Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
+                bool keepdim) override;
   void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr,
                   double momentum, double weight_decay, bool nesterov, double grad_scale) override;
 };

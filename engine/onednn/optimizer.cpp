@@ -5,14 +5,17 @@
 
 namespace sg {
 
-void OneDnnBackend::sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr,
-                               double momentum, double weight_decay, bool nesterov, double grad_scale) {
+void OneDnnBackend::sgd_update(const Tensor& param, const Tensor& grad,
+                               const Tensor& momentum_buffer, double lr, double momentum,
+                               double weight_decay, bool nesterov, double grad_scale) {
   if (param.dtype() != DType::Float32)
-    return ReferenceBackend::sgd_update(param, grad, momentum_buffer, lr, momentum, weight_decay, nesterov, grad_scale);
+    return ReferenceBackend::sgd_update(param, grad, momentum_buffer, lr, momentum, weight_decay,
+                                        nesterov, grad_scale);
   float* p = param.data<float>();
   const float* g = grad.data<float>();
   float* buf = momentum_buffer.data<float>();
-  const float wd = float(weight_decay), scale = float(grad_scale), m = float(momentum), rate = float(lr);
+  const float wd = float(weight_decay), scale = float(grad_scale), m = float(momentum),
+              rate = float(lr);
   parallel_for(param.numel(), [&](int64_t begin, int64_t end) {
 #pragma omp simd
     for (int64_t i = begin; i < end; ++i) {
@@ -24,7 +27,8 @@ void OneDnnBackend::sgd_update(const Tensor& param, const Tensor& grad, const Te
   });
 }
 
-Tensor OneDnnBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+Tensor OneDnnBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
+                             bool keepdim) {
   bool everything = int64_t(dims.size()) == x.dim();
   if (!everything || !x.is_contiguous() || x.dtype() != DType::Float32 ||
       (op != ReduceOp::Sum && op != ReduceOp::Mean) || x.numel() < (int64_t(1) << 15))
@@ -34,7 +38,8 @@ Tensor OneDnnBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int
   double total = 0;
 #pragma omp parallel for reduction(+ : total) schedule(static)
   for (int64_t i = 0; i < n; ++i) total += p[i];
-  Tensor out = Tensor::full(keepdim ? Shape(x.dim(), 1) : Shape{}, op == ReduceOp::Mean ? total / double(n) : total);
+  Tensor out = Tensor::full(keepdim ? Shape(x.dim(), 1) : Shape{},
+                            op == ReduceOp::Mean ? total / double(n) : total);
   return out;
 }
 

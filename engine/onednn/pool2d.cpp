@@ -14,7 +14,8 @@ using dnnl::memory;
 namespace {
 
 bool supported(const Tensor& x) {
-  return (x.dtype() == DType::Float32 || x.dtype() == DType::BFloat16) && (!x.is_strided() || x.is_contiguous());
+  return (x.dtype() == DType::Float32 || x.dtype() == DType::BFloat16) &&
+         (!x.is_strided() || x.is_contiguous());
 }
 
 // oneDNN wants the right padding that makes its output size equal ours (floor mode); that can
@@ -27,18 +28,18 @@ bool expressible(const Shape& x, const Shape& y, Pool2dOptions o) {
   return right_padding(x, y, o, 2) >= 0 && right_padding(x, y, o, 3) >= 0;
 }
 
-dnnl::pooling_forward::primitive_desc forward_pd(dnnl::algorithm alg, const memory::desc& src, const Shape& x,
-                                                 const Shape& y, Pool2dOptions o) {
+dnnl::pooling_forward::primitive_desc forward_pd(dnnl::algorithm alg, const memory::desc& src,
+                                                 const Shape& x, const Shape& y, Pool2dOptions o) {
   memory::desc dst(dims(y), src.data_type(), memory::format_tag::any);
-  dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_training, alg, src, dst, {o.stride, o.stride},
-                                {o.kernel, o.kernel}, {o.padding, o.padding},
+  dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_training, alg, src, dst,
+                                {o.stride, o.stride}, {o.kernel, o.kernel}, {o.padding, o.padding},
                                 {right_padding(x, y, o, 2), right_padding(x, y, o, 3)});
   return dnnl::pooling_forward::primitive_desc(d, default_attr(), cpu_engine());
 }
 
 std::string key(const char* op, const memory::desc& d, Pool2dOptions o) {
-  return std::string(op) + "|" + desc_key(d) + "|" + std::to_string(o.kernel) + "," + std::to_string(o.stride) +
-         "," + std::to_string(o.padding);
+  return std::string(op) + "|" + desc_key(d) + "|" + std::to_string(o.kernel) + "," +
+         std::to_string(o.stride) + "," + std::to_string(o.padding);
 }
 
 struct PoolForward {
@@ -48,16 +49,19 @@ struct PoolForward {
 PoolForward pool_forward(dnnl::algorithm alg, const Tensor& x, Pool2dOptions o) {
   Shape ys = engine::pool2d_output_shape(x.shape(), o);
   memory::desc src = desc_of(x);
-  const auto& p = cached_primitive(key(alg == dnnl::algorithm::pooling_max ? "maxpool_fwd" : "avgpool_fwd", src, o), [&] {
-    auto pd = forward_pd(alg, src, x.shape(), ys, o);
-    return CachedPrimitive{pd, dnnl::pooling_forward(pd)};
-  });
+  const auto& p = cached_primitive(
+      key(alg == dnnl::algorithm::pooling_max ? "maxpool_fwd" : "avgpool_fwd", src, o), [&] {
+        auto pd = forward_pd(alg, src, x.shape(), ys, o);
+        return CachedPrimitive{pd, dnnl::pooling_forward(pd)};
+      });
   PoolForward out;
   out.y = empty_like_desc(p.pd.dst_desc(), ys, x.dtype());
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory_of(x)}, {DNNL_ARG_DST, memory_of(out.y, p.pd.dst_desc())}};
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory_of(x)},
+                                       {DNNL_ARG_DST, memory_of(out.y, p.pd.dst_desc())}};
   memory::desc ws = p.pd.workspace_desc();
   if (ws.get_size() > 0) {
-    out.workspace = Tensor::empty_opaque(ys, DType::Int64, Device::cpu(), std::make_shared<BlockedLayout>(ws));
+    out.workspace =
+        Tensor::empty_opaque(ys, DType::Int64, Device::cpu(), std::make_shared<BlockedLayout>(ws));
     args.emplace(DNNL_ARG_WORKSPACE, memory(ws, cpu_engine(), out.workspace.raw_data()));
   }
   execute(p, args);
@@ -73,37 +77,50 @@ std::optional<memory::desc> source_layout(const Tensor& grad_y, const Shape& x_s
   const auto& b = desc_of(grad_y).data.format_desc.blocking;
   if (b.inner_nblks != 1 || b.inner_idxs[0] != 1) return std::nullopt;
   switch (b.inner_blks[0]) {
-    case 4: return memory::desc(dims(x_shape), dt, memory::format_tag::nChw4c);
-    case 8: return memory::desc(dims(x_shape), dt, memory::format_tag::nChw8c);
-    case 16: return memory::desc(dims(x_shape), dt, memory::format_tag::nChw16c);
-    default: return std::nullopt;
+    case 4:
+      return memory::desc(dims(x_shape), dt, memory::format_tag::nChw4c);
+    case 8:
+      return memory::desc(dims(x_shape), dt, memory::format_tag::nChw8c);
+    case 16:
+      return memory::desc(dims(x_shape), dt, memory::format_tag::nChw16c);
+    default:
+      return std::nullopt;
   }
 }
 
-Tensor pool_backward(dnnl::algorithm alg, const Tensor& grad_y_in, const Tensor& workspace, const Shape& x_shape,
-                     Pool2dOptions o) {
+Tensor pool_backward(dnnl::algorithm alg, const Tensor& grad_y_in, const Tensor& workspace,
+                     const Shape& x_shape, Pool2dOptions o) {
   auto src_layout = source_layout(grad_y_in, x_shape);
   Tensor grad_y = src_layout ? grad_y_in : onednn_backend().to_strided(grad_y_in);
   if (!src_layout) src_layout = source_layout(grad_y, x_shape);
   memory::desc diff_dst = desc_of(grad_y);
   memory::desc diff_src = *src_layout;
-  const auto& p = cached_primitive(key(alg == dnnl::algorithm::pooling_max ? "maxpool_bwd" : "avgpool_bwd", diff_dst, o) + shape_str(x_shape), [&] {
-    dnnl::pooling_forward::desc fd(dnnl::prop_kind::forward_training, alg, diff_src, diff_dst, {o.stride, o.stride},
-                                   {o.kernel, o.kernel}, {o.padding, o.padding},
-                                   {right_padding(x_shape, grad_y.shape(), o, 2), right_padding(x_shape, grad_y.shape(), o, 3)});
-    dnnl::pooling_forward::primitive_desc hint(fd, cpu_engine());
-    dnnl::pooling_backward::desc bd(alg, diff_src, diff_dst, {o.stride, o.stride}, {o.kernel, o.kernel},
-                                    {o.padding, o.padding},
-                                    {right_padding(x_shape, grad_y.shape(), o, 2), right_padding(x_shape, grad_y.shape(), o, 3)});
-    dnnl::pooling_backward::primitive_desc pd(bd, default_attr(), cpu_engine(), hint);
-    return CachedPrimitive{pd, dnnl::pooling_backward(pd)};
-  });
+  const auto& p = cached_primitive(
+      key(alg == dnnl::algorithm::pooling_max ? "maxpool_bwd" : "avgpool_bwd", diff_dst, o) +
+          shape_str(x_shape),
+      [&] {
+        dnnl::pooling_forward::desc fd(dnnl::prop_kind::forward_training, alg, diff_src, diff_dst,
+                                       {o.stride, o.stride}, {o.kernel, o.kernel},
+                                       {o.padding, o.padding},
+                                       {right_padding(x_shape, grad_y.shape(), o, 2),
+                                        right_padding(x_shape, grad_y.shape(), o, 3)});
+        dnnl::pooling_forward::primitive_desc hint(fd, cpu_engine());
+        dnnl::pooling_backward::desc bd(alg, diff_src, diff_dst, {o.stride, o.stride},
+                                        {o.kernel, o.kernel}, {o.padding, o.padding},
+                                        {right_padding(x_shape, grad_y.shape(), o, 2),
+                                         right_padding(x_shape, grad_y.shape(), o, 3)});
+        dnnl::pooling_backward::primitive_desc pd(bd, default_attr(), cpu_engine(), hint);
+        return CachedPrimitive{pd, dnnl::pooling_backward(pd)};
+      });
   Tensor g = in_layout(grad_y, p.pd.diff_dst_desc());
   Tensor dx = empty_like_desc(p.pd.diff_src_desc(), x_shape, grad_y.dtype());
-  std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, memory_of(g)}, {DNNL_ARG_DIFF_SRC, memory_of(dx, p.pd.diff_src_desc())}};
+  std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, memory_of(g)},
+                                       {DNNL_ARG_DIFF_SRC, memory_of(dx, p.pd.diff_src_desc())}};
   if (workspace.defined()) {
-    SG_CHECK(!workspace.is_strided(), "max_pool2d_backward: indices did not come from the oneDNN forward");
-    args.emplace(DNNL_ARG_WORKSPACE, memory(p.pd.workspace_desc(), cpu_engine(), workspace.raw_data()));
+    SG_CHECK(!workspace.is_strided(),
+             "max_pool2d_backward: indices did not come from the oneDNN forward");
+    args.emplace(DNNL_ARG_WORKSPACE,
+                 memory(p.pd.workspace_desc(), cpu_engine(), workspace.raw_data()));
   }
   execute(p, args);
   return dx;
@@ -118,10 +135,11 @@ MaxPool2dForward OneDnnBackend::max_pool2d_forward(const Tensor& x, Pool2dOption
   return {f.y, f.workspace};
 }
 
-Tensor OneDnnBackend::max_pool2d_backward(const Tensor& grad_y, const Tensor& indices, const Shape& x_shape,
-                                          Pool2dOptions o) {
+Tensor OneDnnBackend::max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,
+                                          const Shape& x_shape, Pool2dOptions o) {
   // Strided int64 indices came from the reference forward (float64, or a shape oneDNN skipped).
-  if (indices.is_strided()) return ReferenceBackend::max_pool2d_backward(to_strided(grad_y), indices, x_shape, o);
+  if (indices.is_strided())
+    return ReferenceBackend::max_pool2d_backward(to_strided(grad_y), indices, x_shape, o);
   return pool_backward(dnnl::algorithm::pooling_max, grad_y, indices, x_shape, o);
 }
 
@@ -131,7 +149,8 @@ Tensor OneDnnBackend::avg_pool2d_forward(const Tensor& x, Pool2dOptions o) {
   return pool_forward(dnnl::algorithm::pooling_avg_include_padding, x, o).y;
 }
 
-Tensor OneDnnBackend::avg_pool2d_backward(const Tensor& grad_y, const Shape& x_shape, Pool2dOptions o) {
+Tensor OneDnnBackend::avg_pool2d_backward(const Tensor& grad_y, const Shape& x_shape,
+                                          Pool2dOptions o) {
   if (!supported(grad_y) || !expressible(x_shape, grad_y.shape(), o))
     return ReferenceBackend::avg_pool2d_backward(to_strided(grad_y), x_shape, o);
   return pool_backward(dnnl::algorithm::pooling_avg_include_padding, grad_y, Tensor(), x_shape, o);

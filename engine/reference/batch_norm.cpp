@@ -29,11 +29,9 @@ double channel_value(const Tensor& t, int64_t c, double if_undefined) {
 }
 }  // namespace
 
-BatchNormForward ReferenceBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma,
-                                                            const Tensor& beta,
-                                                            const Tensor& running_mean,
-                                                            const Tensor& running_var,
-                                                            double momentum, double eps, bool relu) {
+BatchNormForward ReferenceBackend::batch_norm_forward_train(
+    const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+    const Tensor& running_var, double momentum, double eps, bool relu) {
   int64_t C = x.shape()[1];
   double count = double(x.numel() / C);
   BatchNormForward out{Tensor::empty(x.shape(), x.dtype()), Tensor::empty({C}, x.dtype()),
@@ -73,7 +71,8 @@ BatchNormForward ReferenceBackend::batch_norm_forward_train(const Tensor& x, con
 
 Tensor ReferenceBackend::batch_norm_forward_infer(const Tensor& x, const Tensor& gamma,
                                                   const Tensor& beta, const Tensor& running_mean,
-                                                  const Tensor& running_var, double eps, bool relu) {
+                                                  const Tensor& running_var, double eps,
+                                                  bool relu) {
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   dispatch_floating(x.dtype(), "batch_norm_forward_infer", [&]<typename T>() {
     const T* X = x.data<T>();
@@ -106,8 +105,11 @@ BatchNormGrads ReferenceBackend::batch_norm_backward(const Tensor& grad_y_in, co
     std::vector<double> dbeta(C, 0.0), dgamma(C, 0.0);
     const T* GY = grad_y.data<T>();
     std::vector<double> invstd(C);
-    for (int64_t c = 0; c < C; ++c) invstd[c] = 1.0 / std::sqrt(channel_value<T>(save_var, c, 1) + eps);
-    auto xhat = [&](int64_t c, int64_t at) { return (X[at] - channel_value<T>(save_mean, c, 0)) * invstd[c]; };
+    for (int64_t c = 0; c < C; ++c)
+      invstd[c] = 1.0 / std::sqrt(channel_value<T>(save_var, c, 1) + eps);
+    auto xhat = [&](int64_t c, int64_t at) {
+      return (X[at] - channel_value<T>(save_mean, c, 0)) * invstd[c];
+    };
     for_each_element<2>({&x, &grad_y}, [&](int64_t c, auto at) {
       dbeta[c] += GY[at[1]];
       dgamma[c] += GY[at[1]] * xhat(c, at[0]);

@@ -26,7 +26,8 @@ Tensor ReferenceBackend::conv2d_forward(const Tensor& x, const Tensor& w, const 
   dispatch_floating(x.dtype(), "conv2d_forward", [&]<typename T>() {
     View4<T> X{x.data<T>(), x.strides()}, W{w.data<T>(), w.strides()};
     T* Y = y.data<T>();
-    int64_t C = x.shape()[1], H = x.shape()[2], Wd = x.shape()[3], KH = w.shape()[2], KW = w.shape()[3];
+    int64_t C = x.shape()[1], H = x.shape()[2], Wd = x.shape()[3], KH = w.shape()[2],
+            KW = w.shape()[3];
     for (int64_t n = 0; n < ys[0]; ++n)
       for (int64_t oc = 0; oc < ys[1]; ++oc)
         for (int64_t i = 0; i < ys[2]; ++i)

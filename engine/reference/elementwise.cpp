@@ -14,12 +14,18 @@ namespace {
 template <typename T>
 T apply_unary(UnaryOp op, T x) {
   switch (op) {
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return std::exp(x);
-    case UnaryOp::Log: return std::log(x);
-    case UnaryOp::Sqrt: return std::sqrt(x);
-    case UnaryOp::Abs: return std::abs(x);
-    case UnaryOp::Sign: return T((x > 0) - (x < 0));
+    case UnaryOp::Neg:
+      return -x;
+    case UnaryOp::Exp:
+      return std::exp(x);
+    case UnaryOp::Log:
+      return std::log(x);
+    case UnaryOp::Sqrt:
+      return std::sqrt(x);
+    case UnaryOp::Abs:
+      return std::abs(x);
+    case UnaryOp::Sign:
+      return T((x > 0) - (x < 0));
   }
   return x;
 }
@@ -27,18 +33,30 @@ T apply_unary(UnaryOp op, T x) {
 template <typename T>
 T apply_binary(BinaryOp op, T a, T b) {
   switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return a / b;
-    case BinaryOp::Pow: return std::pow(a, b);
-    case BinaryOp::Maximum: return a > b ? a : b;
-    case BinaryOp::Minimum: return a < b ? a : b;
-    case BinaryOp::Greater: return T(a > b);
-    case BinaryOp::Less: return T(a < b);
-    case BinaryOp::GreaterEqual: return T(a >= b);
-    case BinaryOp::LessEqual: return T(a <= b);
-    case BinaryOp::Equal: return T(a == b);
+    case BinaryOp::Add:
+      return a + b;
+    case BinaryOp::Sub:
+      return a - b;
+    case BinaryOp::Mul:
+      return a * b;
+    case BinaryOp::Div:
+      return a / b;
+    case BinaryOp::Pow:
+      return std::pow(a, b);
+    case BinaryOp::Maximum:
+      return a > b ? a : b;
+    case BinaryOp::Minimum:
+      return a < b ? a : b;
+    case BinaryOp::Greater:
+      return T(a > b);
+    case BinaryOp::Less:
+      return T(a < b);
+    case BinaryOp::GreaterEqual:
+      return T(a >= b);
+    case BinaryOp::LessEqual:
+      return T(a <= b);
+    case BinaryOp::Equal:
+      return T(a == b);
   }
   return a;
 }
@@ -72,7 +90,8 @@ void ReferenceBackend::fill(const Tensor& dst, double value) {
   dispatch_storage(dst.dtype(), "fill", [&]<typename T>() {
     StridedWalk<1> walk(dst.shape(), {dst.strides()});
     T* d = dst.data<T>();
-    for (int64_t i = 0; i < dst.numel(); ++i, walk.next()) d[walk.offset(0)] = static_cast<T>(value);
+    for (int64_t i = 0; i < dst.numel(); ++i, walk.next())
+      d[walk.offset(0)] = static_cast<T>(value);
   });
 }
 
@@ -86,7 +105,8 @@ Tensor ReferenceBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   Shape shape = broadcast_shapes(a.shape(), b.shape());
   Tensor out = Tensor::empty(shape, a.dtype());
   dispatch_all(a.dtype(), "binary", [&]<typename T>() {
-    StridedWalk<3> walk(shape, {out.strides(), broadcast_strides(a, shape), broadcast_strides(b, shape)});
+    StridedWalk<3> walk(shape,
+                        {out.strides(), broadcast_strides(a, shape), broadcast_strides(b, shape)});
     T* o = out.data<T>();
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();

@@ -9,7 +9,8 @@ using reference::StridedWalk;
 namespace {
 int64_t checked_index(const Tensor& index, int64_t offset, int64_t size, const char* op) {
   int64_t k = index.data<int64_t>()[offset];
-  SG_CHECK(k >= 0 && k < size, op, ": index ", k, " is out of range for a dimension of size ", size);
+  SG_CHECK(k >= 0 && k < size, op, ": index ", k, " is out of range for a dimension of size ",
+           size);
   return k;
 }
 }  // namespace
@@ -26,7 +27,8 @@ Tensor ReferenceBackend::index_select(const Tensor& x, int64_t dim, const Tensor
     for (int64_t i = 0; i < out.numel(); ++i, walk.next()) {
       int64_t at = 0;
       for (int64_t d = 0; d < x.dim(); ++d) {
-        int64_t k = d == dim ? checked_index(index, walk.index()[d] * index.strides()[0], x.shape()[d], "index_select")
+        int64_t k = d == dim ? checked_index(index, walk.index()[d] * index.strides()[0],
+                                             x.shape()[d], "index_select")
                              : walk.index()[d];
         at += k * x.strides()[d];
       }
@@ -46,7 +48,8 @@ Tensor ReferenceBackend::gather(const Tensor& x, int64_t dim, const Tensor& inde
     for (int64_t i = 0; i < out.numel(); ++i, walk.next()) {
       int64_t at = 0;
       for (int64_t d = 0; d < x.dim(); ++d) {
-        int64_t k = d == dim ? checked_index(index, walk.offset(1), x.shape()[d], "gather") : walk.index()[d];
+        int64_t k = d == dim ? checked_index(index, walk.offset(1), x.shape()[d], "gather")
+                             : walk.index()[d];
         at += k * x.strides()[d];
       }
       O[walk.offset(0)] = X[at];
@@ -67,7 +70,8 @@ Tensor ReferenceBackend::scatter_add(const Tensor& self, int64_t dim, const Tens
     for (int64_t i = 0; i < index.numel(); ++i, walk.next()) {
       int64_t at = 0;
       for (int64_t d = 0; d < out.dim(); ++d) {
-        int64_t k = d == dim ? checked_index(index, walk.offset(1), out.shape()[d], "scatter_add") : walk.index()[d];
+        int64_t k = d == dim ? checked_index(index, walk.offset(1), out.shape()[d], "scatter_add")
+                             : walk.index()[d];
         at += k * out.strides()[d];
       }
       O[at] += S[walk.offset(0)];

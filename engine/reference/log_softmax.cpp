@@ -31,7 +31,8 @@ Tensor ReferenceBackend::log_softmax_forward(const Tensor& x, int64_t dim) {
       double total = 0;
       for (int64_t k = 0; k < n; ++k) total += std::exp(double(X[xo + k * xs]) - mx);
       double log_total = std::log(total);
-      for (int64_t k = 0; k < n; ++k) Y[yo + k * ys] = static_cast<T>(X[xo + k * xs] - mx - log_total);
+      for (int64_t k = 0; k < n; ++k)
+        Y[yo + k * ys] = static_cast<T>(X[xo + k * xs] - mx - log_total);
     });
   });
   return y;
@@ -45,8 +46,13 @@ Tensor ReferenceBackend::log_softmax_backward(const Tensor& grad_y, const Tensor
     const T* Y = y.data<T>();
     T* D = dx.data<T>();
     int64_t gs = grad_y.strides()[dim], ys = y.strides()[dim], ds = dx.strides()[dim];
-    reference::StridedWalk<3> walk([&] { Shape s = y.shape(); s[dim] = 1; return s; }(),
-                                   {grad_y.strides(), y.strides(), dx.strides()});
+    reference::StridedWalk<3> walk(
+        [&] {
+          Shape s = y.shape();
+          s[dim] = 1;
+          return s;
+        }(),
+        {grad_y.strides(), y.strides(), dx.strides()});
     for (int64_t i = 0; i < y.numel() / std::max<int64_t>(n, 1); ++i, walk.next()) {
       double total = 0;
       for (int64_t k = 0; k < n; ++k) total += G[walk.offset(0) + k * gs];

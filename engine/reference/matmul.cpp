@@ -9,8 +9,10 @@ Tensor ReferenceBackend::matmul(const Tensor& a, const Tensor& b) {
   int64_t m = a.shape()[a.dim() - 2], k = a.shape()[a.dim() - 1], n = b.shape()[b.dim() - 1];
   Tensor out = Tensor::empty(batched ? Shape{batch, m, n} : Shape{m, n}, a.dtype());
   // Strides of the last two dimensions, and of the batch dimension (0 when unbatched).
-  int64_t as0 = batched ? a.strides()[0] : 0, am = a.strides()[a.dim() - 2], ak = a.strides()[a.dim() - 1];
-  int64_t bs0 = batched ? b.strides()[0] : 0, bk = b.strides()[b.dim() - 2], bn = b.strides()[b.dim() - 1];
+  int64_t as0 = batched ? a.strides()[0] : 0, am = a.strides()[a.dim() - 2],
+          ak = a.strides()[a.dim() - 1];
+  int64_t bs0 = batched ? b.strides()[0] : 0, bk = b.strides()[b.dim() - 2],
+          bn = b.strides()[b.dim() - 1];
   dispatch_floating(a.dtype(), "matmul", [&]<typename T>() {
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();

@@ -73,7 +73,8 @@ Tensor ReferenceBackend::avg_pool2d_forward(const Tensor& x, Pool2dOptions o) {
             for (int64_t p = 0; p < o.kernel; ++p)
               for (int64_t q = 0; q < o.kernel; ++q) {
                 int64_t h = i * o.stride - o.padding + p, w = j * o.stride - o.padding + q;
-                if (h >= 0 && h < H && w >= 0 && w < W) acc += X[n * s[0] + c * s[1] + h * s[2] + w * s[3]];
+                if (h >= 0 && h < H && w >= 0 && w < W)
+                  acc += X[n * s[0] + c * s[1] + h * s[2] + w * s[3]];
               }
             *Y++ = static_cast<T>(acc / double(o.kernel * o.kernel));
           }
@@ -98,7 +99,8 @@ Tensor ReferenceBackend::avg_pool2d_backward(const Tensor& grad_y, const Shape& 
             for (int64_t p = 0; p < o.kernel; ++p)
               for (int64_t q = 0; q < o.kernel; ++q) {
                 int64_t h = i * o.stride - o.padding + p, w = j * o.stride - o.padding + q;
-                if (h >= 0 && h < H && w >= 0 && w < W) DX[((n * x_shape[1] + c) * H + h) * W + w] += g;
+                if (h >= 0 && h < H && w >= 0 && w < W)
+                  DX[((n * x_shape[1] + c) * H + h) * W + w] += g;
               }
           }
   });

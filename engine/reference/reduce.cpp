@@ -14,8 +14,10 @@ Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims, bool k
   Shape out;
   for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
     bool reduced = std::find(dims.begin(), dims.end(), d) != dims.end();
-    if (!reduced) out.push_back(shape[d]);
-    else if (keepdim) out.push_back(1);
+    if (!reduced)
+      out.push_back(shape[d]);
+    else if (keepdim)
+      out.push_back(1);
   }
   return out;
 }
@@ -47,9 +49,15 @@ Tensor ReferenceBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<
       double& a = acc[walk.offset(1)];
       switch (op) {
         case ReduceOp::Sum:
-        case ReduceOp::Mean: a += v; break;
-        case ReduceOp::Max: a = v > a ? v : a; break;
-        case ReduceOp::Min: a = v < a ? v : a; break;
+        case ReduceOp::Mean:
+          a += v;
+          break;
+        case ReduceOp::Max:
+          a = v > a ? v : a;
+          break;
+        case ReduceOp::Min:
+          a = v < a ? v : a;
+          break;
       }
     }
     T* o = out.data<T>();

@@ -35,11 +35,11 @@ class ReferenceBackend : public Backend {
 
   BatchNormForward batch_norm_forward_train(const Tensor& x, const Tensor& gamma,
                                             const Tensor& beta, const Tensor& running_mean,
-                                            const Tensor& running_var, double momentum,
-                                            double eps, bool relu) override;
+                                            const Tensor& running_var, double momentum, double eps,
+                                            bool relu) override;
   Tensor batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                  const Tensor& running_mean, const Tensor& running_var,
-                                  double eps, bool relu) override;
+                                  const Tensor& running_mean, const Tensor& running_var, double eps,
+                                  bool relu) override;
   BatchNormGrads batch_norm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
                                      const Tensor& save_mean, const Tensor& save_var, double eps,
                                      const Tensor& relu_mask) override;

@@ -3,8 +3,9 @@
 
 namespace sg {
 
-void ReferenceBackend::sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr,
-                                  double momentum, double weight_decay, bool nesterov, double grad_scale) {
+void ReferenceBackend::sgd_update(const Tensor& param, const Tensor& grad,
+                                  const Tensor& momentum_buffer, double lr, double momentum,
+                                  double weight_decay, bool nesterov, double grad_scale) {
   dispatch_floating(param.dtype(), "sgd_update", [&]<typename T>() {
     T* p = param.data<T>();
     const T* g = grad.data<T>();

@@ -11,7 +11,9 @@ using namespace sg;
 using namespace sg::testing;
 
 namespace {
-Tensor leaf(const std::vector<double>& v, const Shape& s) { return t64(v, s).set_requires_grad(true); }
+Tensor leaf(const std::vector<double>& v, const Shape& s) {
+  return t64(v, s).set_requires_grad(true);
+}
 }  // namespace
 
 TEST_CASE("autograd.chain_rule_and_accumulation") {
@@ -95,9 +97,7 @@ TEST_CASE("autograd.no_grad_records_nothing") {
     Tensor y = x * 2.0;
     CHECK_FALSE(y.requires_grad());
     CHECK(y.grad_fn() == nullptr);
-    {
-      NoGradGuard nested;
-    }
+    { NoGradGuard nested; }
     CHECK_FALSE(GradMode::is_enabled());  // nesting restores the outer state
   }
   CHECK(GradMode::is_enabled());
@@ -115,9 +115,11 @@ TEST_CASE("autograd.inplace_after_save_is_an_error") {
     NoGradGuard guard;
     add_(x, 1.0);  // modifies the saved tensor
   }
-  CHECK_THROWS_WITH_AS(backward(y), doctest::Contains("saved by 'mul' for backward was modified in place"), Error);
+  CHECK_THROWS_WITH_AS(
+      backward(y), doctest::Contains("saved by 'mul' for backward was modified in place"), Error);
   // In place on a parameter with grad mode on is refused outright.
-  CHECK_THROWS_WITH_AS(add_(w, 1.0), doctest::Contains("wrap parameter updates in NoGradGuard"), Error);
+  CHECK_THROWS_WITH_AS(add_(w, 1.0), doctest::Contains("wrap parameter updates in NoGradGuard"),
+                       Error);
   {
     NoGradGuard guard;
     add_(w, 1.0);  // the optimizer's way
@@ -133,10 +135,14 @@ TEST_CASE("autograd.backward_errors") {
   Tensor y2 = sum(exp(x));
   backward(y2, Tensor(), /*retain_graph=*/true);
   backward(y2);  // allowed: the graph was retained
-  CHECK_THROWS_WITH_AS(backward(exp(x)), doctest::Contains("non-scalar output of shape [2]"), Error);
-  CHECK_THROWS_WITH_AS(backward(exp(x), t64({1, 2, 3}, {3})), doctest::Contains("gradient of shape [3] for an output of shape [2]"), Error);
+  CHECK_THROWS_WITH_AS(backward(exp(x)), doctest::Contains("non-scalar output of shape [2]"),
+                       Error);
+  CHECK_THROWS_WITH_AS(backward(exp(x), t64({1, 2, 3}, {3})),
+                       doctest::Contains("gradient of shape [3] for an output of shape [2]"),
+                       Error);
   CHECK_THROWS_WITH_AS(backward(t64({1}, {1})), doctest::Contains("does not require grad"), Error);
-  CHECK_THROWS_WITH_AS(add(x, t64({1, 2, 3}, {3})), doctest::Contains("[2] and [3] cannot be broadcast"), Error);
+  CHECK_THROWS_WITH_AS(add(x, t64({1, 2, 3}, {3})),
+                       doctest::Contains("[2] and [3] cannot be broadcast"), Error);
 }
 
 TEST_CASE("autograd.batch_norm_running_statistics") {
@@ -147,8 +153,10 @@ TEST_CASE("autograd.batch_norm_running_statistics") {
   Tensor y = batch_norm(x, Tensor(), Tensor(), rm, rv, /*training=*/true, 0.1, 0.0);
   check_values(rm, {0.4, 0.3}, 1e-12);
   check_values(rv, {0.9 + 0.1 * 20.0 / 3.0, 0.9 + 0.1 * 4.0}, 1e-12);
-  check_values(y, {-3 / std::sqrt(5.0), -1 / std::sqrt(5.0), -1 / std::sqrt(3.0), -1 / std::sqrt(3.0),
-                   1 / std::sqrt(5.0), 3 / std::sqrt(5.0), -1 / std::sqrt(3.0), 3 / std::sqrt(3.0)}, 1e-12);
+  check_values(y,
+               {-3 / std::sqrt(5.0), -1 / std::sqrt(5.0), -1 / std::sqrt(3.0), -1 / std::sqrt(3.0),
+                1 / std::sqrt(5.0), 3 / std::sqrt(5.0), -1 / std::sqrt(3.0), 3 / std::sqrt(3.0)},
+               1e-12);
   // Evaluation normalises with the running statistics and leaves them alone.
   Tensor ye = batch_norm(x, Tensor(), Tensor(), rm, rv, /*training=*/false, 0.1, 0.0);
   CHECK(ye.at({0, 0, 0, 0}) == doctest::Approx((1 - 0.4) / std::sqrt(0.9 + 0.1 * 20.0 / 3.0)));

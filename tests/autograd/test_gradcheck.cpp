@@ -34,26 +34,44 @@ TEST_CASE("gradcheck.add") {
   expect_gradcheck([](In x) { return add(x[0], x[1]); }, {rnd({2, 3}, 1), rnd({3}, 2)});
   expect_gradcheck([](In x) { return x[0] + 2.0; }, {rnd({2, 3}, 1)});
 }
-TEST_CASE("gradcheck.sub") { expect_gradcheck([](In x) { return sub(x[0], x[1]); }, {rnd({2, 1}, 1), rnd({2, 3}, 2)}); }
+TEST_CASE("gradcheck.sub") {
+  expect_gradcheck([](In x) { return sub(x[0], x[1]); }, {rnd({2, 1}, 1), rnd({2, 3}, 2)});
+}
 TEST_CASE("gradcheck.mul") {
   expect_gradcheck([](In x) { return mul(x[0], x[1]); }, {rnd({2, 3}, 1), rnd({2, 1}, 2)});
   // Non-contiguous operand: the transpose of a [3, 2] tensor.
-  expect_gradcheck([](In x) { return mul(transpose(x[0], 0, 1), x[1]); }, {rnd({3, 2}, 3), rnd({2, 3}, 4)});
+  expect_gradcheck([](In x) { return mul(transpose(x[0], 0, 1), x[1]); },
+                   {rnd({3, 2}, 3), rnd({2, 3}, 4)});
 }
-TEST_CASE("gradcheck.div") { expect_gradcheck([](In x) { return div(x[0], x[1]); }, {rnd({2, 3}, 1), positive({3}, 2)}); }
-TEST_CASE("gradcheck.neg") { expect_gradcheck([](In x) { return neg(x[0]); }, {rnd({4}, 1)}); }
+TEST_CASE("gradcheck.div") {
+  expect_gradcheck([](In x) { return div(x[0], x[1]); }, {rnd({2, 3}, 1), positive({3}, 2)});
+}
+TEST_CASE("gradcheck.neg") {
+  expect_gradcheck([](In x) { return neg(x[0]); }, {rnd({4}, 1)});
+}
 TEST_CASE("gradcheck.pow") {
   expect_gradcheck([](In x) { return pow(x[0], 3.0); }, {rnd({2, 3}, 1)});
   expect_gradcheck([](In x) { return pow(x[0], x[1]); }, {positive({2, 3}, 1), rnd({3}, 2)});
 }
-TEST_CASE("gradcheck.sqrt") { expect_gradcheck([](In x) { return sqrt(x[0]); }, {positive({2, 3}, 1)}); }
-TEST_CASE("gradcheck.exp") { expect_gradcheck([](In x) { return exp(x[0]); }, {rnd({2, 3}, 1)}); }
-TEST_CASE("gradcheck.log") { expect_gradcheck([](In x) { return log(x[0]); }, {positive({2, 3}, 1)}); }
-TEST_CASE("gradcheck.abs") { expect_gradcheck([](In x) { return abs(x[0]); }, {rnd({2, 3}, 1)}); }
-TEST_CASE("gradcheck.clamp") {
-  expect_gradcheck([](In x) { return clamp(x[0], -0.5, 0.5); }, {t64({-1.2, -0.3, 0.1, 0.4, 0.9, 2.0}, {6})});
+TEST_CASE("gradcheck.sqrt") {
+  expect_gradcheck([](In x) { return sqrt(x[0]); }, {positive({2, 3}, 1)});
 }
-TEST_CASE("gradcheck.relu") { expect_gradcheck([](In x) { return relu(x[0]); }, {rnd({3, 4}, 1)}); }
+TEST_CASE("gradcheck.exp") {
+  expect_gradcheck([](In x) { return exp(x[0]); }, {rnd({2, 3}, 1)});
+}
+TEST_CASE("gradcheck.log") {
+  expect_gradcheck([](In x) { return log(x[0]); }, {positive({2, 3}, 1)});
+}
+TEST_CASE("gradcheck.abs") {
+  expect_gradcheck([](In x) { return abs(x[0]); }, {rnd({2, 3}, 1)});
+}
+TEST_CASE("gradcheck.clamp") {
+  expect_gradcheck([](In x) { return clamp(x[0], -0.5, 0.5); },
+                   {t64({-1.2, -0.3, 0.1, 0.4, 0.9, 2.0}, {6})});
+}
+TEST_CASE("gradcheck.relu") {
+  expect_gradcheck([](In x) { return relu(x[0]); }, {rnd({3, 4}, 1)});
+}
 TEST_CASE("gradcheck.where") {
   Tensor cond = t64({1, 0, 1, 0, 0, 1}, {2, 3});
   expect_gradcheck([cond](In x) { return where(cond, x[0], x[1]); }, {rnd({2, 3}, 1), rnd({3}, 2)});
@@ -69,32 +87,74 @@ TEST_CASE("gradcheck.mean") {
   expect_gradcheck([](In x) { return mean(x[0], {-1}); }, {rnd({2, 3}, 1)});
   expect_gradcheck([](In x) { return mean(x[0]); }, {rnd({2, 3}, 2)});
 }
-TEST_CASE("gradcheck.amax") { expect_gradcheck([](In x) { return amax(x[0], {1}); }, {rnd({3, 4}, 1)}); }
+TEST_CASE("gradcheck.amax") {
+  expect_gradcheck([](In x) { return amax(x[0], {1}); }, {rnd({3, 4}, 1)});
+}
 
 // ---- shape ---------------------------------------------------------------------------------
-TEST_CASE("gradcheck.reshape") { expect_gradcheck([](In x) { return reshape(transpose(x[0], 0, 1), {-1}); }, {rnd({2, 3}, 1)}); }
-TEST_CASE("gradcheck.view") { expect_gradcheck([](In x) { return view(x[0], {3, 2}); }, {rnd({2, 3}, 1)}); }
-TEST_CASE("gradcheck.flatten") { expect_gradcheck([](In x) { return flatten(x[0], 1); }, {rnd({2, 3, 2}, 1)}); }
-TEST_CASE("gradcheck.permute") { expect_gradcheck([](In x) { return permute(x[0], {2, 0, 1}) * x[1]; }, {rnd({2, 3, 4}, 1), rnd({4, 2, 3}, 2)}); }
-TEST_CASE("gradcheck.transpose") { expect_gradcheck([](In x) { return transpose(x[0], 0, 1) * x[1]; }, {rnd({2, 3}, 1), rnd({3, 2}, 2)}); }
-TEST_CASE("gradcheck.slice") { expect_gradcheck([](In x) { return slice(x[0], 1, 1, 5, 2); }, {rnd({2, 5}, 1)}); }
-TEST_CASE("gradcheck.narrow") { expect_gradcheck([](In x) { return narrow(x[0], 0, 1, 2); }, {rnd({4, 2}, 1)}); }
-TEST_CASE("gradcheck.expand") { expect_gradcheck([](In x) { return expand(x[0], {2, 3, 4}) * x[1]; }, {rnd({3, 1}, 1), rnd({2, 3, 4}, 2)}); }
-TEST_CASE("gradcheck.unsqueeze") { expect_gradcheck([](In x) { return unsqueeze(x[0], 1) * x[1]; }, {rnd({2}, 1), rnd({2, 3}, 2)}); }
-TEST_CASE("gradcheck.squeeze") { expect_gradcheck([](In x) { return squeeze(x[0], 1) * x[1]; }, {rnd({2, 1}, 1), rnd({2}, 2)}); }
-TEST_CASE("gradcheck.contiguous") { expect_gradcheck([](In x) { return contiguous(transpose(x[0], 0, 1)) * x[1]; }, {rnd({2, 3}, 1), rnd({3, 2}, 2)}); }
-TEST_CASE("gradcheck.clone") { expect_gradcheck([](In x) { return clone(x[0]) * x[0]; }, {rnd({2, 3}, 1)}); }
+TEST_CASE("gradcheck.reshape") {
+  expect_gradcheck([](In x) { return reshape(transpose(x[0], 0, 1), {-1}); }, {rnd({2, 3}, 1)});
+}
+TEST_CASE("gradcheck.view") {
+  expect_gradcheck([](In x) { return view(x[0], {3, 2}); }, {rnd({2, 3}, 1)});
+}
+TEST_CASE("gradcheck.flatten") {
+  expect_gradcheck([](In x) { return flatten(x[0], 1); }, {rnd({2, 3, 2}, 1)});
+}
+TEST_CASE("gradcheck.permute") {
+  expect_gradcheck(
+      [](In x) {
+        return permute(x[0], {2, 0, 1}) * x[1];
+      },
+      {rnd({2, 3, 4}, 1), rnd({4, 2, 3}, 2)});
+}
+TEST_CASE("gradcheck.transpose") {
+  expect_gradcheck([](In x) { return transpose(x[0], 0, 1) * x[1]; },
+                   {rnd({2, 3}, 1), rnd({3, 2}, 2)});
+}
+TEST_CASE("gradcheck.slice") {
+  expect_gradcheck([](In x) { return slice(x[0], 1, 1, 5, 2); }, {rnd({2, 5}, 1)});
+}
+TEST_CASE("gradcheck.narrow") {
+  expect_gradcheck([](In x) { return narrow(x[0], 0, 1, 2); }, {rnd({4, 2}, 1)});
+}
+TEST_CASE("gradcheck.expand") {
+  expect_gradcheck(
+      [](In x) {
+        return expand(x[0], {2, 3, 4}) * x[1];
+      },
+      {rnd({3, 1}, 1), rnd({2, 3, 4}, 2)});
+}
+TEST_CASE("gradcheck.unsqueeze") {
+  expect_gradcheck([](In x) { return unsqueeze(x[0], 1) * x[1]; }, {rnd({2}, 1), rnd({2, 3}, 2)});
+}
+TEST_CASE("gradcheck.squeeze") {
+  expect_gradcheck([](In x) { return squeeze(x[0], 1) * x[1]; }, {rnd({2, 1}, 1), rnd({2}, 2)});
+}
+TEST_CASE("gradcheck.contiguous") {
+  expect_gradcheck([](In x) { return contiguous(transpose(x[0], 0, 1)) * x[1]; },
+                   {rnd({2, 3}, 1), rnd({3, 2}, 2)});
+}
+TEST_CASE("gradcheck.clone") {
+  expect_gradcheck([](In x) { return clone(x[0]) * x[0]; }, {rnd({2, 3}, 1)});
+}
 TEST_CASE("gradcheck.to") {
   // float64 -> float32 -> float64 loses precision, so check with a looser tolerance.
   GradcheckOptions loose;
   loose.eps = 1e-3;
   loose.rtol = 1e-2;
   loose.atol = 1e-3;
-  GradcheckResult r = gradcheck([](In x) { return to(to(x[0], DType::Float32) * 2.0, DType::Float64); }, {rnd({3}, 1)}, loose);
+  GradcheckResult r =
+      gradcheck([](In x) { return to(to(x[0], DType::Float32) * 2.0, DType::Float64); },
+                {rnd({3}, 1)}, loose);
   CHECK_MESSAGE(r.ok, r.worst);
 }
-TEST_CASE("gradcheck.cat") { expect_gradcheck([](In x) { return cat({x[0], x[1]}, 1); }, {rnd({2, 2}, 1), rnd({2, 3}, 2)}); }
-TEST_CASE("gradcheck.stack") { expect_gradcheck([](In x) { return stack({x[0], x[1]}, 0); }, {rnd({2, 2}, 1), rnd({2, 2}, 2)}); }
+TEST_CASE("gradcheck.cat") {
+  expect_gradcheck([](In x) { return cat({x[0], x[1]}, 1); }, {rnd({2, 2}, 1), rnd({2, 3}, 2)});
+}
+TEST_CASE("gradcheck.stack") {
+  expect_gradcheck([](In x) { return stack({x[0], x[1]}, 0); }, {rnd({2, 2}, 1), rnd({2, 2}, 2)});
+}
 
 // ---- indexing ------------------------------------------------------------------------------
 TEST_CASE("gradcheck.index_select") {
@@ -107,7 +167,8 @@ TEST_CASE("gradcheck.gather") {
 }
 TEST_CASE("gradcheck.scatter_add") {
   Tensor idx = index({1, 0, 1, 2, 2, 0}, {2, 3});
-  expect_gradcheck([idx](In x) { return scatter_add(x[0], 1, idx, x[1]); }, {rnd({2, 3}, 1), rnd({2, 3}, 2)});
+  expect_gradcheck([idx](In x) { return scatter_add(x[0], 1, idx, x[1]); },
+                   {rnd({2, 3}, 1), rnd({2, 3}, 2)});
 }
 TEST_CASE("gradcheck.masked_select") {
   Tensor mask = t64({1, 0, 1, 1, 0, 0}, {2, 3});
@@ -120,24 +181,32 @@ TEST_CASE("gradcheck.matmul") {
   expect_gradcheck([](In x) { return matmul(x[0], x[1]); }, {rnd({2, 2, 3}, 1), rnd({2, 3, 2}, 2)});
 }
 TEST_CASE("gradcheck.linear") {
-  expect_gradcheck([](In x) { return linear(x[0], x[1], x[2]); }, {rnd({3, 4}, 1), rnd({2, 4}, 2), rnd({2}, 3)});
+  expect_gradcheck([](In x) { return linear(x[0], x[1], x[2]); },
+                   {rnd({3, 4}, 1), rnd({2, 4}, 2), rnd({2}, 3)});
   expect_gradcheck([](In x) { return linear(x[0], x[1]); }, {rnd({3, 4}, 1), rnd({2, 4}, 2)});
 }
 
 // ---- convolution, normalisation, pooling ----------------------------------------------------
 TEST_CASE("gradcheck.conv2d") {
-  expect_gradcheck([](In x) { return conv2d(x[0], x[1], x[2], {1, 1}); },
-                   {rnd({2, 2, 4, 4}, 1), rnd({3, 2, 3, 3}, 2), rnd({3}, 3)});
+  expect_gradcheck(
+      [](In x) {
+        return conv2d(x[0], x[1], x[2], {1, 1});
+      },
+      {rnd({2, 2, 4, 4}, 1), rnd({3, 2, 3, 3}, 2), rnd({3}, 3)});
   // Stride 2 with padding, on a non-square input, no bias.
-  expect_gradcheck([](In x) { return conv2d(x[0], x[1], Tensor(), {2, 1}); },
-                   {rnd({1, 2, 5, 4}, 4), rnd({2, 2, 3, 3}, 5)});
+  expect_gradcheck(
+      [](In x) {
+        return conv2d(x[0], x[1], Tensor(), {2, 1});
+      },
+      {rnd({1, 2, 5, 4}, 4), rnd({2, 2, 3, 3}, 5)});
 }
 TEST_CASE("gradcheck.batch_norm") {
   // Training mode, 2-d ([N,C,H,W]) and 1-d ([N,C]), with and without affine parameters.
   expect_gradcheck([](In x) { return batch_norm(x[0], x[1], x[2], Tensor(), Tensor(), true); },
                    {rnd({3, 2, 2, 2}, 1), positive({2}, 2), rnd({2}, 3)});
-  expect_gradcheck([](In x) { return batch_norm(x[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
-                   {rnd({4, 3}, 4)});
+  expect_gradcheck(
+      [](In x) { return batch_norm(x[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
+      {rnd({4, 3}, 4)});
   // Evaluation mode uses the running statistics.
   Tensor rm = t64({0.1, -0.2}, {2}), rv = t64({1.5, 0.7}, {2});
   expect_gradcheck([rm, rv](In x) { return batch_norm(x[0], x[1], x[2], rm, rv, false); },
@@ -158,7 +227,9 @@ TEST_CASE("gradcheck.avg_pool2d") {
   expect_gradcheck([](In x) { return avg_pool2d(x[0], {2, 2, 0}); }, {rnd({1, 2, 4, 4}, 1)});
   expect_gradcheck([](In x) { return avg_pool2d(x[0], {3, 2, 1}); }, {rnd({1, 1, 5, 5}, 2)});
 }
-TEST_CASE("gradcheck.adaptive_avg_pool2d") { expect_gradcheck([](In x) { return adaptive_avg_pool2d(x[0]); }, {rnd({2, 3, 2, 2}, 1)}); }
+TEST_CASE("gradcheck.adaptive_avg_pool2d") {
+  expect_gradcheck([](In x) { return adaptive_avg_pool2d(x[0]); }, {rnd({2, 3, 2, 2}, 1)});
+}
 
 // ---- losses --------------------------------------------------------------------------------
 TEST_CASE("gradcheck.log_softmax") {
@@ -169,7 +240,10 @@ TEST_CASE("gradcheck.cross_entropy") {
   Tensor targets = index({2, 0, 1}, {3});
   expect_gradcheck([targets](In x) { return cross_entropy(x[0], targets); }, {rnd({3, 4}, 1)});
 }
-TEST_CASE("gradcheck.l2_normalize") { expect_gradcheck([](In x) { return l2_normalize(x[0], 1); }, {rnd({3, 4}, 1)}); }
+TEST_CASE("gradcheck.l2_normalize") {
+  expect_gradcheck([](In x) { return l2_normalize(x[0], 1); }, {rnd({3, 4}, 1)});
+}
 TEST_CASE("gradcheck.cosine_similarity") {
-  expect_gradcheck([](In x) { return cosine_similarity(x[0], x[1], 1); }, {rnd({3, 4}, 1), rnd({3, 4}, 2)});
+  expect_gradcheck([](In x) { return cosine_similarity(x[0], x[1], 1); },
+                   {rnd({3, 4}, 1), rnd({3, 4}, 2)});
 }

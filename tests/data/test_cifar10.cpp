@@ -62,12 +62,16 @@ TEST_CASE("cifar10.rejects_bad_files_naming_file_and_offset") {
                        doctest::Contains("record starting at offset 6146 is truncated"), Error);
   write_records(dir.path / "data_batch_1.bin", 3, 2);
   CHECK_THROWS_WITH_AS(load_cifar10_train(dir.path.string()),
-                       doctest::Contains("record 2 at offset 6146 has label 10, expected 0-9"), Error);
-  CHECK_THROWS_WITH_AS(load_cifar10_test(dir.path.string()), doctest::Contains("no test_batch.bin"), Error);
-  CHECK_THROWS_WITH_AS(load_cifar10_train((dir.path / "missing").string()), doctest::Contains("does not exist"), Error);
+                       doctest::Contains("record 2 at offset 6146 has label 10, expected 0-9"),
+                       Error);
+  CHECK_THROWS_WITH_AS(load_cifar10_test(dir.path.string()), doctest::Contains("no test_batch.bin"),
+                       Error);
+  CHECK_THROWS_WITH_AS(load_cifar10_train((dir.path / "missing").string()),
+                       doctest::Contains("does not exist"), Error);
   std::ofstream(dir.path / "batches.meta.txt") << "cat\ndog\n";
   write_records(dir.path / "data_batch_1.bin", 1);
-  CHECK_THROWS_WITH_AS(load_cifar10_train(dir.path.string()), doctest::Contains("lists 2 class names, expected 10"), Error);
+  CHECK_THROWS_WITH_AS(load_cifar10_train(dir.path.string()),
+                       doctest::Contains("lists 2 class names, expected 10"), Error);
 }
 
 TEST_CASE("cifar10.bundled_sample") {

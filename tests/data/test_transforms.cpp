@@ -21,11 +21,12 @@ TEST_CASE("augment.crop_scale_and_ratio") {
     CropBox b = random_resized_crop_box(32, 32, o, gen);
     double area = double(b.height * b.width) / 1024.0, ratio = double(b.width) / double(b.height);
     CHECK((b.top >= 0 && b.left >= 0 && b.top + b.height <= 32 && b.left + b.width <= 32));
-    REQUIRE((area >= 0.17 && area <= 1.0));  // 0.2 up to rounding of the sides
+    REQUIRE((area >= 0.17 && area <= 1.0));     // 0.2 up to rounding of the sides
     REQUIRE((ratio >= 0.65 && ratio <= 1.55));  // 3/4..4/3 up to rounding
     sum += area;
   }
-  // Uniform on [0.2, 1] would average 0.6; large crops that do not fit are redrawn, pulling it down.
+  // Uniform on [0.2, 1] would average 0.6; large crops that do not fit are redrawn, pulling it
+  // down.
   CHECK((sum / n > 0.52 && sum / n < 0.61));
 }
 

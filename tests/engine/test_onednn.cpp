@@ -23,7 +23,8 @@ Tensor rnd(const Shape& s, uint64_t seed) {
   return normal(s, 0, 1, g);
 }
 
-void expect_close(const Tensor& fast_out, const Tensor& ref_out, double rtol = 1e-5, const char* what = "") {
+void expect_close(const Tensor& fast_out, const Tensor& ref_out, double rtol = 1e-5,
+                  const char* what = "") {
   Tensor a = e::to_strided(fast_out), b = e::to_strided(ref_out);
   REQUIRE(a.shape() == b.shape());
   auto va = a.to_vector(), vb = b.to_vector();
@@ -34,8 +35,8 @@ void expect_close(const Tensor& fast_out, const Tensor& ref_out, double rtol = 1
     REQUIRE_MESSAGE(!std::isnan(va[i]), what, ": NaN at ", i);
     if (std::abs(va[i] - vb[i]) > worst) worst = std::abs(va[i] - vb[i]), at = i;
   }
-  CHECK_MESSAGE(worst <= rtol * scale, what, ": worst difference ", worst, " at element ", at, " (", va[at], " vs ",
-                vb[at], "), scale ", scale);
+  CHECK_MESSAGE(worst <= rtol * scale, what, ": worst difference ", worst, " at element ", at, " (",
+                va[at], " vs ", vb[at], "), scale ", scale);
 }
 
 struct ConvCase {
@@ -59,13 +60,14 @@ TEST_CASE("onednn.conv2d") {
   for (const auto& c : cases) {
     CAPTURE(shape_str(c.x));
     CAPTURE(shape_str(c.w));
-    Tensor x = rnd(c.x, ++seed), w = rnd(c.w, ++seed), b = c.bias ? rnd({c.w[0]}, ++seed) : Tensor();
+    Tensor x = rnd(c.x, ++seed), w = rnd(c.w, ++seed),
+           b = c.bias ? rnd({c.w[0]}, ++seed) : Tensor();
     Tensor y_fast = fast().conv2d_forward(x, w, b, c.o);
     Tensor y_ref = ref().conv2d_forward(x, w, b, c.o);
     expect_close(y_fast, y_ref, 1e-5, "forward");
     Tensor g = rnd(y_ref.shape(), ++seed);
-    expect_close(fast().conv2d_backward_data(g, w, c.x, c.o), ref().conv2d_backward_data(g, w, c.x, c.o), 1e-5,
-                 "backward data");
+    expect_close(fast().conv2d_backward_data(g, w, c.x, c.o),
+                 ref().conv2d_backward_data(g, w, c.x, c.o), 1e-5, "backward data");
     Tensor dw = fast().conv2d_backward_weight(g, x, c.w, c.o);
     CHECK(dw.is_strided());  // optimizers update plain weights
     expect_close(dw, ref().conv2d_backward_weight(g, x, c.w, c.o), 1e-5, "backward weight");
@@ -77,8 +79,11 @@ TEST_CASE("onednn.conv2d_keeps_blocked_layout_between_layers") {
   Tensor h = fast().conv2d_forward(x, w1, Tensor(), {1, 1});
   CHECK_FALSE(h.is_strided());  // oneDNN chose a blocked layout and we kept it
   Tensor y = fast().conv2d_forward(h, w2, Tensor(), {1, 1});
-  expect_close(y, ref().conv2d_forward(ref().conv2d_forward(x, w1, Tensor(), {1, 1}), w2, Tensor(), {1, 1}), 1e-5);
-  CHECK_THROWS_WITH_AS(h.data<float>(), doctest::Contains("convert it with engine::to_strided()"), Error);
+  expect_close(
+      y, ref().conv2d_forward(ref().conv2d_forward(x, w1, Tensor(), {1, 1}), w2, Tensor(), {1, 1}),
+      1e-5);
+  CHECK_THROWS_WITH_AS(h.data<float>(), doctest::Contains("convert it with engine::to_strided()"),
+                       Error);
 }
 
 TEST_CASE("onednn.weight_cache_reorders_once_per_update") {
@@ -99,7 +104,8 @@ TEST_CASE("onednn.batch_norm") {
     int64_t C = s[1];
     Tensor x = e::add(e::mul(rnd(s, 1), 3.0), 1.5);
     Tensor gamma = e::add(rnd({C}, 2), 2.0), beta = rnd({C}, 3);
-    Tensor rm_f = Tensor::zeros({C}), rv_f = Tensor::ones({C}), rm_r = Tensor::zeros({C}), rv_r = Tensor::ones({C});
+    Tensor rm_f = Tensor::zeros({C}), rv_f = Tensor::ones({C}), rm_r = Tensor::zeros({C}),
+           rv_r = Tensor::ones({C});
     auto f = fast().batch_norm_forward_train(x, gamma, beta, rm_f, rv_f, 0.1, 1e-5, false);
     auto r = ref().batch_norm_forward_train(x, gamma, beta, rm_r, rv_r, 0.1, 1e-5, false);
     expect_close(f.y, r.y, 1e-5, "train forward");
@@ -117,7 +123,8 @@ TEST_CASE("onednn.batch_norm") {
     auto nr = ref().batch_norm_backward(g, x, Tensor(), r.save_mean, r.save_var, 1e-5, Tensor());
     expect_close(nf.dx, nr.dx, 1e-4, "dx without affine");
     expect_close(fast().batch_norm_forward_infer(x, gamma, beta, rm_f, rv_f, 1e-5, false),
-                 ref().batch_norm_forward_infer(x, gamma, beta, rm_r, rv_r, 1e-5, false), 1e-5, "inference");
+                 ref().batch_norm_forward_infer(x, gamma, beta, rm_r, rv_r, 1e-5, false), 1e-5,
+                 "inference");
   }
 }
 
@@ -137,7 +144,8 @@ TEST_CASE("onednn.batch_norm_relu") {
   expect_close(gf.dbeta, gr.dbeta, 1e-5, "dbeta");
   Tensor rm = rnd({32}, 6), rv = e::add(e::abs(rnd({32}, 7)), 0.5);
   expect_close(fast().batch_norm_forward_infer(x, gamma, beta, rm, rv, 1e-5, true),
-               ref().batch_norm_forward_infer(xs, gamma, beta, rm, rv, 1e-5, true), 1e-5, "inference");
+               ref().batch_norm_forward_infer(xs, gamma, beta, rm, rv, 1e-5, true), 1e-5,
+               "inference");
 }
 
 TEST_CASE("onednn.batch_norm_on_blocked_input") {
@@ -146,9 +154,11 @@ TEST_CASE("onednn.batch_norm_on_blocked_input") {
   REQUIRE_FALSE(x.is_strided());
   Tensor xs = e::to_strided(x);
   Tensor rm = Tensor::zeros({32}), rv = Tensor::ones({32});
-  auto f = fast().batch_norm_forward_train(x, Tensor::ones({32}), Tensor::zeros({32}), rm, rv, 0.1, 1e-5, false);
+  auto f = fast().batch_norm_forward_train(x, Tensor::ones({32}), Tensor::zeros({32}), rm, rv, 0.1,
+                                           1e-5, false);
   CHECK_FALSE(f.y.is_strided());
-  auto r = ref().batch_norm_forward_train(xs, Tensor::ones({32}), Tensor::zeros({32}), Tensor(), Tensor(), 0.1, 1e-5, false);
+  auto r = ref().batch_norm_forward_train(xs, Tensor::ones({32}), Tensor::zeros({32}), Tensor(),
+                                          Tensor(), 0.1, 1e-5, false);
   expect_close(f.y, r.y, 1e-5);
 }
 
@@ -164,9 +174,9 @@ TEST_CASE("onednn.relu") {
 
 TEST_CASE("onednn.max_pool2d") {
   for (auto [s, o] : std::vector<std::pair<Shape, Pool2dOptions>>{{{2, 16, 8, 8}, {2, 2, 0}},
-                                                                   {{2, 64, 16, 16}, {3, 2, 1}},
-                                                                   {{1, 3, 7, 9}, {3, 2, 1}},
-                                                                   {{1, 2, 5, 5}, {2, 2, 0}}}) {
+                                                                  {{2, 64, 16, 16}, {3, 2, 1}},
+                                                                  {{1, 3, 7, 9}, {3, 2, 1}},
+                                                                  {{1, 2, 5, 5}, {2, 2, 0}}}) {
     CAPTURE(shape_str(s));
     Tensor x = rnd(s, 1);
     auto f = fast().max_pool2d_forward(x, o);
@@ -174,14 +184,14 @@ TEST_CASE("onednn.max_pool2d") {
     expect_close(f.y, r.y, 0);
     Tensor g = rnd(r.y.shape(), 2);
     // Overlapping windows add gradients in a different order: float rounding only.
-    expect_close(fast().max_pool2d_backward(g, f.indices, s, o), ref().max_pool2d_backward(g, r.indices, s, o), 1e-6);
+    expect_close(fast().max_pool2d_backward(g, f.indices, s, o),
+                 ref().max_pool2d_backward(g, r.indices, s, o), 1e-6);
   }
 }
 
 TEST_CASE("onednn.avg_pool2d") {
-  for (auto [s, o] : std::vector<std::pair<Shape, Pool2dOptions>>{{{2, 16, 8, 8}, {2, 2, 0}},
-                                                                   {{1, 8, 4, 4}, {4, 1, 0}},
-                                                                   {{1, 3, 7, 9}, {3, 2, 1}}}) {
+  for (auto [s, o] : std::vector<std::pair<Shape, Pool2dOptions>>{
+           {{2, 16, 8, 8}, {2, 2, 0}}, {{1, 8, 4, 4}, {4, 1, 0}}, {{1, 3, 7, 9}, {3, 2, 1}}}) {
     CAPTURE(shape_str(s));
     Tensor x = rnd(s, 1);
     expect_close(fast().avg_pool2d_forward(x, o), ref().avg_pool2d_forward(x, o), 1e-6);
@@ -192,7 +202,8 @@ TEST_CASE("onednn.avg_pool2d") {
 
 TEST_CASE("onednn.elementwise") {
   Tensor a = rnd({3, 40000}, 1), b = rnd({3, 40000}, 2);  // large enough to run threaded
-  for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum, BinaryOp::Greater})
+  for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum,
+                      BinaryOp::Greater})
     expect_close(fast().binary(op, a, b), ref().binary(op, a, b), 1e-7);
   Tensor s = Tensor::scalar(0.5);
   expect_close(fast().binary(BinaryOp::Mul, a, s), ref().binary(BinaryOp::Mul, a, s), 0);
@@ -200,8 +211,10 @@ TEST_CASE("onednn.elementwise") {
   Tensor row = rnd({40000}, 3);
   expect_close(fast().binary(BinaryOp::Add, a, row), ref().binary(BinaryOp::Add, a, row), 0);
   Tensor pos = e::add(e::abs(a), 0.1);
-  for (UnaryOp op : {UnaryOp::Exp, UnaryOp::Log, UnaryOp::Sqrt, UnaryOp::Abs, UnaryOp::Neg, UnaryOp::Sign})
-    expect_close(fast().unary(op, pos), ref().unary(op, pos), 1e-5);  // oneDNN's exp/log are polynomial
+  for (UnaryOp op :
+       {UnaryOp::Exp, UnaryOp::Log, UnaryOp::Sqrt, UnaryOp::Abs, UnaryOp::Neg, UnaryOp::Sign})
+    expect_close(fast().unary(op, pos), ref().unary(op, pos),
+                 1e-5);  // oneDNN's exp/log are polynomial
   // Blocked operands: residual add and gradient accumulation.
   Tensor x = fast().conv2d_forward(rnd({2, 16, 5, 5}, 4), rnd({16, 16, 3, 3}, 5), Tensor(), {1, 1});
   Tensor sum = fast().binary(BinaryOp::Add, x, x);

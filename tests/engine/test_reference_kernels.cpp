@@ -13,7 +13,7 @@ namespace e = sg::engine;
 
 namespace {
 Backend& ref() { return reference_backend(); }
-}
+}  // namespace
 
 TEST_CASE("reference.elementwise_broadcasting") {
   Tensor a = t64({1, 2, 3, 4, 5, 6}, {2, 3});
@@ -77,7 +77,8 @@ TEST_CASE("reference.conv2d_forward_by_hand") {
   Tensor w = t64({1, 0, 0, -1}, {1, 1, 2, 2});
   check_values(ref().conv2d_forward(x, w, Tensor(), {1, 0}), {-4, -4, -4, -4});
   // Padding 1, stride 2: taps that fall outside read zero.
-  //   y[0][0] = 0 - x[0][0] = -1; y[0][1] = 0 - x[0][2] = -3; y[1][0] = -7; y[1][1] = x[1][1] - x[2][2] = 5 - 9.
+  //   y[0][0] = 0 - x[0][0] = -1; y[0][1] = 0 - x[0][2] = -3; y[1][0] = -7; y[1][1] = x[1][1] -
+  //   x[2][2] = 5 - 9.
   check_values(ref().conv2d_forward(x, w, Tensor(), {2, 1}), {-1, -3, -7, -4});
   Tensor bias = t64({0.5}, {1});
   check_values(ref().conv2d_forward(x, w, bias, {1, 0}), {-3.5, -3.5, -3.5, -3.5});
@@ -88,7 +89,8 @@ TEST_CASE("reference.conv2d_backward_by_hand") {
   Tensor w = t64({1, 0, 0, -1}, {1, 1, 2, 2});
   Tensor g = t64({1, 1, 1, 1}, {1, 1, 2, 2});
   // dx: each output spreads +1 to its top-left tap and -1 to its bottom-right tap.
-  check_values(ref().conv2d_backward_data(g, w, {1, 1, 3, 3}, {1, 0}), {1, 1, 0, 1, 0, -1, 0, -1, -1});
+  check_values(ref().conv2d_backward_data(g, w, {1, 1, 3, 3}, {1, 0}),
+               {1, 1, 0, 1, 0, -1, 0, -1, -1});
   // dw[p][q] = sum of the 2x2 window of x starting at (p, q).
   check_values(ref().conv2d_backward_weight(g, x, {1, 1, 2, 2}, {1, 0}), {12, 16, 24, 28});
 }
@@ -101,8 +103,8 @@ TEST_CASE("reference.batch_norm_by_hand") {
   double s = std::sqrt(3.5);
   check_values(f.y, {-2 / s, -1 / s, 0, 3 / s}, 1e-12);
   check_values(f.save_mean, {3});
-  check_values(rm, {0.3}, 1e-12);                         // 0.9 * 0 + 0.1 * 3
-  check_values(rv, {0.9 + 0.1 * 14.0 / 3.0}, 1e-12);      // unbiased running variance
+  check_values(rm, {0.3}, 1e-12);                     // 0.9 * 0 + 0.1 * 3
+  check_values(rv, {0.9 + 0.1 * 14.0 / 3.0}, 1e-12);  // unbiased running variance
   Tensor y = ref().batch_norm_forward_infer(t64({2}, {1, 1}), t64({2}, {1}), t64({1}, {1}),
                                             t64({1}, {1}), t64({4}, {1}), 0.0, false);
   check_values(y, {2 * (2 - 1) / 2.0 + 1});
@@ -113,8 +115,9 @@ TEST_CASE("reference.pooling_by_hand") {
   auto mp = ref().max_pool2d_forward(x, {2, 2, 0});
   check_values(mp.y, {5, 9, 7, 4});
   check_values(mp.indices, {1, 6, 8, 15});
-  check_values(ref().max_pool2d_backward(t64({1, 2, 3, 4}, {1, 1, 2, 2}), mp.indices, x.shape(), {2, 2, 0}),
-               {0, 1, 0, 0, 0, 0, 2, 0, 3, 0, 0, 0, 0, 0, 0, 4});
+  check_values(
+      ref().max_pool2d_backward(t64({1, 2, 3, 4}, {1, 1, 2, 2}), mp.indices, x.shape(), {2, 2, 0}),
+      {0, 1, 0, 0, 0, 0, 2, 0, 3, 0, 0, 0, 0, 0, 0, 4});
   check_values(ref().avg_pool2d_forward(x, {2, 2, 0}), {13 / 4.0, 19 / 4.0, 13 / 4.0, 10 / 4.0});
   check_values(ref().avg_pool2d_backward(t64({4, 8, 12, 16}, {1, 1, 2, 2}), x.shape(), {2, 2, 0}),
                {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4});
@@ -134,7 +137,8 @@ TEST_CASE("reference.indexing_and_joining") {
   check_values(ref().index_select(x, 0, idx), {5, 6, 1, 2});
   Tensor gi = Tensor::from_vector({1, 0, 0, 1, 1, 1}, {3, 2}, DType::Int64);
   check_values(ref().gather(x, 1, gi), {2, 1, 3, 4, 6, 6});  // out[i][j] = x[i][gi[i][j]]
-  check_values(ref().scatter_add(Tensor::zeros({3, 2}, DType::Float64), 1, gi, x), {2, 1, 3, 4, 0, 11});
+  check_values(ref().scatter_add(Tensor::zeros({3, 2}, DType::Float64), 1, gi, x),
+               {2, 1, 3, 4, 0, 11});
   check_values(ref().cat({x, x}, 1), {1, 2, 1, 2, 3, 4, 3, 4, 5, 6, 5, 6});
   CHECK_THROWS_WITH_AS(ref().index_select(x, 0, Tensor::from_vector({3}, {1}, DType::Int64)),
                        doctest::Contains("index 3 is out of range"), Error);

@@ -19,7 +19,8 @@ TEST_CASE("tensor.factories_and_metadata") {
   check_values(f, {2.5, 2.5});
   CHECK(Tensor::scalar(3.0).item() == 3.0);
   check_values(Tensor::arange(4), {0, 1, 2, 3});
-  CHECK_THROWS_WITH_AS(Tensor::from_vector({1, 2, 3}, {2, 2}), doctest::Contains("3 values for shape [2, 2]"), Error);
+  CHECK_THROWS_WITH_AS(Tensor::from_vector({1, 2, 3}, {2, 2}),
+                       doctest::Contains("3 values for shape [2, 2]"), Error);
 }
 
 TEST_CASE("tensor.views_share_storage") {
@@ -80,15 +81,18 @@ TEST_CASE("tensor.contiguous_clone_to_detach") {
 
 TEST_CASE("tensor.printing") {
   Tensor x = Tensor::from_vector({1, 2, 3, 4}, {2, 2});
-  CHECK(x.str() == "tensor([[1.0000, 2.0000],\n        [3.0000, 4.0000]], shape=[2, 2], dtype=float32)");
+  CHECK(x.str() ==
+        "tensor([[1.0000, 2.0000],\n        [3.0000, 4.0000]], shape=[2, 2], dtype=float32)");
   CHECK(Tensor::arange(3).str() == "tensor([0, 1, 2], shape=[3], dtype=int64)");
 }
 
 TEST_CASE("tensor.errors_name_the_problem") {
   Tensor a = Tensor::zeros({2, 3});
   Tensor b = Tensor::zeros({4});
-  CHECK_THROWS_WITH_AS(e::add(a, b), doctest::Contains("shapes [2, 3] and [4] cannot be broadcast"), Error);
-  CHECK_THROWS_WITH_AS(e::add(a, Tensor::zeros({2, 3}, DType::Float64)), doctest::Contains("dtypes differ"), Error);
+  CHECK_THROWS_WITH_AS(e::add(a, b), doctest::Contains("shapes [2, 3] and [4] cannot be broadcast"),
+                       Error);
+  CHECK_THROWS_WITH_AS(e::add(a, Tensor::zeros({2, 3}, DType::Float64)),
+                       doctest::Contains("dtypes differ"), Error);
   CHECK_THROWS_WITH_AS(e::matmul(a, a), doctest::Contains("do not multiply"), Error);
   CHECK_THROWS_WITH_AS(a.at({5, 0}), doctest::Contains("out of range"), Error);
   CHECK_THROWS_WITH_AS(e::to(a, Device::cuda(0)), doctest::Contains("cuda"), Error);

@@ -53,13 +53,15 @@ TEST_CASE("checkpoint.mismatches_are_named_and_nothing_changes") {
   save_module(*other, dir.file("other.safetensors"));
   auto before = a->state_dict()[0].second.to_vector();
   CHECK_THROWS_WITH_AS(load_module(*a, dir.file("other.safetensors")),
-                       doctest::Contains("fc.weight: shape [7, 32] in file, [5, 32] expected"), Error);
+                       doctest::Contains("fc.weight: shape [7, 32] in file, [5, 32] expected"),
+                       Error);
   CHECK(a->state_dict()[0].second.to_vector() == before);
 
   NamedTensors partial = a->state_dict();
   partial.pop_back();  // drop fc.bias
   save_safetensors(dir.file("partial.safetensors"), partial);
-  CHECK_THROWS_WITH_AS(load_module(*a, dir.file("partial.safetensors")), doctest::Contains("missing tensor: fc.bias"), Error);
+  CHECK_THROWS_WITH_AS(load_module(*a, dir.file("partial.safetensors")),
+                       doctest::Contains("missing tensor: fc.bias"), Error);
 }
 
 TEST_CASE("checkpoint.truncated_and_corrupt_files") {
@@ -75,7 +77,8 @@ TEST_CASE("checkpoint.truncated_and_corrupt_files") {
   const char header[] = "\x10\0\0\0\0\0\0\0{not json at all}";
   std::ofstream(junk, std::ios::binary).write(header, sizeof(header) - 1);
   CHECK_THROWS_WITH_AS(load_safetensors(junk), doctest::Contains("not valid JSON"), Error);
-  CHECK_THROWS_WITH_AS(load_safetensors(dir.file("absent.safetensors")), doctest::Contains("cannot open"), Error);
+  CHECK_THROWS_WITH_AS(load_safetensors(dir.file("absent.safetensors")),
+                       doctest::Contains("cannot open"), Error);
   // A save that cannot complete leaves the existing file as it was.
   CHECK_THROWS_AS(save_module(*a, (dir.path / "no_such_dir" / "x.safetensors").string()), Error);
   CHECK(bytes(good) == data);

@@ -32,7 +32,9 @@ Step run(ResNet& net, const Tensor& x, const Tensor& y) {
   return s;
 }
 
-double dot(const Tensor& a, const Tensor& b) { return e::sum(e::mul(e::to(a, DType::Float32), e::to(b, DType::Float32))).item(); }
+double dot(const Tensor& a, const Tensor& b) {
+  return e::sum(e::mul(e::to(a, DType::Float32), e::to(b, DType::Float32))).item();
+}
 }  // namespace
 
 TEST_CASE("bf16.resnet_training_step_agrees_with_fp32") {
@@ -70,6 +72,7 @@ TEST_CASE("bf16.conv2d_against_fp32_reference") {
   Tensor ref = reference_backend().conv2d_forward(x, w, Tensor(), {1, 1});
   double err = 0, scale = 0;
   auto a = e::to(y, DType::Float32).to_vector(), b = ref.to_vector();
-  for (size_t i = 0; i < a.size(); ++i) err = std::max(err, std::abs(a[i] - b[i])), scale = std::max(scale, std::abs(b[i]));
+  for (size_t i = 0; i < a.size(); ++i)
+    err = std::max(err, std::abs(a[i] - b[i])), scale = std::max(scale, std::abs(b[i]));
   CHECK(err <= 2e-2 * scale);
 }

@@ -34,7 +34,8 @@ TEST_CASE("optim.sgd_nesterov_by_hand") {
 TEST_CASE("optim.lars_trust_ratio_and_exclusions") {
   Tensor w = Tensor::from_vector({3, 4}, {2}).set_requires_grad(true);  // |w| = 5
   Tensor b = param(1.0);
-  std::vector<ParamGroup> groups{{{{"w", w}}, 1.0, 0.0, false, false}, {{{"b", b}}, 1.0, 0.0, false, true}};
+  std::vector<ParamGroup> groups{{{{"w", w}}, 1.0, 0.0, false, false},
+                                 {{{"b", b}}, 1.0, 0.0, false, true}};
   LARS lars(groups, 0.0, /*eta=*/0.1);
   w.set_grad(Tensor::from_vector({0, 2}, {2}));  // |g| = 2: trust = 0.1 * 5 / 2 = 0.25
   b.set_grad(Tensor::from_vector({2}, {1}));     // excluded: plain SGD
@@ -44,7 +45,8 @@ TEST_CASE("optim.lars_trust_ratio_and_exclusions") {
 }
 
 TEST_CASE("optim.groups_fixed_lr_and_schedule") {
-  auto groups = weight_and_norm_groups({{"fc.weight", Tensor::zeros({2, 2})}, {"fc.bias", Tensor::zeros({2})}}, 0.5, 1e-4);
+  auto groups = weight_and_norm_groups(
+      {{"fc.weight", Tensor::zeros({2, 2})}, {"fc.bias", Tensor::zeros({2})}}, 0.5, 1e-4);
   REQUIRE(groups.size() == 2);
   CHECK(groups[0].params[0].first == "fc.weight");
   CHECK(groups[1].weight_decay == 0);

@@ -13,7 +13,8 @@ TEST_CASE("resnet.parameter_counts_match_torchvision") {
   CHECK(make_resnet("resnet18", {})->parameter_count() == 11689512);
   CHECK(make_resnet("resnet34", {})->parameter_count() == 21797672);
   CHECK(make_resnet("resnet50", {})->parameter_count() == 25557032);
-  CHECK_THROWS_WITH_AS(make_resnet("resnet19", {}), doctest::Contains("expected resnet18, resnet34 or resnet50"), Error);
+  CHECK_THROWS_WITH_AS(make_resnet("resnet19", {}),
+                       doctest::Contains("expected resnet18, resnet34 or resnet50"), Error);
 }
 
 TEST_CASE("resnet.torchvision_names_and_shapes") {

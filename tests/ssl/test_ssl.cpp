@@ -11,7 +11,9 @@ using namespace sg;
 using sg::testing::t64;
 
 namespace {
-Tensor perm_of(const std::vector<double>& p) { return Tensor::from_vector(p, {int64_t(p.size())}, DType::Int64); }
+Tensor perm_of(const std::vector<double>& p) {
+  return Tensor::from_vector(p, {int64_t(p.size())}, DType::Int64);
+}
 
 // Which rows of a [n, d] gradient are non-zero.
 std::vector<bool> rows_with_gradient(const Tensor& g, int64_t n) {
@@ -26,7 +28,8 @@ std::vector<bool> rows_with_gradient(const Tensor& g, int64_t n) {
 TEST_CASE("gsg.selection_matches_brute_force") {
   Generator gen(5);
   for (int trial = 0; trial < 20; ++trial) {
-    Tensor z1 = normal({6, 3}, 0, 1, gen, DType::Float64), z2 = normal({6, 3}, 0, 1, gen, DType::Float64);
+    Tensor z1 = normal({6, 3}, 0, 1, gen, DType::Float64),
+           z2 = normal({6, 3}, 0, 1, gen, DType::Float64);
     Tensor perm = randperm(6, gen);
     GsgChoice c = gsg_select(z1, z2, perm);
     std::array<int64_t, 4> counts{};
@@ -69,7 +72,8 @@ TEST_CASE("gsg.only_chosen_sources_carry_predictor_gradient") {
     Tensor perm = randperm(8, gen);
     Linear pred(4, 4, gen);
     pred.to(DType::Float64);
-    Head h = with_predictor ? Head([&](const Tensor& x) { return pred(x); }) : Head([](const Tensor& x) { return x; });
+    Head h = with_predictor ? Head([&](const Tensor& x) { return pred(x); })
+                            : Head([](const Tensor& x) { return x; });
     GsgChoice c = gsg_select(z1, z2, perm);
     backward(gsg_loss(z1, z2, perm, c, h));
     // Expected: a row of z1 (z2) gets gradient exactly when it is a source: chosen as view a of
