@@ -139,6 +139,9 @@ class Backend {
   virtual void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
                           double lr, double momentum, double weight_decay, bool nesterov,
                           double grad_scale) = 0;
+  // BYOL's target update on contiguous tensors of one shape:
+  //   target = tau * target + (1 - tau) * online.
+  virtual void ema_update(const Tensor& target, const Tensor& online, double tau) = 0;
 };
 
 // The backend that runs a device's kernels. On the CPU that is the fast backend unless a

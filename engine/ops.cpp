@@ -534,6 +534,18 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 // ---- optimizer ----------------------------------------------------------------------------
+void ema_update(const Tensor& target, const Tensor& online, double tau) {
+  KernelTimer timer(OpKind::Optimizer);
+  SG_CHECK(target.is_contiguous() && online.is_contiguous() && target.shape() == online.shape() &&
+               target.dtype() == online.dtype(),
+           "ema_update: target ", shape_str(target.shape()), " and online ",
+           shape_str(online.shape()), " must be contiguous tensors of one shape and dtype");
+  SG_CHECK(tau >= 0 && tau <= 1, "ema_update: tau must be in [0, 1], got ", tau);
+  check_same_device("ema_update", target, online);
+  backend(target).ema_update(target, online, tau);
+  target.bump_version();
+}
+
 void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr,
                 double momentum, double weight_decay, bool nesterov, double grad_scale) {
   KernelTimer timer(OpKind::Optimizer);

@@ -121,6 +121,8 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim);
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim);
 
 // ---- optimizer ----------------------------------------------------------------------------
+// BYOL's target update: target = tau * target + (1 - tau) * online. Bumps target's version.
+void ema_update(const Tensor& target, const Tensor& online, double tau);
 // See Backend::sgd_update. Bumps the versions of param and momentum_buffer.
 void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr,
                 double momentum, double weight_decay, bool nesterov, double grad_scale = 1.0);

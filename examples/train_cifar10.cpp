@@ -1,4 +1,5 @@
-// Self-supervised pretraining on CIFAR-10: SimSiam or SimSiam with guided stop-gradient (GSG).
+// Self-supervised pretraining on CIFAR-10: SimSiam, BYOL, and each with guided stop-gradient
+// (GSG).
 // Prints a line per epoch (loss, z_std, kNN, lr, images/s) and writes RUNDIR/config.json,
 // RUNDIR/metrics.jsonl (one JSON object per epoch; epoch 0 is the untrained network) and
 // RUNDIR/checkpoint.safetensors + RUNDIR/optimizer.safetensors after every epoch. Every file is
@@ -18,6 +19,7 @@
 #include "engine/parallel.h"
 #include "layers/checkpoint.h"
 #include "layers/optim.h"
+#include "ssl/byol.h"
 #include "ssl/heads.h"
 #include "ssl/knn.h"
 #include "ssl/losses.h"
@@ -31,7 +33,7 @@ namespace {
 struct Config {
   std::string method = "simsiam-gsg", arch = "resnet18", data = "data/cifar10-sample", out;
   int64_t width = 64, dim = 2048, pred_dim = 512, epochs = 20, batch_size = 512;
-  double lr = -1, wd = 5e-4, momentum = 0.9;
+  double lr = -1, wd = 5e-4, momentum = 0.9, tau = 0.99;
   bool fix_pred_lr = false, no_predictor = false, no_stop_grad = false;
   uint64_t seed = 0;
   int threads = 2, knn_every = 1, knn_k = 200;
@@ -60,9 +62,11 @@ double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const A
 
 int main(int argc, char** argv) {
   Config c;
-  CLI::App app{"Self-supervised pretraining on CIFAR-10 (SimSiam, SimSiam-GSG)"};
-  app.add_option("--method", c.method, "simsiam | simsiam-gsg")
-      ->check(CLI::IsMember({"simsiam", "simsiam-gsg"}));
+  CLI::App app{"Self-supervised pretraining on CIFAR-10 (SimSiam, BYOL, and their GSG variants)"};
+  app.add_option("--method", c.method, "simsiam | simsiam-gsg | byol | byol-gsg")
+      ->check(CLI::IsMember({"simsiam", "simsiam-gsg", "byol", "byol-gsg"}));
+  app.add_option("--tau", c.tau, "BYOL: EMA rate at the start; rises to 1 along a cosine")
+      ->check(CLI::Range(0.0, 1.0));
   app.add_option("--arch", c.arch)->check(CLI::IsMember({"resnet18", "resnet34", "resnet50"}));
   app.add_option("--width", c.width, "channels of the first ResNet stage")
       ->check(CLI::PositiveNumber);
@@ -87,6 +91,13 @@ int main(int argc, char** argv) {
   app.add_option("--knn-t", c.knn_t)->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   if (c.lr < 0) c.lr = 0.03 * double(c.batch_size) / 256.0;
+  bool byol = c.method.starts_with("byol"), gsg = c.method.ends_with("-gsg");
+  if (byol && c.no_stop_grad) {
+    std::fprintf(stderr,
+                 "train_cifar10: --no-stop-grad does not apply to BYOL: its targets come "
+                 "from the EMA network, which never receives gradient\n");
+    return 2;
+  }
   if (c.out.empty()) c.out = "runs/" + c.method;
 
   try {
@@ -106,6 +117,7 @@ int main(int argc, char** argv) {
                    {"fix_pred_lr", c.fix_pred_lr},
                    {"no_predictor", c.no_predictor},
                    {"no_stop_grad", c.no_stop_grad},
+                   {"tau", c.tau},
                    {"seed", c.seed},
                    {"threads", c.threads},
                    {"data", c.data}};
@@ -123,6 +135,9 @@ int main(int argc, char** argv) {
     Head h = c.no_predictor ? Head([](const Tensor& z) { return z; })
                             : Head([&](const Tensor& z) { return (*net.predictor)(z); });
     SslOptions ssl{!c.no_stop_grad};
+    std::unique_ptr<TargetNetwork> target;
+    if (byol)
+      target = std::make_unique<TargetNetwork>(net, c.arch, c.width, c.dim, c.pred_dim, true);
 
     std::printf("%s on %ld images (%s), %s width %ld, d=%ld, batch %ld, lr %.4g, %d threads\n",
                 c.method.c_str(), long(train.size()), c.data.c_str(), c.arch.c_str(), long(c.width),
@@ -149,18 +164,25 @@ int main(int argc, char** argv) {
       while (loader.has_next()) {
         ViewBatch batch = loader.next();
         Tensor z1 = net.encode(batch.views[0]), z2 = net.encode(batch.views[1]);
+        // Targets: the online projections themselves (SimSiam) or the EMA network's (BYOL).
+        Tensor t1 = byol ? target->encode(batch.views[0]) : z1;
+        Tensor t2 = byol ? target->encode(batch.views[1]) : z2;
         Tensor loss;
-        if (c.method == "simsiam") {
-          loss = simsiam_loss(z1, z2, h, ssl);
+        if (!gsg) {
+          loss = byol ? byol_loss(z1, z2, t1, t2, h) : simsiam_loss(z1, z2, h, ssl);
         } else {
           Tensor perm = randperm(z1.shape()[0], pair_gen);
-          GsgChoice choice = gsg_select(z1, z2, perm);
+          GsgChoice choice = gsg_select(t1, t2, perm);  // distances on the (detached) targets
           for (int k = 0; k < 4; ++k) pairs[k] += choice.counts[k];
-          loss = gsg_loss(z1, z2, perm, choice, h, ssl);
+          loss = gsg_loss(z1, z2, t1, t2, perm, choice, h, ssl);
         }
         sgd.zero_grad();
         backward(loss);
         sgd.step();
+        if (byol) {
+          int64_t step = (epoch - 1) * loader.batches_per_epoch() + steps;
+          target->update(byol_tau(c.tau, step, c.epochs * loader.batches_per_epoch()));
+        }
         double l = loss.item();
         SG_CHECK(std::isfinite(l), "loss became ", l, " at epoch ", epoch, " step ", steps);
         loss_sum += l;
@@ -182,7 +204,7 @@ int main(int argc, char** argv) {
                 {"lr", lr},
                 {"images_per_s", double(images) / seconds},
                 {"seconds", seconds}};
-      if (c.method == "simsiam-gsg") {
+      if (gsg) {
         double total = double(pairs[0] + pairs[1] + pairs[2] + pairs[3]);
         m["gsg_pair_share"] = {pairs[0] / total, pairs[1] / total, pairs[2] / total,
                                pairs[3] / total};
@@ -201,6 +223,7 @@ int main(int argc, char** argv) {
       save_module(net, (fs::path(c.out) / "checkpoint.safetensors").string(),
                   {{"epoch", std::to_string(epoch)}, {"config", config.dump()}});
       save_safetensors((fs::path(c.out) / "optimizer.safetensors").string(), sgd.state_dict());
+      if (byol) save_module(target->net(), (fs::path(c.out) / "target.safetensors").string());
       std::printf(
           "%sepoch %3ld  loss %.4f  z_std %.3f  %s  lr %.4f  %.0f images/s  %.1f s\n",
           tty ? "\r" : "", long(epoch), loss_sum / steps, zstd_sum / steps,

@@ -55,11 +55,17 @@ GsgChoice gsg_select(const Tensor& z1, const Tensor& z2, const Tensor& perm) {
   return c;
 }
 
-Tensor gsg_loss(const Tensor& z1, const Tensor& z2, const Tensor& perm, const GsgChoice& c,
-                const Head& h, SslOptions o) {
-  Tensor source_i = pick_rows(c.a, z1, z2), target_i = pick_rows(flipped(c.a), z1, z2);
+Tensor byol_loss(const Tensor& z1, const Tensor& z2, const Tensor& t1, const Tensor& t2,
+                 const Head& h) {
+  return negative_cosine(h(z1), detach(t2)) * 0.5 + negative_cosine(h(z2), detach(t1)) * 0.5;
+}
+
+Tensor gsg_loss(const Tensor& z1, const Tensor& z2, const Tensor& t1, const Tensor& t2,
+                const Tensor& perm, const GsgChoice& c, const Head& h, SslOptions o) {
+  Tensor source_i = pick_rows(c.a, z1, z2), target_i = pick_rows(flipped(c.a), t1, t2);
   Tensor pz1 = index_select(z1, 0, perm), pz2 = index_select(z2, 0, perm);
-  Tensor source_j = pick_rows(c.b, pz1, pz2), target_j = pick_rows(flipped(c.b), pz1, pz2);
+  Tensor pt1 = index_select(t1, 0, perm), pt2 = index_select(t2, 0, perm);
+  Tensor source_j = pick_rows(c.b, pz1, pz2), target_j = pick_rows(flipped(c.b), pt1, pt2);
   return negative_cosine(h(source_i), target(target_i, o)) * 0.5 +
          negative_cosine(h(source_j), target(target_j, o)) * 0.5;
 }

@@ -30,8 +30,19 @@ GsgChoice gsg_select(const Tensor& z1, const Tensor& z2, const Tensor& perm);
 
 // GSG: the closest pair become the sources (through h), the other view of each image its
 // target: L = ½ D(h(z_a of i), sg(z_ā of i)) + ½ D(h(z_b of perm i), sg(z_b̄ of perm i)).
-Tensor gsg_loss(const Tensor& z1, const Tensor& z2, const Tensor& perm, const GsgChoice& choice,
-                const Head& h, SslOptions o = {});
+// Targets t default to z itself (SimSiam-GSG); BYOL-GSG passes the EMA target network's
+// projections.
+Tensor gsg_loss(const Tensor& z1, const Tensor& z2, const Tensor& t1, const Tensor& t2,
+                const Tensor& perm, const GsgChoice& choice, const Head& h, SslOptions o = {});
+inline Tensor gsg_loss(const Tensor& z1, const Tensor& z2, const Tensor& perm,
+                       const GsgChoice& choice, const Head& h, SslOptions o = {}) {
+  return gsg_loss(z1, z2, z1, z2, perm, choice, h, o);
+}
+
+// BYOL: L = ½ D(h(z1), sg(t2)) + ½ D(h(z2), sg(t1)) with t the target network's projections.
+// (D is the negative cosine; BYOL's 2 - 2cos has the same gradient direction, twice as long.)
+Tensor byol_loss(const Tensor& z1, const Tensor& z2, const Tensor& t1, const Tensor& t2,
+                 const Head& h);
 
 // Collapse metric: mean over channels of the batch std of z/||z||, times sqrt(d): about 1 when
 // the outputs spread over the sphere, 0 when collapsed.

@@ -50,6 +50,7 @@ class OneDnnBackend final : public ReferenceBackend {
                 bool keepdim) override;
   void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr,
                   double momentum, double weight_decay, bool nesterov, double grad_scale) override;
+  void ema_update(const Tensor& target, const Tensor& online, double tau) override;
 };
 
 Backend& onednn_backend();

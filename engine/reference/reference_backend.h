@@ -60,6 +60,7 @@ class ReferenceBackend : public Backend {
   Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) override;
   void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr,
                   double momentum, double weight_decay, bool nesterov, double grad_scale) override;
+  void ema_update(const Tensor& target, const Tensor& online, double tau) override;
 };
 
 }  // namespace sg

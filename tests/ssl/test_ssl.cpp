@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "ssl/byol.h"
 #include "ssl/heads.h"
 #include "ssl/knn.h"
 #include "ssl/losses.h"
@@ -138,4 +139,54 @@ TEST_CASE("knn.toy_set") {
   Tensor one = engine::narrow(tr, 0, 5, 1);
   std::vector<int64_t> wrong_label{(train_labels[5] + 1) % 3};
   CHECK(knn_accuracy(tr, train_labels, one, wrong_label, 3, 1, 0.1) == 0.0);
+}
+
+TEST_CASE("ema.update_values") {
+  Tensor target = Tensor::from_vector({1, 2, 3}, {3}), online = Tensor::from_vector({3, 2, 1}, {3});
+  engine::ema_update(target, online, 0.9);  // 0.9 * t + 0.1 * o
+  sg::testing::check_values(target, {1.2, 2.0, 2.8}, 1e-6);
+  Tensor t64 = Tensor::from_vector({1}, {1}, DType::Float64);
+  engine::ema_update(t64, Tensor::from_vector({0}, {1}, DType::Float64), 0.25);
+  CHECK(t64.item() == 0.25);
+  CHECK(byol_tau(0.99, 0, 100) == doctest::Approx(0.99));
+  CHECK(byol_tau(0.99, 50, 100) == doctest::Approx(0.995));
+  CHECK(byol_tau(0.99, 100, 100) == doctest::Approx(1.0));
+}
+
+TEST_CASE("byol.target_never_receives_gradient_and_follows_by_ema") {
+  SiameseNet online("resnet18", 4, 16, 4, true, 1);
+  TargetNetwork target(online, "resnet18", 4, 16, 4, true);
+  Generator gen(2);
+  Tensor x1 = normal({8, 3, 8, 8}, 0, 1, gen), x2 = normal({8, 3, 8, 8}, 0, 1, gen);
+  Head h = [&](const Tensor& z) { return (*online.predictor)(z); };
+  for (bool gsg : {false, true}) {
+    Tensor z1 = online.encode(x1), z2 = online.encode(x2);
+    Tensor t1 = target.encode(x1), t2 = target.encode(x2);
+    CHECK_FALSE(t1.requires_grad());
+    Tensor loss;
+    if (gsg) {
+      Tensor perm = randperm(8, gen);
+      GsgChoice c = gsg_select(t1, t2, perm);  // BYOL-GSG: distances on target projections
+      loss = gsg_loss(z1, z2, t1, t2, perm, c, h);
+    } else {
+      loss = byol_loss(z1, z2, t1, t2, h);
+    }
+    online.zero_grad();
+    backward(loss);
+    for (auto& [name, p] : target.net().named_parameters())
+      CHECK_MESSAGE(!p.grad().defined(), name);
+    for (auto& [name, p] : online.named_parameters())
+      if (name.find("weight") != std::string::npos && name.find("bn") == std::string::npos)
+        CHECK_MESSAGE(p.grad().defined(), name);
+  }
+  Tensor online_w = online.backbone->named_parameters()[0].second;
+  Tensor target_w = target.net().backbone->named_parameters()[0].second;
+  CHECK(online_w.to_vector() == target_w.to_vector());  // starts as a copy
+  double before = target_w.at({0, 0, 0, 0});
+  {
+    NoGradGuard no_grad;
+    add_(online_w, 1.0);
+  }
+  target.update(0.9);
+  CHECK(target_w.at({0, 0, 0, 0}) == doctest::Approx(0.9 * before + 0.1 * (before + 1.0)));
 }

@@ -1,0 +1,43 @@
+#include "ssl/byol.h"
+
+#include <cmath>
+#include <map>
+#include <numbers>
+
+namespace sg {
+
+TargetNetwork::TargetNetwork(const SiameseNet& online, const std::string& arch, int64_t width,
+                             int64_t dim, int64_t pred_dim, bool cifar_stem)
+    : net_(std::make_unique<SiameseNet>(arch, width, dim, pred_dim, cifar_stem, 0)) {
+  NamedTensors mine = net_->state_dict();
+  std::map<std::string, Tensor> theirs;
+  for (auto& [name, t] : online.state_dict()) theirs[name] = t;
+  NoGradGuard no_grad;
+  for (auto& [name, t] : mine) {
+    auto it = theirs.find(name);
+    SG_CHECK(it != theirs.end() && it->second.shape() == t.shape(),
+             "target network: online has no ", name, " of shape ", shape_str(t.shape()));
+    engine::copy_(t, it->second);
+  }
+  for (auto& [name, t] : net_->named_parameters()) {
+    t.set_requires_grad(false);  // the target is never trained by gradient
+    if (!name.starts_with("predictor.")) pairs_.emplace_back(t, theirs.at(name));
+  }
+}
+
+Tensor TargetNetwork::encode(const Tensor& x) {
+  NoGradGuard no_grad;
+  return net_->encode(x);
+}
+
+void TargetNetwork::update(double tau) {
+  NoGradGuard no_grad;
+  for (auto& [target, online] : pairs_) engine::ema_update(target, online, tau);
+}
+
+double byol_tau(double tau_base, int64_t step, int64_t total_steps) {
+  double progress = total_steps > 0 ? double(step) / double(total_steps) : 1.0;
+  return 1 - (1 - tau_base) * (std::cos(std::numbers::pi * std::min(progress, 1.0)) + 1) / 2;
+}
+
+}  // namespace sg
