@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The same training step as bench/train_step in PyTorch (Debian python3-torch, CPU): the
+"""The same training step as bench/train_step (supervised, SimSiam or SimSiam-GSG) in PyTorch (Debian python3-torch, CPU): the
 benchmark peer, never a dependency of stopgrad. CIFAR ResNet-18 (3x3 stride-1 stem, no
 max-pool, torchvision's BasicBlock layout), channels-last, SGD with momentum. As fast as a user
 would run it: torch.set_num_threads(threads) and OpenBLAS's OpenMP build installed.
@@ -44,15 +44,61 @@ class CifarResNet18(nn.Module):
         self.layer1, self.layer2, self.layer3, self.layer4 = layers
         self.fc = nn.Linear(cin, num_classes)
 
-    def forward(self, x):
+    def features(self, x):
         x = F.relu(self.bn1(self.conv1(x)))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+
+    def forward(self, x):
+        return self.fc(self.features(x))
+
+
+class SimSiam(nn.Module):
+    """Backbone + 3-layer projector (last BN without affine) + bottleneck predictor, as stopgrad's."""
+
+    def __init__(self, width, dim, pred_dim):
+        super().__init__()
+        self.backbone = CifarResNet18(width, 10)
+        f = width * 8
+        self.projector = nn.Sequential(
+            nn.Linear(f, dim, bias=False), nn.BatchNorm1d(dim), nn.ReLU(),
+            nn.Linear(dim, dim, bias=False), nn.BatchNorm1d(dim), nn.ReLU(),
+            nn.Linear(dim, dim, bias=False), nn.BatchNorm1d(dim, affine=False))
+        self.predictor = nn.Sequential(nn.Linear(dim, pred_dim, bias=False), nn.BatchNorm1d(pred_dim), nn.ReLU(),
+                                       nn.Linear(pred_dim, dim))
+
+    def encode(self, x):
+        return self.projector(self.backbone.features(x))
+
+
+def D(p, z):
+    return -F.cosine_similarity(p, z.detach(), dim=1).mean()
+
+
+def simsiam_loss(model, z1, z2):
+    return 0.5 * D(model.predictor(z1), z2) + 0.5 * D(model.predictor(z2), z1)
+
+
+def gsg_loss(model, z1, z2):
+    """Guided stop-gradient: per image and its permuted partner, the closest cross-image pair
+    (on detached projections) are the predictor's sources, each image's other view the target."""
+    n = z1.shape[0]
+    perm = torch.randperm(n)
+    with torch.no_grad():
+        d = torch.stack([(z1 - z1[perm]).pow(2).sum(1), (z1 - z2[perm]).pow(2).sum(1),
+                         (z2 - z1[perm]).pow(2).sum(1), (z2 - z2[perm]).pow(2).sum(1)], 1)
+        best = d.argmin(1)
+        a, b = (best // 2).bool().unsqueeze(1), (best % 2).bool().unsqueeze(1)
+    src_i, tgt_i = torch.where(a, z2, z1), torch.where(a, z1, z2)
+    src_j, tgt_j = torch.where(b, z2[perm], z1[perm]), torch.where(b, z1[perm], z2[perm])
+    return 0.5 * D(model.predictor(src_i), tgt_i) + 0.5 * D(model.predictor(src_j), tgt_j)
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--method", default="supervised", choices=["supervised"])
+    p.add_argument("--method", default="supervised", choices=["supervised", "simsiam", "simsiam-gsg"])
+    p.add_argument("--dim", type=int, default=2048)
+    p.add_argument("--pred-dim", type=int, default=512)
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
@@ -63,15 +109,26 @@ def main():
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = CifarResNet18(a.width, 10).to(memory_format=torch.channels_last)
+    if a.method == "supervised":
+        model = CifarResNet18(a.width, 10).to(memory_format=torch.channels_last)
+    else:
+        model = SimSiam(a.width, a.dim, a.pred_dim).to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(a.batch, 3, 32, 32).to(memory_format=torch.channels_last)
+    x2 = torch.randn(a.batch, 3, 32, 32).to(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (a.batch,))
+
+    def step_loss():
+        if a.method == "supervised":
+            return F.cross_entropy(model(x), y)
+        z1, z2 = model.encode(x), model.encode(x2)
+        return simsiam_loss(model, z1, z2) if a.method == "simsiam" else gsg_loss(model, z1, z2)
+
     times = []
     for s in range(a.warmup + a.steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
+        loss = step_loss()
         loss.backward()
         opt.step()
         dt = time.perf_counter() - t0
@@ -79,7 +136,8 @@ def main():
             times.append(dt)
         print(f"step {s:3d}  {dt * 1e3:8.1f} ms  loss {loss.item():.4f}{'  (warm-up)' if s < a.warmup else ''}")
     median = statistics.median(times)
-    print(f"\nPyTorch {torch.__version__} width {a.width} batch {a.batch}, {a.threads} threads: median {median * 1e3:.1f} ms/step")
+    print(f"\nPyTorch {torch.__version__} {a.method} width {a.width} batch {a.batch}, {a.threads} threads: "
+          f"median {median * 1e3:.1f} ms/step")
     print(f"images/s: {a.batch / median:.2f}")
 
 

@@ -1,5 +1,6 @@
-// Times full training steps (forward, backward, optimizer step) of the CIFAR ResNet on random
-// data, and breaks the time down by kind of kernel. The last line is "images/s: <number>".
+// Times full training steps (forward, backward, optimizer step; for BYOL also the EMA update)
+// of the CIFAR ResNet on random data, supervised or with an SSL method (two views per image),
+// and breaks the time down by kind of kernel. The last line is "images/s: <number>".
 //   build/bench/train_step --method supervised --width 64 --batch 64 --threads 2 --steps 10
 //   --warmup 2
 #include <CLI/CLI.hpp>
@@ -13,6 +14,8 @@
 #include "engine/profile.h"
 #include "layers/optim.h"
 #include "layers/resnet.h"
+#include "ssl/byol.h"
+#include "ssl/losses.h"
 
 using namespace sg;
 
@@ -21,7 +24,11 @@ int main(int argc, char** argv) {
   std::string method = "supervised", arch = "resnet18", precision = "fp32";
   int64_t width = 64, batch = 64, image = 32;
   int threads = 2, steps = 10, warmup = 2;
-  app.add_option("--method", method, "supervised")->check(CLI::IsMember({"supervised"}));
+  int64_t dim = 2048, pred_dim = 512;
+  app.add_option("--method", method, "supervised | simsiam | simsiam-gsg | byol | byol-gsg")
+      ->check(CLI::IsMember({"supervised", "simsiam", "simsiam-gsg", "byol", "byol-gsg"}));
+  app.add_option("--dim", dim, "SSL projection dimension")->check(CLI::PositiveNumber);
+  app.add_option("--pred-dim", pred_dim, "SSL predictor bottleneck")->check(CLI::PositiveNumber);
   app.add_option("--arch", arch, "resnet18|resnet34|resnet50")
       ->check(CLI::IsMember({"resnet18", "resnet34", "resnet50"}));
   app.add_option("--width", width, "channels of the first stage")->check(CLI::PositiveNumber);
@@ -40,12 +47,39 @@ int main(int argc, char** argv) {
   o.stem = Stem::Cifar;
   o.width = width;
   o.num_classes = 10;
-  auto net = make_resnet(arch, o);
-  SGD sgd(weight_and_norm_groups(net->named_parameters(), 0.1, 5e-4), 0.9);
+  // One step of the chosen method on fixed random data (two views for the SSL methods).
   Generator gen(0);
-  Tensor x = normal({batch, 3, image, image}, 0, 1, gen);
-  if (precision == "bf16") x = engine::to(x, DType::BFloat16);
-  Tensor y = engine::to(engine::mul(uniform({batch}, 0, 10, gen), 1.0), DType::Int64);
+  auto input = [&] {
+    Tensor x = normal({batch, 3, image, image}, 0, 1, gen);
+    return precision == "bf16" ? engine::to(x, DType::BFloat16) : x;
+  };
+  Tensor x = input(), x2 = input();
+  std::shared_ptr<Module> model;
+  std::function<Tensor()> step_loss;
+  std::shared_ptr<TargetNetwork> ema_target;
+  if (method == "supervised") {
+    auto net = make_resnet(arch, o);
+    Tensor y = engine::to(engine::mul(uniform({batch}, 0, 10, gen), 1.0), DType::Int64);
+    step_loss = [net, x, y] { return cross_entropy((*net)(x), y); };
+    model = net;
+  } else {
+    auto net = std::make_shared<SiameseNet>(arch, width, dim, pred_dim, /*cifar_stem=*/true, 0);
+    bool byol = method.starts_with("byol"), gsg = method.ends_with("-gsg");
+    auto target =
+        byol ? std::make_shared<TargetNetwork>(*net, arch, width, dim, pred_dim, true) : nullptr;
+    auto pair_gen = std::make_shared<Generator>(1);
+    step_loss = [=] {
+      Head h = [&](const Tensor& z) { return (*net->predictor)(z); };
+      Tensor z1 = net->encode(x), z2 = net->encode(x2);
+      Tensor t1 = byol ? target->encode(x) : z1, t2 = byol ? target->encode(x2) : z2;
+      if (!gsg) return byol ? byol_loss(z1, z2, t1, t2, h) : simsiam_loss(z1, z2, h);
+      Tensor perm = randperm(batch, *pair_gen);
+      return gsg_loss(z1, z2, t1, t2, perm, gsg_select(t1, t2, perm), h);
+    };
+    model = net;
+    ema_target = target;  // BYOL's EMA update is part of its step
+  }
+  SGD sgd(weight_and_norm_groups(model->named_parameters(), 0.1, 5e-4), 0.9);
 
   Profile profile;
   std::vector<double> times;
@@ -54,9 +88,10 @@ int main(int argc, char** argv) {
     if (s >= warmup) scope.emplace(profile);
     auto t0 = std::chrono::steady_clock::now();
     sgd.zero_grad();
-    Tensor loss = cross_entropy((*net)(x), y);
+    Tensor loss = step_loss();
     backward(loss);
     sgd.step();
+    if (ema_target) ema_target->update(0.99);
     double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (s >= warmup) times.push_back(dt);
     std::printf("step %3d  %8.1f ms  loss %.4f%s\n", s, dt * 1e3, loss.item(),
