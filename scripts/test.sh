@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs missing packages, builds into build/, and runs every test through CTest.
-# GPU tests (label gpu) skip with a message when no CUDA device is present.
+# Tests that need data which is absent report "Skipped" with a message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
