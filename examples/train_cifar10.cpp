@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <numbers>
 
@@ -34,9 +35,10 @@ struct Config {
   std::string method = "simsiam-gsg", arch = "resnet18", data = "data/cifar10-sample", out;
   int64_t width = 64, dim = 2048, pred_dim = 512, epochs = 20, batch_size = 512;
   double lr = -1, wd = 5e-4, momentum = 0.9, tau = 0.99;
-  bool fix_pred_lr = false, no_predictor = false, no_stop_grad = false;
+  bool fix_pred_lr = false, no_predictor = false, no_stop_grad = false, resume = false;
   uint64_t seed = 0;
   int threads = 2, knn_every = 1, knn_k = 200;
+  int64_t stop_after = 0;  // 0: run every epoch
   double knn_t = 0.1;
 };
 
@@ -56,6 +58,49 @@ double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const A
            const Config& c) {
   return knn_accuracy(features(net, train, o), train.labels, features(net, test, o), test.labels,
                       10, c.knn_k, c.knn_t);
+}
+
+json read_json(const std::string& path) {
+  std::ifstream in(path);
+  SG_CHECK(in.good(), "--resume: cannot open '", path, "'");
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    SG_CHECK(false, "--resume: '", path, "' is not valid JSON: ", e.what());
+  }
+}
+
+// A resumed run must use the options it was started with (the thread count may differ).
+void check_same_config(const json& saved, const json& now, bool resume) {
+  if (!resume) return;
+  for (auto& [key, value] : now.items())
+    if (key != "threads")
+      SG_CHECK(saved.contains(key) && saved[key] == value, "--resume: option '", key, "' is ",
+               value.dump(), " but the run was started with ",
+               saved.contains(key) ? saved[key].dump() : std::string("nothing"));
+}
+
+// Restores model, optimizer, target network and metrics; returns the last finished epoch.
+int64_t resume_run(const Config& c, SiameseNet& net, SGD& sgd, TargetNetwork* target,
+                   std::vector<json>& metrics) {
+  fs::path dir(c.out);
+  auto meta = load_module(net, (dir / "checkpoint.safetensors").string());
+  SG_CHECK(meta.count("epoch"), "--resume: ", (dir / "checkpoint.safetensors").string(),
+           " has no epoch in its metadata");
+  int64_t epoch = std::stoll(meta.at("epoch"));
+  sgd.load_state_dict(load_safetensors((dir / "optimizer.safetensors").string()).tensors);
+  if (target) load_module(target->net(), (dir / "target.safetensors").string());
+  std::ifstream in(dir / "metrics.jsonl");
+  SG_CHECK(in.good(), "--resume: cannot open ", (dir / "metrics.jsonl").string());
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) {
+      json m = json::parse(line);
+      if (m["epoch"].get<int64_t>() <= epoch) metrics.push_back(m);
+    }
+  SG_CHECK(!metrics.empty() && metrics.back()["epoch"].get<int64_t>() == epoch,
+           "--resume: metrics.jsonl does not reach epoch ", epoch, " of the checkpoint");
+  SG_CHECK(epoch < c.epochs, "--resume: the run already finished its ", c.epochs, " epochs");
+  return epoch;
 }
 
 }  // namespace
@@ -89,6 +134,11 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--knn-k", c.knn_k)->check(CLI::PositiveNumber);
   app.add_option("--knn-t", c.knn_t)->check(CLI::PositiveNumber);
+  app.add_option("--stop-after", c.stop_after,
+                 "stop after this epoch of the schedule (continue later with --resume)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--resume", c.resume,
+               "continue the run in --out from its last checkpoint (same options required)");
   CLI11_PARSE(app, argc, argv);
   if (c.lr < 0) c.lr = 0.03 * double(c.batch_size) / 256.0;
   bool byol = c.method.starts_with("byol"), gsg = c.method.ends_with("-gsg");
@@ -121,7 +171,13 @@ int main(int argc, char** argv) {
                    {"seed", c.seed},
                    {"threads", c.threads},
                    {"data", c.data}};
-    write_text_atomically((fs::path(c.out) / "config.json").string(), config.dump(2) + "\n");
+    json saved_config;
+    if (c.resume) {
+      saved_config = read_json((fs::path(c.out) / "config.json").string());
+    } else {
+      write_text_atomically((fs::path(c.out) / "config.json").string(), config.dump(2) + "\n");
+    }
+    check_same_config(saved_config, config, c.resume);
 
     AugmentOptions aug;
     SiameseNet net(c.arch, c.width, c.dim, c.pred_dim, /*cifar_stem=*/true, c.seed);
@@ -143,16 +199,27 @@ int main(int argc, char** argv) {
                 c.method.c_str(), long(train.size()), c.data.c_str(), c.arch.c_str(), long(c.width),
                 long(c.dim), long(c.batch_size), c.lr, c.threads);
     std::vector<json> metrics;
-    double knn0 = knn(net, train, test, aug, c);
-    metrics.push_back({{"epoch", 0}, {"knn_top1", knn0}});
-    write_text_atomically((fs::path(c.out) / "metrics.jsonl").string(),
-                          metrics.back().dump() + "\n");
-    std::printf("epoch %3d  knn %.2f%% (untrained)\n", 0, 100 * knn0);
+    int64_t first_epoch = 1;
+    double knn0;
+    if (c.resume) {
+      first_epoch = resume_run(c, net, sgd, target.get(), metrics) + 1;
+      knn0 = metrics.front()["knn_top1"].get<double>();
+      std::printf("resumed from the end of epoch %ld\n", long(first_epoch - 1));
+    } else {
+      knn0 = knn(net, train, test, aug, c);
+      metrics.push_back({{"epoch", 0}, {"knn_top1", knn0}});
+      write_text_atomically((fs::path(c.out) / "metrics.jsonl").string(),
+                            metrics.back().dump() + "\n");
+      std::printf("epoch %3d  knn %.2f%% (untrained)\n", 0, 100 * knn0);
+    }
 
     ViewLoader loader(train, c.batch_size, 2, aug, c.seed);
-    Generator pair_gen(c.seed + 17);
+
     bool tty = ::isatty(::fileno(stdout));
-    for (int64_t epoch = 1; epoch <= c.epochs; ++epoch) {
+    int64_t last_epoch = c.stop_after > 0 ? std::min(c.stop_after, c.epochs) : c.epochs;
+    for (int64_t epoch = first_epoch; epoch <= last_epoch; ++epoch) {
+      // Every random choice of an epoch derives from (seed, epoch), so a resumed run repeats it.
+      Generator pair_gen(c.seed * 1000003 + 17 + uint64_t(epoch));
       double lr =
           c.lr * 0.5 * (1 + std::cos(std::numbers::pi * double(epoch - 1) / double(c.epochs)));
       sgd.set_lr(lr);
@@ -209,7 +276,7 @@ int main(int argc, char** argv) {
         m["gsg_pair_share"] = {pairs[0] / total, pairs[1] / total, pairs[2] / total,
                                pairs[3] / total};
       }
-      bool eval_now = epoch == c.epochs || (c.knn_every > 0 && epoch % c.knn_every == 0);
+      bool eval_now = epoch == last_epoch || (c.knn_every > 0 && epoch % c.knn_every == 0);
       if (eval_now) {
         auto k0 = std::chrono::steady_clock::now();
         m["knn_top1"] = knn(net, train, test, aug, c);

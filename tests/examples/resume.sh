@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# train_cifar10 --resume: a run stopped after epoch 1 and resumed must write the same metrics
+# (timings aside) and the same final checkpoint as an uninterrupted run; a resume with changed
+# options must be refused.  usage: resume.sh TRAIN_CIFAR10 SAMPLE_DIR WORKDIR
+set -euo pipefail
+train="$1" data="$2" work="$3"
+rm -rf "$work" && mkdir -p "$work"
+args=(--method byol-gsg --data "$data" --width 4 --dim 32 --pred-dim 8 --batch-size 64 --threads 1 --seed 3 --epochs 2)
+"$train" "${args[@]}" --out "$work/full" > /dev/null
+"$train" "${args[@]}" --out "$work/part" --stop-after 1 > /dev/null
+"$train" "${args[@]}" --out "$work/part" --resume > /dev/null
+strip() { sed -E 's/"(images_per_s|seconds)":[^,}]*,?//g' "$1"; }
+diff <(strip "$work/full/metrics.jsonl") <(strip "$work/part/metrics.jsonl")
+cmp "$work/full/checkpoint.safetensors" "$work/part/checkpoint.safetensors"
+if "$train" "${args[@]}" --out "$work/part" --resume --lr 0.5 2> "$work/err"; then
+  echo "a resume with a changed --lr was accepted"; exit 1
+fi
+grep -q "option 'lr'" "$work/err"
+echo "resume reproduces the uninterrupted run"
