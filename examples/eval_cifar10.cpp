@@ -1,0 +1,144 @@
+// Evaluates a train_cifar10 checkpoint on CIFAR-10 with the backbone frozen:
+//   eval_cifar10 knn      --data DIR --weights RUN/checkpoint.safetensors   -> "knn_top1: <x>"
+//   eval_cifar10 linear   --data DIR --weights ...                          -> "linear_top1: <x>"
+//   eval_cifar10 features --data DIR --weights ... --split train|test --out F.npy
+// Features are the global-average-pooled backbone outputs (eval-mode BatchNorm, test-time
+// normalisation only), rows in file order. Architecture and width default to the checkpoint's.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "data/loader.h"
+#include "engine/atomic_file.h"
+#include "engine/parallel.h"
+#include "layers/checkpoint.h"
+#include "layers/optim.h"
+#include "ssl/heads.h"
+#include "ssl/knn.h"
+
+using namespace sg;
+using json = nlohmann::json;
+
+namespace {
+
+Tensor features(SiameseNet& net, const ImageSet& set) {
+  NoGradGuard no_grad;
+  net.eval();
+  AugmentOptions o;
+  std::vector<Tensor> parts;
+  for (int64_t first = 0; first < set.size(); first += 256)
+    parts.push_back(net.backbone->features(
+        eval_batch(set, first, std::min<int64_t>(256, set.size() - first), o)));
+  return engine::cat(parts, 0);
+}
+
+// NumPy's .npy v1.0: magic, header dict padded to a multiple of 64 bytes, little-endian float32.
+void write_npy(const std::string& path, const Tensor& t) {
+  Tensor c = engine::contiguous(t);
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+                       std::to_string(c.shape()[0]) + ", " + std::to_string(c.shape()[1]) + "), }";
+  header.append(64 - (10 + header.size() + 1) % 64, ' ');
+  header += '\n';
+  write_file_atomically(path, [&](std::FILE* f) {
+    const char magic[] = "\x93NUMPY\x01\x00";
+    uint16_t len = uint16_t(header.size());
+    unsigned char le[2] = {uint8_t(len & 0xff), uint8_t(len >> 8)};
+    size_t bytes = size_t(c.numel()) * 4;
+    return std::fwrite(magic, 1, 8, f) == 8 && std::fwrite(le, 1, 2, f) == 2 &&
+           std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
+           std::fwrite(c.raw_data(), 1, bytes, f) == bytes;
+  });
+}
+
+// A linear classifier on frozen, standardised features: SGD with momentum, cosine schedule,
+// mini-batches of 256, cross-entropy. Returns test top-1.
+double linear_probe(const Tensor& train_f, const std::vector<int64_t>& train_y,
+                    const Tensor& test_f, const std::vector<int64_t>& test_y, int epochs, double lr,
+                    uint64_t seed) {
+  Tensor mean = engine::mean(train_f, {0}, true);
+  Tensor std = engine::add(
+      engine::sqrt(engine::mean(engine::pow(engine::sub(train_f, mean), 2.0), {0}, true)), 1e-6);
+  auto standardise = [&](const Tensor& f) { return engine::div(engine::sub(f, mean), std); };
+  Tensor xtr = standardise(train_f), xte = standardise(test_f);
+  Generator gen(seed);
+  Linear fc(xtr.shape()[1], 10, gen);
+  SGD sgd({ParamGroup{fc.named_parameters(), lr, 0.0}}, 0.9);
+  std::vector<double> labels(train_y.begin(), train_y.end());
+  Tensor ytr = Tensor::from_vector(labels, {int64_t(labels.size())}, DType::Int64);
+  int64_t n = xtr.shape()[0], batch = 256, steps = (n + batch - 1) / batch;
+  for (int e = 0; e < epochs; ++e) {
+    Tensor perm = randperm(n, gen);
+    for (int64_t s = 0; s < steps; ++s) {
+      sgd.set_lr(cosine_lr(lr, e * steps + s, epochs * steps));
+      Tensor idx = engine::narrow(perm, 0, s * batch, std::min(batch, n - s * batch));
+      sgd.zero_grad();
+      backward(
+          cross_entropy(fc(engine::index_select(xtr, 0, idx)), engine::index_select(ytr, 0, idx)));
+      sgd.step();
+    }
+  }
+  NoGradGuard no_grad;
+  Tensor pred = engine::argmax(fc(xte), 1);
+  int64_t correct = 0;
+  for (size_t i = 0; i < test_y.size(); ++i) correct += int64_t(pred.at({int64_t(i)})) == test_y[i];
+  return double(correct) / double(test_y.size());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Evaluate a stopgrad SSL checkpoint on CIFAR-10"};
+  std::string mode, data = "data/cifar10-sample", weights, arch, split = "test", out;
+  int64_t width = 0, dim = 0, pred_dim = 0;
+  int threads = 2, epochs = 100, k = 200;
+  double lr = 0.1, t = 0.1;
+  app.add_option("mode", mode, "knn | linear | features")
+      ->required()
+      ->check(CLI::IsMember({"knn", "linear", "features"}));
+  app.add_option("--data", data, "CIFAR-10 binary directory")->check(CLI::ExistingDirectory);
+  app.add_option("--weights", weights, "train_cifar10 checkpoint")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--arch", arch, "default: the checkpoint's");
+  app.add_option("--width", width, "default: the checkpoint's");
+  app.add_option("--split", split, "features: train | test")
+      ->check(CLI::IsMember({"train", "test"}));
+  app.add_option("--out", out, "features: the .npy file to write");
+  app.add_option("--threads", threads)->check(CLI::PositiveNumber);
+  app.add_option("--epochs", epochs, "linear: training epochs")->check(CLI::PositiveNumber);
+  app.add_option("--lr", lr, "linear: learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--knn-k", k)->check(CLI::PositiveNumber);
+  app.add_option("--knn-t", t)->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+  try {
+    set_num_threads(threads);
+    SG_CHECK(mode != "features" || !out.empty(), "features: --out FILE.npy is required");
+    SafetensorsContents file = load_safetensors(weights);
+    SG_CHECK(file.metadata.count("config"), "'", weights,
+             "' has no train_cifar10 config in its metadata");
+    json config = json::parse(file.metadata.at("config"));
+    if (arch.empty()) arch = config.at("arch").get<std::string>();
+    if (width == 0) width = config.at("width").get<int64_t>();
+    dim = config.at("dim").get<int64_t>();
+    pred_dim = config.at("pred_dim").get<int64_t>();
+    SiameseNet net(arch, width, dim, pred_dim, /*cifar_stem=*/true, 0);
+    load_named(net.state_dict(), file.tensors, "'" + weights + "'");
+    ImageSet train = load_cifar10_train(data), test = load_cifar10_test(data);
+    if (mode == "features") {
+      write_npy(out, features(net, split == "train" ? train : test));
+      std::printf("wrote %s\n", out.c_str());
+    } else if (mode == "knn") {
+      std::printf("knn_top1: %.4f\n", knn_accuracy(features(net, train), train.labels,
+                                                   features(net, test), test.labels, 10, k, t));
+    } else {
+      std::printf("linear_top1: %.4f\n",
+                  linear_probe(features(net, train), train.labels, features(net, test), test.labels,
+                               epochs, lr, 0));
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "eval_cifar10: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
