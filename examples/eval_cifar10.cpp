@@ -12,6 +12,7 @@
 #include "data/loader.h"
 #include "engine/atomic_file.h"
 #include "engine/parallel.h"
+#include "examples/features.h"
 #include "layers/checkpoint.h"
 #include "layers/optim.h"
 #include "ssl/heads.h"
@@ -21,17 +22,6 @@ using namespace sg;
 using json = nlohmann::json;
 
 namespace {
-
-Tensor features(SiameseNet& net, const ImageSet& set) {
-  NoGradGuard no_grad;
-  net.eval();
-  AugmentOptions o;
-  std::vector<Tensor> parts;
-  for (int64_t first = 0; first < set.size(); first += 256)
-    parts.push_back(net.backbone->features(
-        eval_batch(set, first, std::min<int64_t>(256, set.size() - first), o)));
-  return engine::cat(parts, 0);
-}
 
 // NumPy's .npy v1.0: magic, header dict padded to a multiple of 64 bytes, little-endian float32.
 void write_npy(const std::string& path, const Tensor& t) {
@@ -126,15 +116,16 @@ int main(int argc, char** argv) {
     load_named(net.state_dict(), file.tensors, "'" + weights + "'");
     ImageSet train = load_cifar10_train(data), test = load_cifar10_test(data);
     if (mode == "features") {
-      write_npy(out, features(net, split == "train" ? train : test));
+      write_npy(out, backbone_features(net, split == "train" ? train : test));
       std::printf("wrote %s\n", out.c_str());
     } else if (mode == "knn") {
-      std::printf("knn_top1: %.4f\n", knn_accuracy(features(net, train), train.labels,
-                                                   features(net, test), test.labels, 10, k, t));
+      std::printf("knn_top1: %.4f\n",
+                  knn_accuracy(backbone_features(net, train), train.labels,
+                               backbone_features(net, test), test.labels, 10, k, t));
     } else {
       std::printf("linear_top1: %.4f\n",
-                  linear_probe(features(net, train), train.labels, features(net, test), test.labels,
-                               epochs, lr, 0));
+                  linear_probe(backbone_features(net, train), train.labels,
+                               backbone_features(net, test), test.labels, epochs, lr, 0));
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "eval_cifar10: %s\n", e.what());

@@ -18,6 +18,7 @@
 #include "data/loader.h"
 #include "engine/atomic_file.h"
 #include "engine/parallel.h"
+#include "examples/features.h"
 #include "layers/checkpoint.h"
 #include "layers/optim.h"
 #include "ssl/byol.h"
@@ -42,22 +43,9 @@ struct Config {
   double knn_t = 0.1;
 };
 
-// Backbone features (global-average-pooled, eval-mode BatchNorm) of a whole image set.
-Tensor features(SiameseNet& net, const ImageSet& set, const AugmentOptions& o) {
-  NoGradGuard no_grad;
-  net.eval();
-  std::vector<Tensor> parts;
-  for (int64_t first = 0; first < set.size(); first += 256)
-    parts.push_back(net.backbone->features(
-        eval_batch(set, first, std::min<int64_t>(256, set.size() - first), o)));
-  net.train();
-  return engine::cat(parts, 0);
-}
-
-double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const AugmentOptions& o,
-           const Config& c) {
-  return knn_accuracy(features(net, train, o), train.labels, features(net, test, o), test.labels,
-                      10, c.knn_k, c.knn_t);
+double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const Config& c) {
+  return knn_accuracy(backbone_features(net, train), train.labels, backbone_features(net, test),
+                      test.labels, 10, c.knn_k, c.knn_t);
 }
 
 json read_json(const std::string& path) {
@@ -206,7 +194,7 @@ int main(int argc, char** argv) {
       knn0 = metrics.front()["knn_top1"].get<double>();
       std::printf("resumed from the end of epoch %ld\n", long(first_epoch - 1));
     } else {
-      knn0 = knn(net, train, test, aug, c);
+      knn0 = knn(net, train, test, c);
       metrics.push_back({{"epoch", 0}, {"knn_top1", knn0}});
       write_text_atomically((fs::path(c.out) / "metrics.jsonl").string(),
                             metrics.back().dump() + "\n");
@@ -279,7 +267,7 @@ int main(int argc, char** argv) {
       bool eval_now = epoch == last_epoch || (c.knn_every > 0 && epoch % c.knn_every == 0);
       if (eval_now) {
         auto k0 = std::chrono::steady_clock::now();
-        m["knn_top1"] = knn(net, train, test, aug, c);
+        m["knn_top1"] = knn(net, train, test, c);
         m["seconds"] =
             seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - k0).count();
       }
