@@ -59,8 +59,7 @@ json read_json(const std::string& path) {
 }
 
 // A resumed run must use the options it was started with (the thread count may differ).
-void check_same_config(const json& saved, const json& now, bool resume) {
-  if (!resume) return;
+void check_same_config(const json& saved, const json& now) {
   for (auto& [key, value] : now.items())
     if (key != "threads")
       SG_CHECK(saved.contains(key) && saved[key] == value, "--resume: option '", key, "' is ",
@@ -165,7 +164,7 @@ int main(int argc, char** argv) {
     } else {
       write_text_atomically((fs::path(c.out) / "config.json").string(), config.dump(2) + "\n");
     }
-    check_same_config(saved_config, config, c.resume);
+    if (c.resume) check_same_config(saved_config, config);
 
     AugmentOptions aug;
     SiameseNet net(c.arch, c.width, c.dim, c.pred_dim, /*cifar_stem=*/true, c.seed);

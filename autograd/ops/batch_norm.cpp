@@ -43,6 +43,7 @@ Tensor batch_norm_op(const char* name, const Tensor& x, const Tensor& weight, co
         });
   }
   Tensor y = e::batch_norm_forward_infer(x, weight, bias, running_mean, running_var, eps, relu);
+  if (!should_record({x, weight, bias})) return y;  // evaluation: nothing to prepare for backward
   // invstd and the mean are copied now: the running statistics may change before backward.
   Tensor invstd = e::pow(e::add(running_var, eps), -0.5);
   return record(name, y, {x, weight, bias},

@@ -87,7 +87,7 @@ Tensor flat_partner(const Tensor& a, const Tensor& b) {
   return in_layout(b, desc_of(a));  // a blocked: reorder b into the same blocks
 }
 
-const float* scalar_ptr(const Tensor& t) { return static_cast<const float*>(t.raw_data()); }
+const float* float_data(const Tensor& t) { return static_cast<const float*>(t.raw_data()); }
 
 }  // namespace
 
@@ -197,7 +197,7 @@ Tensor OneDnnBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   if (auto out = bf16_binary(op, a, b)) return *out;
   if (Tensor partner = flat_partner(a, b); partner.defined()) {
     Tensor out = empty_same_layout(a);
-    if (flat_binary(op, static_cast<float*>(out.raw_data()), scalar_ptr(a), scalar_ptr(partner),
+    if (flat_binary(op, static_cast<float*>(out.raw_data()), float_data(a), float_data(partner),
                     partner.numel() == 1 && a.numel() != 1, flat_size(a)))
       return out;
   }
@@ -211,7 +211,7 @@ Tensor OneDnnBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b) {
 void OneDnnBackend::binary_inplace(BinaryOp op, const Tensor& self, const Tensor& other) {
   if (Tensor partner = flat_partner(self, other); partner.defined()) {
     float* s = static_cast<float*>(self.raw_data());
-    if (flat_binary(op, s, s, scalar_ptr(partner), partner.numel() == 1 && self.numel() != 1,
+    if (flat_binary(op, s, s, float_data(partner), partner.numel() == 1 && self.numel() != 1,
                     flat_size(self)))
       return;
   }
