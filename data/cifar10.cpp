@@ -80,14 +80,4 @@ std::vector<std::string> read_cifar10_class_names(const std::string& meta_file) 
   return names;
 }
 
-Tensor ImageSet::images_as_float(int64_t first, int64_t count) const {
-  SG_CHECK(first >= 0 && count >= 0 && first + count <= size(), "images [", first, ", ",
-           first + count, ") out of range for a set of ", size());
-  Tensor t = Tensor::empty({count, channels, height, width});
-  float* p = t.data<float>();
-  const uint8_t* src = pixels.data() + first * channels * height * width;
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = float(src[i]) / 255.0f;
-  return t;
-}
-
 }  // namespace sg

@@ -3,23 +3,12 @@
 // bytes (1,024 red, 1,024 green, 1,024 blue, each plane row-major 32x32). Training data is every
 // data_batch_*.bin of a directory, in name order; test data is test_batch.bin; class names come
 // from batches.meta.txt. Everything is validated, and errors name the file and the offset.
-#include <cstdint>
 #include <string>
 #include <vector>
 
-#include "engine/tensor.h"
+#include "data/image_set.h"
 
 namespace sg {
-
-struct ImageSet {
-  static constexpr int64_t channels = 3, height = 32, width = 32;
-  std::vector<uint8_t> pixels;  // N x 3 x 32 x 32, as in the files
-  std::vector<int64_t> labels;
-  std::vector<std::string> class_names;
-  int64_t size() const { return int64_t(labels.size()); }
-  // Images [i, i+count) as float32 [count, 3, 32, 32] in [0, 1].
-  Tensor images_as_float(int64_t first, int64_t count) const;
-};
 
 inline constexpr int64_t kCifarRecordBytes = 1 + 3 * 32 * 32;
 

@@ -62,9 +62,9 @@ ViewBatch ViewLoader::make(int64_t epoch, int64_t b) const {
 
 Tensor eval_batch(const ImageSet& set, int64_t first, int64_t count,
                   const AugmentOptions& options) {
-  Tensor out = Tensor::empty({count, 3, 32, 32});
+  Tensor out = Tensor::empty({count, 3, set.height, set.width});
   for (int64_t i = 0; i < count; ++i)
-    preprocess(set, first + i, options, out.data<float>() + i * 3 * 32 * 32);
+    preprocess(set, first + i, options, out.data<float>() + i * set.image_bytes());
   return out;
 }
 

@@ -42,7 +42,7 @@ class ViewLoader {
   std::future<ViewBatch> prefetch_;
 };
 
-// Normalised, unaugmented images [first, first + count) for evaluation: [count, 3, 32, 32].
+// Normalised, unaugmented images [first, first + count) for evaluation: [count, 3, H, W].
 Tensor eval_batch(const ImageSet& set, int64_t first, int64_t count, const AugmentOptions& options);
 
 }  // namespace sg

@@ -146,9 +146,54 @@ void normalize(float* img, int64_t size, const AugmentOptions& o) {
     for (int64_t i = 0; i < n; ++i) img[c * n + i] = (img[c * n + i] - o.mean[c]) / o.std[c];
 }
 
+void gaussian_blur(float* img, int64_t size, double sigma, int64_t kernel) {
+  SG_CHECK(kernel >= 1 && kernel % 2 == 1, "gaussian_blur: kernel size ", kernel,
+           " must be odd and positive");
+  int64_t half = kernel / 2;
+  std::vector<float> weights(kernel);
+  double total = 0;
+  for (int64_t k = 0; k < kernel; ++k)
+    total += weights[k] = float(std::exp(-0.5 * double((k - half) * (k - half)) / (sigma * sigma)));
+  for (float& w : weights) w = float(w / total);
+  // Reflect padding (torchvision's): index -1 reads 1, index size reads size - 2.
+  auto reflect = [size](int64_t i) {
+    if (size == 1) return int64_t(0);
+    while (i < 0 || i >= size) i = i < 0 ? -i : 2 * (size - 1) - i;
+    return i;
+  };
+  std::vector<float> row(size), tmp(size * size);
+  for (int64_t c = 0; c < 3; ++c) {
+    float* plane = img + c * size * size;
+    // Separable: horizontal into tmp, then vertical back into the plane.
+    for (int64_t y = 0; y < size; ++y)
+      for (int64_t x = 0; x < size; ++x) {
+        float acc = 0;
+        for (int64_t k = 0; k < kernel; ++k)
+          acc += weights[k] * plane[y * size + reflect(x + k - half)];
+        tmp[y * size + x] = acc;
+      }
+    for (int64_t x = 0; x < size; ++x) {
+      for (int64_t y = 0; y < size; ++y) {
+        float acc = 0;
+        for (int64_t k = 0; k < kernel; ++k)
+          acc += weights[k] * tmp[reflect(y + k - half) * size + x];
+        row[y] = acc;
+      }
+      for (int64_t y = 0; y < size; ++y) plane[y * size + x] = row[y];
+    }
+  }
+}
+
+int64_t blur_kernel_size(const AugmentOptions& o) {
+  if (o.blur_kernel > 0) return o.blur_kernel;
+  // SimCLR/BYOL: about a tenth of the image side, odd (23 for 224-pixel images).
+  int64_t k = std::max<int64_t>(3, int64_t(std::lround(0.1 * double(o.size))));
+  return k % 2 == 1 ? k : k + 1;
+}
+
 namespace {
 std::vector<float> source_image(const ImageSet& set, int64_t index) {
-  constexpr int64_t n = 3 * 32 * 32;
+  int64_t n = set.image_bytes();
   std::vector<float> img(n);
   const uint8_t* p = set.pixels.data() + index * n;
   for (int64_t i = 0; i < n; ++i) img[i] = float(p[i]) / 255.0f;
@@ -159,19 +204,27 @@ std::vector<float> source_image(const ImageSet& set, int64_t index) {
 AugmentRecord augment(const ImageSet& set, int64_t index, const AugmentOptions& o, Generator& gen,
                       float* dst) {
   std::vector<float> src = source_image(set, index);
-  AugmentRecord r{random_resized_crop_box(32, 32, o, gen), false, false, false};
-  crop_and_resize(src.data(), 32, 32, r.crop, o.size, dst);
+  AugmentRecord r{random_resized_crop_box(set.height, set.width, o, gen), false, false, false,
+                  false};
+  crop_and_resize(src.data(), set.height, set.width, r.crop, o.size, dst);
   if ((r.flipped = gen.uniform() < o.flip_p)) horizontal_flip(dst, o.size);
   if ((r.jittered = gen.uniform() < o.jitter_p)) color_jitter(dst, o.size, o, gen);
   if ((r.grayscale = gen.uniform() < o.grayscale_p)) to_grayscale(dst, o.size);
+  // Only draw for blur when it is on, so runs without blur keep their random streams.
+  if (o.blur_p > 0 && (r.blurred = gen.uniform() < o.blur_p)) {
+    double sigma = o.blur_sigma_min + (o.blur_sigma_max - o.blur_sigma_min) * gen.uniform();
+    gaussian_blur(dst, o.size, sigma, blur_kernel_size(o));
+  }
   normalize(dst, o.size, o);
   return r;
 }
 
 void preprocess(const ImageSet& set, int64_t index, const AugmentOptions& o, float* dst) {
+  SG_CHECK(set.height == set.width, "preprocess: images are ", set.height, "x", set.width,
+           ", expected square images");
   std::vector<float> src = source_image(set, index);
   std::copy(src.begin(), src.end(), dst);
-  normalize(dst, 32, o);
+  normalize(dst, set.height, o);
 }
 
 }  // namespace sg

@@ -15,6 +15,10 @@ struct AugmentOptions {
   double flip_p = 0.5;
   double jitter_p = 0.8, brightness = 0.4, contrast = 0.4, saturation = 0.4, hue = 0.1;
   double grayscale_p = 0.2;
+  // GaussianBlur, for larger images (SimSiam's CIFAR recipe has none): sigma uniform in
+  // [min, max]; kernel 0 picks an odd size near a tenth of the image side.
+  double blur_p = 0.0, blur_sigma_min = 0.1, blur_sigma_max = 2.0;
+  int64_t blur_kernel = 0;
   std::array<float, 3> mean{0.4914f, 0.4822f, 0.4465f};  // CIFAR-10's own statistics
   std::array<float, 3> std{0.2470f, 0.2435f, 0.2616f};
 };
@@ -33,12 +37,15 @@ void horizontal_flip(float* img, int64_t size);
 // ColorJitter: brightness, contrast, saturation, hue in a random order, each factor random.
 void color_jitter(float* img, int64_t size, const AugmentOptions& o, Generator& gen);
 void to_grayscale(float* img, int64_t size);
+// torchvision's GaussianBlur: separable kernel of odd size, reflect padding.
+void gaussian_blur(float* img, int64_t size, double sigma, int64_t kernel);
+int64_t blur_kernel_size(const AugmentOptions& o);
 void normalize(float* img, int64_t size, const AugmentOptions& o);
 
 // What augment() chose for one view (for tests, and for seeing what happened).
 struct AugmentRecord {
   CropBox crop;
-  bool flipped, jittered, grayscale;
+  bool flipped, jittered, grayscale, blurred;
 };
 
 // One augmented, normalised view of image `index` of `set`, written to dst [3, size, size].

@@ -86,3 +86,60 @@ TEST_CASE("loader.reproducible_and_complete") {
   b.start_epoch(3);
   CHECK(a.next().indices != b.next().indices);  // a new epoch reshuffles
 }
+
+TEST_CASE("augment.gaussian_blur_matches_direct_2d_convolution") {
+  // Oracle: the 2-d Gaussian applied directly (not separably), reflect padding by hand.
+  const int64_t n = 7, k = 5;
+  const double sigma = 1.3;
+  std::vector<float> img(3 * n * n);
+  Generator gen(4);
+  for (float& v : img) v = float(gen.uniform());
+  std::vector<float> blurred = img;
+  gaussian_blur(blurred.data(), n, sigma, k);
+  auto reflect = [&](int64_t i) { return i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i); };
+  double total = 0;
+  for (int64_t a = -k / 2; a <= k / 2; ++a)
+    for (int64_t b = -k / 2; b <= k / 2; ++b)
+      total += std::exp(-(a * a + b * b) / (2 * sigma * sigma));
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t y = 0; y < n; ++y)
+      for (int64_t x = 0; x < n; ++x) {
+        double acc = 0;
+        for (int64_t a = -k / 2; a <= k / 2; ++a)
+          for (int64_t b = -k / 2; b <= k / 2; ++b)
+            acc += std::exp(-(a * a + b * b) / (2 * sigma * sigma)) *
+                   img[size_t((c * n + reflect(y + a)) * n + reflect(x + b))];
+        REQUIRE(std::abs(blurred[size_t((c * n + y) * n + x)] - acc / total) < 1e-5);
+      }
+  // A constant image stays constant; kernel sizes must be odd.
+  std::vector<float> flat(3 * n * n, 0.25f);
+  gaussian_blur(flat.data(), n, 2.0, 7);
+  for (float v : flat) REQUIRE(std::abs(v - 0.25f) < 1e-6);
+  CHECK_THROWS_WITH_AS(gaussian_blur(flat.data(), n, 1.0, 4), doctest::Contains("odd"), Error);
+}
+
+TEST_CASE("augment.blur_rate_and_kernel_size") {
+  ImageSet set = sample();
+  AugmentOptions o;
+  CHECK(blur_kernel_size(o) == 3);  // a tenth of 32, at least 3
+  o.size = 224;
+  CHECK(blur_kernel_size(o) == 23);  // SimCLR/BYOL's kernel for ImageNet crops
+  o.size = 32;
+  o.blur_p = 0.5;
+  Generator gen(5);
+  std::vector<float> out(3 * 32 * 32);
+  int n = 2000, blurred = 0;
+  for (int i = 0; i < n; ++i) blurred += augment(set, i % set.size(), o, gen, out.data()).blurred;
+  CHECK(std::abs(blurred / double(n) - 0.5) < 0.045);  // 4 binomial standard deviations
+  // Without blur, no random number is drawn for it: the other choices are unchanged.
+  AugmentOptions plain;
+  Generator g1(6), g2(6);
+  std::vector<float> a(out.size()), b(out.size());
+  AugmentOptions no_blur = plain;
+  no_blur.blur_p = 0;
+  for (int i = 0; i < 50; ++i) {
+    augment(set, i, plain, g1, a.data());
+    augment(set, i, no_blur, g2, b.data());
+    REQUIRE(a == b);
+  }
+}
