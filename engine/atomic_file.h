@@ -10,6 +10,7 @@ namespace sg {
 // `write` fills the open temporary file and returns false on failure. Throws naming `path`
 // (and leaves any existing file untouched) if anything fails.
 void write_file_atomically(const std::string& path, const std::function<bool(std::FILE*)>& write);
+// Writes `text` byte for byte (binary content is fine).
 void write_text_atomically(const std::string& path, const std::string& text);
 
 }  // namespace sg

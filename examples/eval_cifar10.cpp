@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "data/dataset.h"
 #include "data/loader.h"
 #include "engine/atomic_file.h"
 #include "engine/parallel.h"
@@ -43,7 +44,7 @@ void write_npy(const std::string& path, const Tensor& t) {
 
 // A linear classifier on frozen, standardised features: SGD with momentum, cosine schedule,
 // mini-batches of 256, cross-entropy. Returns test top-1.
-double linear_probe(const Tensor& train_f, const std::vector<int64_t>& train_y,
+double linear_probe(const Tensor& train_f, const std::vector<int64_t>& train_y, int64_t classes,
                     const Tensor& test_f, const std::vector<int64_t>& test_y, int epochs, double lr,
                     uint64_t seed) {
   Tensor mean = engine::mean(train_f, {0}, true);
@@ -52,7 +53,7 @@ double linear_probe(const Tensor& train_f, const std::vector<int64_t>& train_y,
   auto standardise = [&](const Tensor& f) { return engine::div(engine::sub(f, mean), std); };
   Tensor xtr = standardise(train_f), xte = standardise(test_f);
   Generator gen(seed);
-  Linear fc(xtr.shape()[1], 10, gen);
+  Linear fc(xtr.shape()[1], classes, gen);
   SGD sgd({ParamGroup{fc.named_parameters(), lr, 0.0}}, 0.9);
   std::vector<double> labels(train_y.begin(), train_y.end());
   Tensor ytr = Tensor::from_vector(labels, {int64_t(labels.size())}, DType::Int64);
@@ -86,7 +87,8 @@ int main(int argc, char** argv) {
   app.add_option("mode", mode, "knn | linear | features")
       ->required()
       ->check(CLI::IsMember({"knn", "linear", "features"}));
-  app.add_option("--data", data, "CIFAR-10 binary directory")->check(CLI::ExistingDirectory);
+  app.add_option("--data", data, "CIFAR-10 binary directory, or an image folder (train/, test/)")
+      ->check(CLI::ExistingDirectory);
   app.add_option("--weights", weights, "train_cifar10 checkpoint")
       ->required()
       ->check(CLI::ExistingFile);
@@ -114,17 +116,18 @@ int main(int argc, char** argv) {
     pred_dim = config.at("pred_dim").get<int64_t>();
     SiameseNet net(arch, width, dim, pred_dim, /*cifar_stem=*/true, 0);
     load_named(net.state_dict(), file.tensors, "'" + weights + "'");
-    ImageSet train = load_cifar10_train(data), test = load_cifar10_test(data);
+    Splits splits = load_splits(data, config.value("image_size", int64_t(32)));
+    const ImageSet &train = splits.train, &test = splits.test;
     if (mode == "features") {
       write_npy(out, backbone_features(net, split == "train" ? train : test));
       std::printf("wrote %s\n", out.c_str());
     } else if (mode == "knn") {
-      std::printf("knn_top1: %.4f\n",
-                  knn_accuracy(backbone_features(net, train), train.labels,
-                               backbone_features(net, test), test.labels, 10, k, t));
+      std::printf("knn_top1: %.4f\n", knn_accuracy(backbone_features(net, train), train.labels,
+                                                   backbone_features(net, test), test.labels,
+                                                   train.num_classes(), k, t));
     } else {
       std::printf("linear_top1: %.4f\n",
-                  linear_probe(backbone_features(net, train), train.labels,
+                  linear_probe(backbone_features(net, train), train.labels, train.num_classes(),
                                backbone_features(net, test), test.labels, epochs, lr, 0));
     }
   } catch (const std::exception& e) {

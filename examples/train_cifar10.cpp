@@ -15,7 +15,9 @@
 #include <nlohmann/json.hpp>
 #include <numbers>
 
+#include "data/dataset.h"
 #include "data/loader.h"
+#include "data/view_grid.h"
 #include "engine/atomic_file.h"
 #include "engine/parallel.h"
 #include "examples/features.h"
@@ -34,7 +36,9 @@ namespace {
 
 struct Config {
   std::string method = "simsiam-gsg", arch = "resnet18", data = "data/cifar10-sample", out;
-  int64_t width = 64, dim = 2048, pred_dim = 512, epochs = 20, batch_size = 512;
+  std::string precision = "fp32", device = "cpu", dump_views;
+  int64_t width = 64, dim = 2048, pred_dim = 512, epochs = 20, batch_size = 512, image_size = 32;
+  double blur = 0;
   double lr = -1, wd = 5e-4, momentum = 0.9, tau = 0.99;
   bool fix_pred_lr = false, no_predictor = false, no_stop_grad = false, resume = false;
   uint64_t seed = 0;
@@ -45,7 +49,7 @@ struct Config {
 
 double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const Config& c) {
   return knn_accuracy(backbone_features(net, train), train.labels, backbone_features(net, test),
-                      test.labels, 10, c.knn_k, c.knn_t);
+                      test.labels, train.num_classes(), c.knn_k, c.knn_t);
 }
 
 json read_json(const std::string& path) {
@@ -115,7 +119,22 @@ int main(int argc, char** argv) {
   app.add_flag("--no-stop-grad", c.no_stop_grad, "ablation: targets are not detached");
   app.add_option("--seed", c.seed);
   app.add_option("--threads", c.threads)->check(CLI::PositiveNumber);
-  app.add_option("--data", c.data, "CIFAR-10 binary directory")->check(CLI::ExistingDirectory);
+  app.add_option("--data", c.data,
+                 "CIFAR-10 binary directory, or an image folder with train/<class>/ and "
+                 "test/<class>/")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--image-size", c.image_size, "side images are resized to (image folders)")
+      ->check(CLI::Range(8, 1024));
+  app.add_option("--blur", c.blur, "GaussianBlur probability (sigma 0.1-2; for larger images)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--precision", c.precision,
+                 "fp32, or bf16: bfloat16 activations and convolutions, float32 master weights "
+                 "and BatchNorm statistics")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+  app.add_option("--device", c.device, "cpu, or cuda (builds with the CUDA backend)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--dump-views", c.dump_views,
+                 "write a PNG grid of the first batch's augmented views to this file and exit");
   app.add_option("--out", c.out, "run directory (default runs/<method>)");
   app.add_option("--knn-every", c.knn_every, "evaluate kNN every N epochs (0: first and last only)")
       ->check(CLI::NonNegativeNumber);
@@ -139,7 +158,22 @@ int main(int argc, char** argv) {
 
   try {
     set_num_threads(c.threads);
-    ImageSet train = load_cifar10_train(c.data), test = load_cifar10_test(c.data);
+    SG_CHECK(c.device == "cpu",
+             "--device cuda: this build of train_cifar10 has no CUDA training path yet");
+    Splits data = load_splits(c.data, c.image_size);
+    const ImageSet &train = data.train, &test = data.test;
+    AugmentOptions aug;
+    aug.size = c.image_size;
+    aug.blur_p = c.blur;
+    if (!c.dump_views.empty()) {
+      ViewLoader loader(train, std::min<int64_t>(c.batch_size, train.size()), 2, aug, c.seed);
+      loader.start_epoch(1);
+      ViewBatch batch = loader.next();
+      write_view_grid(c.dump_views, batch.views, aug);
+      std::printf("wrote the two augmented views of %ld images (a row each) to %s\n",
+                  long(std::min<int64_t>(16, batch.views[0].shape()[0])), c.dump_views.c_str());
+      return 0;
+    }
     fs::create_directories(c.out);
     json config = {{"method", c.method},
                    {"arch", c.arch},
@@ -157,7 +191,11 @@ int main(int argc, char** argv) {
                    {"tau", c.tau},
                    {"seed", c.seed},
                    {"threads", c.threads},
-                   {"data", c.data}};
+                   {"data", c.data},
+                   {"image_size", c.image_size},
+                   {"blur", c.blur},
+                   {"precision", c.precision},
+                   {"device", c.device}};
     json saved_config;
     if (c.resume) {
       saved_config = read_json((fs::path(c.out) / "config.json").string());
@@ -166,7 +204,6 @@ int main(int argc, char** argv) {
     }
     if (c.resume) check_same_config(saved_config, config);
 
-    AugmentOptions aug;
     SiameseNet net(c.arch, c.width, c.dim, c.pred_dim, /*cifar_stem=*/true, c.seed);
     // Parameter groups: encoder, and the predictor (which may keep a fixed learning rate).
     NamedTensors encoder_params, predictor_params;
@@ -217,6 +254,8 @@ int main(int argc, char** argv) {
       int64_t steps = 0, images = 0;
       while (loader.has_next()) {
         ViewBatch batch = loader.next();
+        if (c.precision == "bf16")
+          for (Tensor& v : batch.views) v = engine::to(v, DType::BFloat16);
         Tensor z1 = net.encode(batch.views[0]), z2 = net.encode(batch.views[1]);
         // Targets: the online projections themselves (SimSiam) or the EMA network's (BYOL).
         Tensor t1 = byol ? target->encode(batch.views[0]) : z1;

@@ -1,6 +1,6 @@
 # Sourced by the other scripts: installs the Debian packages stopgrad builds with, only when
 # one is missing (so a second run costs nothing).
-sg_packages=(cmake ninja-build g++ libeigen3-dev libdnnl-dev opencl-c-headers ocl-icd-opencl-dev
+sg_packages=(cmake ninja-build g++ pkgconf libeigen3-dev libdnnl-dev opencl-c-headers ocl-icd-opencl-dev
              libstb-dev doctest-dev nlohmann-json3-dev
              libcli11-dev)
 
