@@ -41,7 +41,8 @@ Tensor BatchNorm::run(const Tensor& x, bool relu) {
            ": expected a rank-", expected_rank_, " input, got ", shape_str(x.shape()));
   if (is_training()) {
     NoGradGuard no_grad;
-    engine::add_(num_batches_tracked, Tensor::scalar(1, DType::Int64));
+    engine::add_(num_batches_tracked,
+                 Tensor::scalar(1, DType::Int64, num_batches_tracked.device()));
   }
   return relu
              ? batch_norm_relu(x, weight, bias, running_mean, running_var, is_training(), momentum,

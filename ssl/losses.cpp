@@ -17,7 +17,7 @@ Tensor target(const Tensor& z, SslOptions o) { return o.stop_grad ? detach(z) : 
 Tensor pick_rows(const std::vector<int>& use_second, const Tensor& first, const Tensor& second) {
   std::vector<double> mask(use_second.begin(), use_second.end());
   Tensor m = Tensor::from_vector(mask, {int64_t(mask.size()), 1}, first.dtype());
-  return where(m, second, first);
+  return where(e::to(m, first.device()), second, first);
 }
 
 std::vector<int> flipped(const std::vector<int>& v) {
@@ -35,7 +35,9 @@ GsgChoice gsg_select(const Tensor& z1, const Tensor& z2, const Tensor& perm) {
   NoGradGuard no_grad;
   int64_t n = z1.shape()[0];
   SG_CHECK(perm.numel() == n, "gsg_select: permutation of ", perm.numel(), " for a batch of ", n);
-  Tensor partner1 = e::index_select(z1, 0, perm), partner2 = e::index_select(z2, 0, perm);
+  Tensor on_device = e::to(perm, z1.device());  // the permutation is drawn on the host
+  Tensor partner1 = e::index_select(z1, 0, on_device);
+  Tensor partner2 = e::index_select(z2, 0, on_device);
   // Squared distances of the four cross-image pairs, [n] each (sqrt keeps the order).
   auto dist = [](const Tensor& a, const Tensor& b) {
     Tensor d = e::sub(a, b);
@@ -63,8 +65,9 @@ Tensor byol_loss(const Tensor& z1, const Tensor& z2, const Tensor& t1, const Ten
 Tensor gsg_loss(const Tensor& z1, const Tensor& z2, const Tensor& t1, const Tensor& t2,
                 const Tensor& perm, const GsgChoice& c, const Head& h, SslOptions o) {
   Tensor source_i = pick_rows(c.a, z1, z2), target_i = pick_rows(flipped(c.a), t1, t2);
-  Tensor pz1 = index_select(z1, 0, perm), pz2 = index_select(z2, 0, perm);
-  Tensor pt1 = index_select(t1, 0, perm), pt2 = index_select(t2, 0, perm);
+  Tensor on_device = e::to(perm, z1.device());  // the permutation is drawn on the host
+  Tensor pz1 = index_select(z1, 0, on_device), pz2 = index_select(z2, 0, on_device);
+  Tensor pt1 = index_select(t1, 0, on_device), pt2 = index_select(t2, 0, on_device);
   Tensor source_j = pick_rows(c.b, pz1, pz2), target_j = pick_rows(flipped(c.b), pt1, pt2);
   return negative_cosine(h(source_i), target(target_i, o)) * 0.5 +
          negative_cosine(h(source_j), target(target_j, o)) * 0.5;
