@@ -38,6 +38,12 @@ Backend& backend_for(Device device) {
 #endif
 }
 
+#ifndef SG_WITH_CUDA
+int cuda_device_count() { return 0; }
+void synchronize(Device) {}
+DeviceMemoryStats device_memory_stats(Device) { return {}; }
+#endif
+
 ReferenceKernelsGuard::ReferenceKernelsGuard() : previous_(force_reference) {
   force_reference = true;
 }

@@ -144,6 +144,16 @@ class Backend {
   virtual void ema_update(const Tensor& target, const Tensor& online, double tau) = 0;
 };
 
+// CUDA devices present (0 without a GPU, a driver, or a CUDA build).
+int cuda_device_count();
+// Waits until every kernel queued on `device` has finished (nothing to do on the CPU).
+void synchronize(Device device);
+// The caching allocator's bytes handed out and bytes held from the driver (zero for the CPU).
+struct DeviceMemoryStats {
+  size_t allocated = 0, reserved = 0;
+};
+DeviceMemoryStats device_memory_stats(Device device);
+
 // The backend that runs a device's kernels. On the CPU that is the fast backend unless a
 // ReferenceKernelsGuard is alive on this thread.
 Backend& backend_for(Device device);

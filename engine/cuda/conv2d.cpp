@@ -1,0 +1,206 @@
+// cuDNN convolutions through its v7-style API, which cuDNN 9 marks deprecated: this file alone
+// silences those warnings (the graph API would replace it). Descriptors and the chosen
+// algorithms are built once per full problem (shapes, strides, dtype, options) and cached; the
+// workspace comes from the caching allocator. float32 runs in true fp32 (FMA math, so results
+// match the CPU), bfloat16 on tensor cores with float accumulation.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+
+#include "engine/cuda/cuda_backend.h"
+#include "engine/cuda/cuda_context.h"
+
+namespace sg {
+
+namespace {
+
+constexpr size_t kMaxWorkspace = size_t(1) << 30;
+
+cudnnDataType_t cudnn_type(DType t) {
+  switch (t) {
+    case DType::Float32:
+      return CUDNN_DATA_FLOAT;
+    case DType::Float64:
+      return CUDNN_DATA_DOUBLE;
+    case DType::BFloat16:
+      return CUDNN_DATA_BFLOAT16;
+    case DType::Float16:
+      return CUDNN_DATA_HALF;
+    default:
+      SG_CHECK(false, "conv2d: no cuDNN type for ", dtype_name(t));
+  }
+}
+
+// Descriptors of one convolution problem, owned.
+struct ConvPlan {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  bool have_fwd = false, have_bwd_data = false, have_bwd_filter = false;
+  cudnnConvolutionFwdAlgo_t fwd{};
+  cudnnConvolutionBwdDataAlgo_t bwd_data{};
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
+  size_t fwd_ws = 0, bwd_data_ws = 0, bwd_filter_ws = 0;
+
+  ConvPlan(const Shape& xs, const Shape& ws, const Shape& ys, DType dtype, Conv2dOptions o) {
+    cudnnDataType_t t = cudnn_type(dtype);
+    SG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
+    SG_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
+    SG_CUDNN_CHECK(cudnnCreateFilterDescriptor(&w));
+    SG_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&conv));
+    SG_CUDNN_CHECK(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, t, int(xs[0]), int(xs[1]),
+                                              int(xs[2]), int(xs[3])));
+    SG_CUDNN_CHECK(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, t, int(ys[0]), int(ys[1]),
+                                              int(ys[2]), int(ys[3])));
+    SG_CUDNN_CHECK(cudnnSetFilter4dDescriptor(w, t, CUDNN_TENSOR_NCHW, int(ws[0]), int(ws[1]),
+                                              int(ws[2]), int(ws[3])));
+    SG_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
+        conv, int(o.padding), int(o.padding), int(o.stride), int(o.stride), 1, 1,
+        CUDNN_CROSS_CORRELATION, dtype == DType::Float64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT));
+    cudnnMathType_t math = dtype == DType::Float32   ? CUDNN_FMA_MATH
+                           : dtype == DType::Float64 ? CUDNN_DEFAULT_MATH
+                                                     : CUDNN_TENSOR_OP_MATH;
+    SG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, math));
+  }
+  ~ConvPlan() {
+    if (conv) cudnnDestroyConvolutionDescriptor(conv);
+    if (w) cudnnDestroyFilterDescriptor(w);
+    if (y) cudnnDestroyTensorDescriptor(y);
+    if (x) cudnnDestroyTensorDescriptor(x);
+  }
+  ConvPlan(const ConvPlan&) = delete;
+  ConvPlan& operator=(const ConvPlan&) = delete;
+};
+
+// The first algorithm cuDNN's heuristics rank that succeeds within the workspace limit.
+template <typename Perf>
+void pick(const Perf* perf, int count, const char* what, decltype(Perf::algo)& algo,
+          size_t& workspace) {
+  for (int i = 0; i < count; ++i)
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace) {
+      algo = perf[i].algo;
+      workspace = perf[i].memory;
+      return;
+    }
+  SG_CHECK(false, "cuDNN offers no ", what, " algorithm for this convolution");
+}
+
+ConvPlan& plan_for(int device, const Shape& xs, const Shape& ws, const Shape& ys, DType dtype,
+                   Conv2dOptions o) {
+  static std::map<std::string, std::unique_ptr<ConvPlan>> cache;  // explicit cache
+  static std::mutex mutex;
+  std::ostringstream key;
+  key << device << '|' << shape_str(xs) << shape_str(ws) << '|' << int(dtype) << '|' << o.stride
+      << '|' << o.padding;
+  std::lock_guard lock(mutex);
+  auto& p = cache[key.str()];
+  if (!p) p = std::make_unique<ConvPlan>(xs, ws, ys, dtype, o);
+  return *p;
+}
+
+Tensor workspace(size_t bytes, Device device) {
+  return Tensor::empty({int64_t((bytes + 7) / 8)}, DType::Int64, device);
+}
+
+const float kOneF = 1, kZeroF = 0;
+const double kOneD = 1, kZeroD = 0;
+const void* one(DType t) { return t == DType::Float64 ? static_cast<const void*>(&kOneD) : &kOneF; }
+const void* zero(DType t) {
+  return t == DType::Float64 ? static_cast<const void*>(&kZeroD) : &kZeroF;
+}
+
+}  // namespace
+
+namespace {
+// Contiguous, and in dtype `dtype` (mixed precision: float32 master weights meet bf16 data).
+Tensor as_input(Backend& backend, const Tensor& t, DType dtype) {
+  if (t.is_contiguous() && t.dtype() == dtype) return t;
+  Tensor c = Tensor::empty(t.shape(), dtype, t.device());
+  backend.copy(c, t);
+  return c;
+}
+}  // namespace
+
+Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const Tensor& bias,
+                                   Conv2dOptions o) {
+  DType dt = x_in.dtype();
+  Tensor x = as_input(*this, x_in, dt), w = as_input(*this, w_in, dt);
+  const Shape& xs = x.shape();
+  const Shape& ws = w.shape();
+  Shape ys{xs[0], ws[0], (xs[2] + 2 * o.padding - ws[2]) / o.stride + 1,
+           (xs[3] + 2 * o.padding - ws[3]) / o.stride + 1};
+  Tensor y = empty(ys, dt);
+  cuda::Context& c = cuda::context(device_);
+  ConvPlan& p = plan_for(device_, xs, ws, ys, dt, o);
+  if (!p.have_fwd) {
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int count = 0;
+    SG_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
+        c.cudnn, p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf));
+    pick(perf, count, "forward", p.fwd, p.fwd_ws);
+    p.have_fwd = true;
+  }
+  Tensor ws_buf = workspace(p.fwd_ws, device());
+  SG_CUDNN_CHECK(cudnnConvolutionForward(c.cudnn, one(dt), p.x, x.raw_data(), p.w, w.raw_data(),
+                                         p.conv, p.fwd, ws_buf.raw_data(), p.fwd_ws, zero(dt), p.y,
+                                         y.raw_data()));
+  if (bias.defined()) {
+    Tensor b = as_input(*this, bias, dt);
+    binary_inplace(BinaryOp::Add, y, b.as_strided({1, ys[1], 1, 1}, {0, 1, 0, 0}, 0));
+  }
+  return y;
+}
+
+Tensor CudaBackend::conv2d_backward_data(const Tensor& grad_y, const Tensor& w_in,
+                                         const Shape& x_shape, Conv2dOptions o) {
+  DType dt = grad_y.dtype();
+  Tensor dy = as_input(*this, grad_y, dt), w = as_input(*this, w_in, dt);
+  Tensor dx = empty(x_shape, dt);
+  cuda::Context& c = cuda::context(device_);
+  ConvPlan& p = plan_for(device_, x_shape, w.shape(), dy.shape(), dt, o);
+  if (!p.have_bwd_data) {
+    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    int count = 0;
+    SG_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+        c.cudnn, p.w, p.y, p.conv, p.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, perf));
+    pick(perf, count, "backward-data", p.bwd_data, p.bwd_data_ws);
+    p.have_bwd_data = true;
+  }
+  Tensor ws_buf = workspace(p.bwd_data_ws, device());
+  SG_CUDNN_CHECK(cudnnConvolutionBackwardData(c.cudnn, one(dt), p.w, w.raw_data(), p.y,
+                                              dy.raw_data(), p.conv, p.bwd_data, ws_buf.raw_data(),
+                                              p.bwd_data_ws, zero(dt), p.x, dx.raw_data()));
+  return dx;
+}
+
+Tensor CudaBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x_in,
+                                           const Shape& w_shape, Conv2dOptions o) {
+  DType dt = x_in.dtype();
+  Tensor dy = as_input(*this, grad_y, dt), x = as_input(*this, x_in, dt);
+  Tensor dw = empty(w_shape, dt);
+  cuda::Context& c = cuda::context(device_);
+  ConvPlan& p = plan_for(device_, x.shape(), w_shape, dy.shape(), dt, o);
+  if (!p.have_bwd_filter) {
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    int count = 0;
+    SG_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+        c.cudnn, p.x, p.y, p.conv, p.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, perf));
+    pick(perf, count, "backward-filter", p.bwd_filter, p.bwd_filter_ws);
+    p.have_bwd_filter = true;
+  }
+  Tensor ws_buf = workspace(p.bwd_filter_ws, device());
+  SG_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+      c.cudnn, one(dt), p.x, x.raw_data(), p.y, dy.raw_data(), p.conv, p.bwd_filter,
+      ws_buf.raw_data(), p.bwd_filter_ws, zero(dt), p.w, dw.raw_data()));
+  // Weight gradients feed float32 master weights in mixed precision (as on the CPU).
+  if (dt == DType::BFloat16 || dt == DType::Float16) return as_input(*this, dw, DType::Float32);
+  return dw;
+}
+
+}  // namespace sg
+
+#pragma GCC diagnostic pop
