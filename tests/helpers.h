@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/ops.h"
 #include "engine/tensor.h"
 
 namespace sg::testing {
@@ -33,6 +34,25 @@ inline void check_values(const Tensor& t, const std::vector<double>& expected, d
   for (size_t i = 0; i < v.size(); ++i)
     CHECK_MESSAGE(std::abs(v[i] - expected[i]) <= tol, "element ", i, ": ", v[i], " vs ",
                   expected[i]);
+}
+
+// Fast kernel output against the reference's: the largest difference must be within rtol of
+// the reference's largest magnitude (either may live on any device).
+inline void expect_close(const Tensor& fast_out, const Tensor& ref_out, double rtol = 1e-5,
+                         const char* what = "") {
+  Tensor a = engine::to_strided(engine::to(fast_out, Device::cpu()));
+  Tensor b = engine::to_strided(engine::to(ref_out, Device::cpu()));
+  REQUIRE(a.shape() == b.shape());
+  auto va = a.to_vector(), vb = b.to_vector();
+  double scale = 1e-12, worst = 0;
+  size_t at = 0;
+  for (double v : vb) scale = std::max(scale, std::abs(v));
+  for (size_t i = 0; i < va.size(); ++i) {
+    REQUIRE_MESSAGE(!std::isnan(va[i]), what, ": NaN at ", i);
+    if (std::abs(va[i] - vb[i]) > worst) worst = std::abs(va[i] - vb[i]), at = i;
+  }
+  CHECK_MESSAGE(worst <= rtol * scale, what, ": worst difference ", worst, " at element ", at, " (",
+                va[at], " vs ", vb[at], "), scale ", scale);
 }
 
 // A fresh directory under the system temp dir, removed with everything in it at scope exit.

@@ -12,6 +12,7 @@
 #include "tests/helpers.h"
 
 using namespace sg;
+using sg::testing::expect_close;
 namespace e = sg::engine;
 
 namespace {
@@ -21,22 +22,6 @@ Backend& ref() { return reference_backend(); }
 Tensor rnd(const Shape& s, uint64_t seed) {
   Generator g(seed);
   return normal(s, 0, 1, g);
-}
-
-void expect_close(const Tensor& fast_out, const Tensor& ref_out, double rtol = 1e-5,
-                  const char* what = "") {
-  Tensor a = e::to_strided(fast_out), b = e::to_strided(ref_out);
-  REQUIRE(a.shape() == b.shape());
-  auto va = a.to_vector(), vb = b.to_vector();
-  double scale = 1e-12, worst = 0;
-  size_t at = 0;
-  for (double v : vb) scale = std::max(scale, std::abs(v));
-  for (size_t i = 0; i < va.size(); ++i) {
-    REQUIRE_MESSAGE(!std::isnan(va[i]), what, ": NaN at ", i);
-    if (std::abs(va[i] - vb[i]) > worst) worst = std::abs(va[i] - vb[i]), at = i;
-  }
-  CHECK_MESSAGE(worst <= rtol * scale, what, ": worst difference ", worst, " at element ", at, " (",
-                va[at], " vs ", vb[at], "), scale ", scale);
 }
 
 struct ConvCase {
