@@ -83,7 +83,7 @@ def gsg_loss(model, z1, z2):
     """Guided stop-gradient: per image and its permuted partner, the closest cross-image pair
     (on detached projections) are the predictor's sources, each image's other view the target."""
     n = z1.shape[0]
-    perm = torch.randperm(n)
+    perm = torch.randperm(n, device=z1.device)
     with torch.no_grad():
         d = torch.stack([(z1 - z1[perm]).pow(2).sum(1), (z1 - z2[perm]).pow(2).sum(1),
                          (z2 - z1[perm]).pow(2).sum(1), (z2 - z2[perm]).pow(2).sum(1)], 1)
@@ -104,21 +104,32 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--precision", default="fp32", choices=["fp32"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                   help="bf16: autocast to bfloat16 (the fast PyTorch setting on GPUs)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     a = p.parse_args()
+    if a.device == "cuda" and not torch.cuda.is_available():
+        p.exit(2, "torch_train_step: --device cuda, but PyTorch sees no CUDA device\n")
+    dev = torch.device(a.device)
+    if a.device == "cuda":
+        torch.backends.cudnn.benchmark = True  # what a user tuning for speed turns on
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     if a.method == "supervised":
-        model = CifarResNet18(a.width, 10).to(memory_format=torch.channels_last)
+        model = CifarResNet18(a.width, 10).to(dev, memory_format=torch.channels_last)
     else:
-        model = SimSiam(a.width, a.dim, a.pred_dim).to(memory_format=torch.channels_last)
+        model = SimSiam(a.width, a.dim, a.pred_dim).to(dev, memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
-    x = torch.randn(a.batch, 3, 32, 32).to(memory_format=torch.channels_last)
-    x2 = torch.randn(a.batch, 3, 32, 32).to(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (a.batch,))
+    x = torch.randn(a.batch, 3, 32, 32).to(dev, memory_format=torch.channels_last)
+    x2 = torch.randn(a.batch, 3, 32, 32).to(dev, memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (a.batch,)).to(dev)
 
     def step_loss():
+        with torch.autocast(a.device, dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+            return step_loss_fp32()
+
+    def step_loss_fp32():
         if a.method == "supervised":
             return F.cross_entropy(model(x), y)
         z1, z2 = model.encode(x), model.encode(x2)
@@ -131,12 +142,15 @@ def main():
         loss = step_loss()
         loss.backward()
         opt.step()
+        if a.device == "cuda":
+            torch.cuda.synchronize()
         dt = time.perf_counter() - t0
         if s >= a.warmup:
             times.append(dt)
         print(f"step {s:3d}  {dt * 1e3:8.1f} ms  loss {loss.item():.4f}{'  (warm-up)' if s < a.warmup else ''}")
     median = statistics.median(times)
-    print(f"\nPyTorch {torch.__version__} {a.method} width {a.width} batch {a.batch}, {a.threads} threads: "
+    print(f"\nPyTorch {torch.__version__} {a.method} width {a.width} batch {a.batch}, {a.device}, "
+          f"{a.precision}, {a.threads} threads: "
           f"median {median * 1e3:.1f} ms/step")
     print(f"images/s: {a.batch / median:.2f}")
 

@@ -21,7 +21,7 @@ using namespace sg;
 
 int main(int argc, char** argv) {
   CLI::App app{"stopgrad training-step benchmark"};
-  std::string method = "supervised", arch = "resnet18", precision = "fp32";
+  std::string method = "supervised", arch = "resnet18", precision = "fp32", device_name = "cpu";
   int64_t width = 64, batch = 64, image = 32;
   int threads = 2, steps = 10, warmup = 2;
   int64_t dim = 2048, pred_dim = 512;
@@ -40,7 +40,16 @@ int main(int argc, char** argv) {
   app.add_option("--precision", precision,
                  "fp32, or bf16: bfloat16 activations and convolutions, float32 master weights")
       ->check(CLI::IsMember({"fp32", "bf16"}));
+  app.add_option("--device", device_name, "cpu, or cuda (device 0)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   CLI11_PARSE(app, argc, argv);
+  if (device_name == "cuda" && cuda_device_count() == 0) {
+    std::fprintf(stderr,
+                 "train_step: --device cuda, but no CUDA device is present (or stopgrad was "
+                 "built without CUDA)\n");
+    return 2;
+  }
+  Device device = device_name == "cuda" ? Device::cuda(0) : Device::cpu();
 
   set_num_threads(threads);
   ResNetOptions o;
@@ -50,7 +59,7 @@ int main(int argc, char** argv) {
   // One step of the chosen method on fixed random data (two views for the SSL methods).
   Generator gen(0);
   auto input = [&] {
-    Tensor x = normal({batch, 3, image, image}, 0, 1, gen);
+    Tensor x = engine::to(normal({batch, 3, image, image}, 0, 1, gen), device);
     return precision == "bf16" ? engine::to(x, DType::BFloat16) : x;
   };
   Tensor x = input(), x2 = input();
@@ -59,11 +68,13 @@ int main(int argc, char** argv) {
   std::shared_ptr<TargetNetwork> ema_target;
   if (method == "supervised") {
     auto net = make_resnet(arch, o);
-    Tensor y = engine::to(engine::mul(uniform({batch}, 0, 10, gen), 1.0), DType::Int64);
+    net->to(device);
+    Tensor y = engine::to(engine::to(uniform({batch}, 0, 10, gen), DType::Int64), device);
     step_loss = [net, x, y] { return cross_entropy((*net)(x), y); };
     model = net;
   } else {
     auto net = std::make_shared<SiameseNet>(arch, width, dim, pred_dim, /*cifar_stem=*/true, 0);
+    net->to(device);
     bool byol = method.starts_with("byol"), gsg = method.ends_with("-gsg");
     auto target =
         byol ? std::make_shared<TargetNetwork>(*net, arch, width, dim, pred_dim, true) : nullptr;
@@ -92,6 +103,7 @@ int main(int argc, char** argv) {
     backward(loss);
     sgd.step();
     if (ema_target) ema_target->update(0.99);
+    synchronize(device);  // GPU kernels run asynchronously: time them to completion
     double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (s >= warmup) times.push_back(dt);
     std::printf("step %3d  %8.1f ms  loss %.4f%s\n", s, dt * 1e3, loss.item(),
@@ -102,9 +114,11 @@ int main(int argc, char** argv) {
   double median = sorted[sorted.size() / 2], total = 0;
   for (double t : times) total += t;
   // ResNet forward FLOPs are dominated by convolutions; a training step is about 3x forward.
-  std::printf("\n%s width %ld batch %ld, %s, %d threads: median %.1f ms/step\n", arch.c_str(),
-              long(width), long(batch), precision.c_str(), threads, median * 1e3);
-  std::printf("breakdown (share of measured time, ms per step):\n");
+  std::printf("\n%s width %ld batch %ld, %s, %s, %d threads: median %.1f ms/step\n", arch.c_str(),
+              long(width), long(batch), device.str().c_str(), precision.c_str(), threads,
+              median * 1e3);
+  std::printf("breakdown (share of measured time, ms per step)%s:\n",
+              device.is_cuda() ? "; on a GPU this is host time spent launching each kind" : "");
   double kernels = 0;
   for (size_t k = 0; k < size_t(OpKind::Count); ++k) {
     if (profile.calls[k] == 0) continue;

@@ -158,8 +158,9 @@ int main(int argc, char** argv) {
 
   try {
     set_num_threads(c.threads);
-    SG_CHECK(c.device == "cpu",
-             "--device cuda: this build of train_cifar10 has no CUDA training path yet");
+    SG_CHECK(c.device == "cpu" || cuda_device_count() > 0,
+             "--device cuda: no CUDA device here (or stopgrad was built without CUDA)");
+    Device device = c.device == "cuda" ? Device::cuda(0) : Device::cpu();
     Splits data = load_splits(c.data, c.image_size);
     const ImageSet &train = data.train, &test = data.test;
     AugmentOptions aug;
@@ -205,6 +206,7 @@ int main(int argc, char** argv) {
     if (c.resume) check_same_config(saved_config, config);
 
     SiameseNet net(c.arch, c.width, c.dim, c.pred_dim, /*cifar_stem=*/true, c.seed);
+    net.to(device);  // before the optimizer, whose momentum buffers follow the parameters
     // Parameter groups: encoder, and the predictor (which may keep a fixed learning rate).
     NamedTensors encoder_params, predictor_params;
     for (auto& np : net.named_parameters())
@@ -219,9 +221,10 @@ int main(int argc, char** argv) {
     if (byol)
       target = std::make_unique<TargetNetwork>(net, c.arch, c.width, c.dim, c.pred_dim, true);
 
-    std::printf("%s on %ld images (%s), %s width %ld, d=%ld, batch %ld, lr %.4g, %d threads\n",
-                c.method.c_str(), long(train.size()), c.data.c_str(), c.arch.c_str(), long(c.width),
-                long(c.dim), long(c.batch_size), c.lr, c.threads);
+    std::printf(
+        "%s on %ld images (%s), %s width %ld, d=%ld, batch %ld, lr %.4g, %s %s, %d threads\n",
+        c.method.c_str(), long(train.size()), c.data.c_str(), c.arch.c_str(), long(c.width),
+        long(c.dim), long(c.batch_size), c.lr, c.device.c_str(), c.precision.c_str(), c.threads);
     std::vector<json> metrics;
     int64_t first_epoch = 1;
     double knn0;
@@ -254,8 +257,10 @@ int main(int argc, char** argv) {
       int64_t steps = 0, images = 0;
       while (loader.has_next()) {
         ViewBatch batch = loader.next();
-        if (c.precision == "bf16")
-          for (Tensor& v : batch.views) v = engine::to(v, DType::BFloat16);
+        for (Tensor& v : batch.views) {
+          v = engine::to(v, device);
+          if (c.precision == "bf16") v = engine::to(v, DType::BFloat16);
+        }
         Tensor z1 = net.encode(batch.views[0]), z2 = net.encode(batch.views[1]);
         // Targets: the online projections themselves (SimSiam) or the EMA network's (BYOL).
         Tensor t1 = byol ? target->encode(batch.views[0]) : z1;

@@ -29,7 +29,7 @@ void load_named(const NamedTensors& targets, const NamedTensors& state, const st
     if (!wanted.count(name)) problems += "\n  unexpected tensor: " + name;
   SG_CHECK(problems.empty(), what, " does not match the model:", problems);
   NoGradGuard no_grad;
-  for (const auto& [name, t] : targets) engine::copy_(t, given.at(name));
+  for (const auto& [name, t] : targets) engine::copy_(t, engine::to(given.at(name), t.device()));
 }
 
 std::map<std::string, std::string> load_module(Module& module, const std::string& path) {

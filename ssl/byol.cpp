@@ -9,9 +9,11 @@ namespace sg {
 TargetNetwork::TargetNetwork(const SiameseNet& online, const std::string& arch, int64_t width,
                              int64_t dim, int64_t pred_dim, bool cifar_stem)
     : net_(std::make_unique<SiameseNet>(arch, width, dim, pred_dim, cifar_stem, 0)) {
-  NamedTensors mine = net_->state_dict();
   std::map<std::string, Tensor> theirs;
   for (auto& [name, t] : online.state_dict()) theirs[name] = t;
+  SG_CHECK(!theirs.empty(), "target network: the online network has no state");
+  net_->to(theirs.begin()->second.device());  // the target lives where the online network does
+  NamedTensors mine = net_->state_dict();
   NoGradGuard no_grad;
   for (auto& [name, t] : mine) {
     auto it = theirs.find(name);
