@@ -2,6 +2,16 @@
 
 namespace sg {
 
+std::vector<int64_t> epoch_order(int64_t size, uint64_t seed, int64_t epoch) {
+  Generator gen(seed * 1000003 + uint64_t(epoch));
+  Tensor perm = randperm(size, gen);
+  return {perm.data<int64_t>(), perm.data<int64_t>() + size};
+}
+
+Generator view_generator(uint64_t seed, int64_t epoch, int64_t index) {
+  return Generator((seed * 1000003 + uint64_t(epoch)) * 1000003 + uint64_t(index));
+}
+
 ViewLoader::ViewLoader(const ImageSet& set, int64_t batch_size, int n_views, AugmentOptions options,
                        uint64_t seed, bool drop_last)
     : set_(set),
@@ -27,9 +37,7 @@ void ViewLoader::start_epoch(int64_t epoch) {
   if (prefetch_.valid()) prefetch_.wait();
   epoch_ = epoch;
   next_batch_ = 0;
-  Generator gen(seed_ * 1000003 + uint64_t(epoch));
-  Tensor perm = randperm(set_.size(), gen);
-  order_.assign(perm.data<int64_t>(), perm.data<int64_t>() + set_.size());
+  order_ = epoch_order(set_.size(), seed_, epoch);
   prefetch_ = std::async(std::launch::async, [this, epoch] { return make(epoch, 0); });
 }
 
@@ -53,7 +61,7 @@ ViewBatch ViewLoader::make(int64_t epoch, int64_t b) const {
     int64_t index = order_[first + i];
     out.indices.push_back(index);
     out.labels.data<int64_t>()[i] = set_.labels[index];
-    Generator gen((seed_ * 1000003 + uint64_t(epoch)) * 1000003 + uint64_t(index));
+    Generator gen = view_generator(seed_, epoch, index);
     for (int v = 0; v < n_views_; ++v)
       augment(set_, index, options_, gen, out.views[v].data<float>() + i * per_image);
   }

@@ -10,6 +10,11 @@
 
 namespace sg {
 
+// The shuffled image order of an epoch, and the generator of one image's views in that epoch:
+// shared by the CPU and GPU loaders, so both produce the same views for the same seed.
+std::vector<int64_t> epoch_order(int64_t size, uint64_t seed, int64_t epoch);
+Generator view_generator(uint64_t seed, int64_t epoch, int64_t index);
+
 struct ViewBatch {
   std::vector<Tensor> views;  // n_views tensors of [B, 3, size, size]
   std::vector<int64_t> indices;

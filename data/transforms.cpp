@@ -112,26 +112,37 @@ void shift_hue(float* img, int64_t n, float shift) {
 }
 }  // namespace
 
-void color_jitter(float* img, int64_t size, const AugmentOptions& o, Generator& gen) {
+ColorJitterDraw draw_color_jitter(const AugmentOptions& o, Generator& gen) {
+  ColorJitterDraw d;
+  for (int i = 3; i > 0; --i) std::swap(d.order[i], d.order[gen.randint(i + 1)]);
+  const std::array<double, 3> amount{o.brightness, o.contrast, o.saturation};
+  for (int op : d.order)
+    d.factor[op] = op < 3 ? float(1 - amount[op] + 2 * amount[op] * gen.uniform())
+                          : float(-o.hue + 2 * o.hue * gen.uniform());
+  return d;
+}
+
+void apply_color_jitter(float* img, int64_t size, const ColorJitterDraw& d) {
   int64_t n = size * size;
-  std::array<int, 4> order{0, 1, 2, 3};
-  for (int i = 3; i > 0; --i) std::swap(order[i], order[gen.randint(i + 1)]);
-  auto factor = [&](double amount) { return float(1 - amount + 2 * amount * gen.uniform()); };
   std::vector<float> gray(n);
-  for (int op : order) {
+  for (int op : d.order) {
     if (op == 0) {
-      blend(img, n, factor(o.brightness), nullptr, 0.0f);  // brightness: towards black
+      blend(img, n, d.factor[0], nullptr, 0.0f);  // brightness: towards black
     } else if (op == 1) {
       double mean = 0;
       for (int64_t i = 0; i < n; ++i) mean += luma(img[i], img[n + i], img[2 * n + i]);
-      blend(img, n, factor(o.contrast), nullptr, float(mean / double(n)));  // towards mean gray
+      blend(img, n, d.factor[1], nullptr, float(mean / double(n)));  // towards mean gray
     } else if (op == 2) {
       for (int64_t i = 0; i < n; ++i) gray[i] = luma(img[i], img[n + i], img[2 * n + i]);
-      blend(img, n, factor(o.saturation), gray.data(), 0.0f);  // towards own gray
+      blend(img, n, d.factor[2], gray.data(), 0.0f);  // towards own gray
     } else {
-      shift_hue(img, n, float(-o.hue + 2 * o.hue * gen.uniform()));
+      shift_hue(img, n, d.factor[3]);
     }
   }
+}
+
+void color_jitter(float* img, int64_t size, const AugmentOptions& o, Generator& gen) {
+  apply_color_jitter(img, size, draw_color_jitter(o, gen));
 }
 
 void to_grayscale(float* img, int64_t size) {
@@ -201,21 +212,33 @@ std::vector<float> source_image(const ImageSet& set, int64_t index) {
 }
 }  // namespace
 
+AugmentRecord draw_augment(int64_t height, int64_t width, const AugmentOptions& o, Generator& gen) {
+  AugmentRecord r;
+  r.crop = random_resized_crop_box(height, width, o, gen);
+  r.flipped = gen.uniform() < o.flip_p;
+  if ((r.jittered = gen.uniform() < o.jitter_p)) r.jitter = draw_color_jitter(o, gen);
+  r.grayscale = gen.uniform() < o.grayscale_p;
+  // Only draw for blur when it is on, so runs without blur keep their random streams.
+  if (o.blur_p > 0 && (r.blurred = gen.uniform() < o.blur_p))
+    r.blur_sigma = float(o.blur_sigma_min + (o.blur_sigma_max - o.blur_sigma_min) * gen.uniform());
+  return r;
+}
+
+void apply_augment(const float* src, int64_t height, int64_t width, const AugmentRecord& r,
+                   const AugmentOptions& o, float* dst) {
+  crop_and_resize(src, height, width, r.crop, o.size, dst);
+  if (r.flipped) horizontal_flip(dst, o.size);
+  if (r.jittered) apply_color_jitter(dst, o.size, r.jitter);
+  if (r.grayscale) to_grayscale(dst, o.size);
+  if (r.blurred) gaussian_blur(dst, o.size, r.blur_sigma, blur_kernel_size(o));
+  normalize(dst, o.size, o);
+}
+
 AugmentRecord augment(const ImageSet& set, int64_t index, const AugmentOptions& o, Generator& gen,
                       float* dst) {
   std::vector<float> src = source_image(set, index);
-  AugmentRecord r{random_resized_crop_box(set.height, set.width, o, gen), false, false, false,
-                  false};
-  crop_and_resize(src.data(), set.height, set.width, r.crop, o.size, dst);
-  if ((r.flipped = gen.uniform() < o.flip_p)) horizontal_flip(dst, o.size);
-  if ((r.jittered = gen.uniform() < o.jitter_p)) color_jitter(dst, o.size, o, gen);
-  if ((r.grayscale = gen.uniform() < o.grayscale_p)) to_grayscale(dst, o.size);
-  // Only draw for blur when it is on, so runs without blur keep their random streams.
-  if (o.blur_p > 0 && (r.blurred = gen.uniform() < o.blur_p)) {
-    double sigma = o.blur_sigma_min + (o.blur_sigma_max - o.blur_sigma_min) * gen.uniform();
-    gaussian_blur(dst, o.size, sigma, blur_kernel_size(o));
-  }
-  normalize(dst, o.size, o);
+  AugmentRecord r = draw_augment(set.height, set.width, o, gen);
+  apply_augment(src.data(), set.height, set.width, r, o, dst);
   return r;
 }
 

@@ -35,6 +35,14 @@ void crop_and_resize(const float* src, int64_t height, int64_t width, CropBox bo
                      float* dst);
 void horizontal_flip(float* img, int64_t size);
 // ColorJitter: brightness, contrast, saturation, hue in a random order, each factor random.
+// The random draws and their application are separate, so another device can apply the same
+// draws (data/device_views.h).
+struct ColorJitterDraw {
+  std::array<int, 4> order{0, 1, 2, 3};     // 0 brightness, 1 contrast, 2 saturation, 3 hue
+  std::array<float, 4> factor{1, 1, 1, 0};  // per op; for hue, the shift in turns
+};
+ColorJitterDraw draw_color_jitter(const AugmentOptions& o, Generator& gen);
+void apply_color_jitter(float* img, int64_t size, const ColorJitterDraw& d);
 void color_jitter(float* img, int64_t size, const AugmentOptions& o, Generator& gen);
 void to_grayscale(float* img, int64_t size);
 // torchvision's GaussianBlur: separable kernel of odd size, reflect padding.
@@ -42,11 +50,17 @@ void gaussian_blur(float* img, int64_t size, double sigma, int64_t kernel);
 int64_t blur_kernel_size(const AugmentOptions& o);
 void normalize(float* img, int64_t size, const AugmentOptions& o);
 
-// What augment() chose for one view (for tests, and for seeing what happened).
+// Every random choice of one view: drawn first, then applied (on the CPU here, or on a GPU).
 struct AugmentRecord {
-  CropBox crop;
-  bool flipped, jittered, grayscale, blurred;
+  CropBox crop{};
+  bool flipped = false, jittered = false, grayscale = false, blurred = false;
+  ColorJitterDraw jitter;
+  float blur_sigma = 0;
 };
+AugmentRecord draw_augment(int64_t height, int64_t width, const AugmentOptions& o, Generator& gen);
+// src: float [3, height, width] in [0, 1]; dst: the normalised view [3, size, size].
+void apply_augment(const float* src, int64_t height, int64_t width, const AugmentRecord& r,
+                   const AugmentOptions& o, float* dst);
 
 // One augmented, normalised view of image `index` of `set`, written to dst [3, size, size].
 AugmentRecord augment(const ImageSet& set, int64_t index, const AugmentOptions& o, Generator& gen,

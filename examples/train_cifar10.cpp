@@ -16,6 +16,7 @@
 #include <numbers>
 
 #include "data/dataset.h"
+#include "data/device_views.h"
 #include "data/loader.h"
 #include "data/view_grid.h"
 #include "engine/atomic_file.h"
@@ -44,8 +45,41 @@ struct Config {
   uint64_t seed = 0;
   int threads = 2, knn_every = 1, knn_k = 200;
   int64_t stop_after = 0;  // 0: run every epoch
+  int64_t repeat_train = 1;
   double knn_t = 0.1;
 };
+
+// Batches of two views: the CPU loader, or on a GPU the GPU data path (views made on the device;
+// GaussianBlur is CPU-only, so --blur keeps the CPU loader and moves its views).
+class EpochBatches {
+ public:
+  EpochBatches(const ImageSet& set, const Config& c, const AugmentOptions& aug, Device device) {
+    if (device.is_cuda() && aug.blur_p == 0)
+      gpu_ = std::make_unique<DeviceViewLoader>(set, c.batch_size, 2, aug, c.seed, device);
+    else
+      cpu_ = std::make_unique<ViewLoader>(set, c.batch_size, 2, aug, c.seed);
+  }
+  void start_epoch(int64_t epoch) { gpu_ ? gpu_->start_epoch(epoch) : cpu_->start_epoch(epoch); }
+  int64_t batches_per_epoch() const {
+    return gpu_ ? gpu_->batches_per_epoch() : cpu_->batches_per_epoch();
+  }
+  bool has_next() const { return gpu_ ? gpu_->has_next() : cpu_->has_next(); }
+  ViewBatch next() { return gpu_ ? gpu_->next() : cpu_->next(); }
+
+ private:
+  std::unique_ptr<ViewLoader> cpu_;
+  std::unique_ptr<DeviceViewLoader> gpu_;
+};
+
+// The training set n times over (to time full-size epochs on a subset).
+ImageSet repeated(const ImageSet& set, int64_t n) {
+  ImageSet out = set;
+  for (int64_t k = 1; k < n; ++k) {
+    out.pixels.insert(out.pixels.end(), set.pixels.begin(), set.pixels.end());
+    out.labels.insert(out.labels.end(), set.labels.begin(), set.labels.end());
+  }
+  return out;
+}
 
 double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const Config& c) {
   return knn_accuracy(backbone_features(net, train), train.labels, backbone_features(net, test),
@@ -140,6 +174,10 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--knn-k", c.knn_k)->check(CLI::PositiveNumber);
   app.add_option("--knn-t", c.knn_t)->check(CLI::PositiveNumber);
+  app.add_option("--repeat-train", c.repeat_train,
+                 "pass over the training images N times per epoch (timing full-size epochs on "
+                 "a subset)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--stop-after", c.stop_after,
                  "stop after this epoch of the schedule (continue later with --resume)")
       ->check(CLI::NonNegativeNumber);
@@ -196,7 +234,8 @@ int main(int argc, char** argv) {
                    {"image_size", c.image_size},
                    {"blur", c.blur},
                    {"precision", c.precision},
-                   {"device", c.device}};
+                   {"device", c.device},
+                   {"repeat_train", c.repeat_train}};
     json saved_config;
     if (c.resume) {
       saved_config = read_json((fs::path(c.out) / "config.json").string());
@@ -240,7 +279,8 @@ int main(int argc, char** argv) {
       std::printf("epoch %3d  knn %.2f%% (untrained)\n", 0, 100 * knn0);
     }
 
-    ViewLoader loader(train, c.batch_size, 2, aug, c.seed);
+    ImageSet train_views = c.repeat_train > 1 ? repeated(train, c.repeat_train) : ImageSet();
+    EpochBatches loader(c.repeat_train > 1 ? train_views : train, c, aug, device);
 
     bool tty = ::isatty(::fileno(stdout));
     int64_t last_epoch = c.stop_after > 0 ? std::min(c.stop_after, c.epochs) : c.epochs;
