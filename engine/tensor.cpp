@@ -131,6 +131,8 @@ void Tensor::set(const std::vector<int64_t>& index, double value) {
 
 double Tensor::item() const {
   SG_CHECK(numel() == 1, "item() on a tensor of shape ", shape_str(shape()), ": needs one element");
+  // A GPU scalar is copied to the host (which waits for the kernels that produce it).
+  if (!device().is_cpu()) return engine::to(*this, Device::cpu()).item();
   return at(std::vector<int64_t>(dim(), 0));
 }
 
