@@ -1,5 +1,7 @@
 #include "data/transforms.h"
 
+#include "data/pixel_math.h"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -58,7 +60,7 @@ void horizontal_flip(float* img, int64_t size) {
 }
 
 namespace {
-float luma(float r, float g, float b) { return 0.299f * r + 0.587f * g + 0.114f * b; }
+using pixel::luma;
 
 // out = clamp(f * img + (1 - f) * other, 0, 1); `other` per pixel (gray) or constant (mean).
 void blend(float* img, int64_t n, float f, const float* other_per_pixel, float other_constant) {
@@ -70,45 +72,7 @@ void blend(float* img, int64_t n, float f, const float* other_per_pixel, float o
 }
 
 void shift_hue(float* img, int64_t n, float shift) {
-  for (int64_t i = 0; i < n; ++i) {
-    float r = img[i], g = img[n + i], b = img[2 * n + i];
-    float mx = std::max({r, g, b}), mn = std::min({r, g, b}), d = mx - mn;
-    float h = 0, s = mx > 0 ? d / mx : 0, v = mx;
-    if (d > 0) {
-      if (mx == r)
-        h = std::fmod((g - b) / d, 6.0f);
-      else if (mx == g)
-        h = (b - r) / d + 2;
-      else
-        h = (r - g) / d + 4;
-      h /= 6;
-    }
-    h = h + shift;
-    h -= std::floor(h);
-    float hh = h * 6, f = hh - std::floor(hh);
-    float p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
-    switch (int(hh) % 6) {
-      case 0:
-        r = v, g = t, b = p;
-        break;
-      case 1:
-        r = q, g = v, b = p;
-        break;
-      case 2:
-        r = p, g = v, b = t;
-        break;
-      case 3:
-        r = p, g = q, b = v;
-        break;
-      case 4:
-        r = t, g = p, b = v;
-        break;
-      default:
-        r = v, g = p, b = q;
-        break;
-    }
-    img[i] = r, img[n + i] = g, img[2 * n + i] = b;
-  }
+  for (int64_t i = 0; i < n; ++i) pixel::shift_hue(img[i], img[n + i], img[2 * n + i], shift);
 }
 }  // namespace
 

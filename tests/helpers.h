@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "engine/backend.h"
 #include "engine/ops.h"
 #include "engine/tensor.h"
 
@@ -53,6 +55,15 @@ inline void expect_close(const Tensor& fast_out, const Tensor& ref_out, double r
   }
   CHECK_MESSAGE(worst <= rtol * scale, what, ": worst difference ", worst, " at element ", at, " (",
                 va[at], " vs ", vb[at], "), scale ", scale);
+}
+
+// GPU tests call this first: without a CUDA device the test exits 77, which CTest reports as
+// Skipped, with the reason in its output.
+inline void skip_without_gpu() {
+  if (cuda_device_count() == 0) {
+    std::printf("SKIPPED: no CUDA device on this machine (run `ctest -L gpu` where one exists)\n");
+    std::exit(77);
+  }
 }
 
 // A fresh directory under the system temp dir, removed with everything in it at scope exit.

@@ -3,6 +3,7 @@
 // with the same formulas as data/transforms.cpp. Every stage but contrast works pixel by pixel;
 // contrast needs the view's mean gray, a block reduction, hence the barriers.
 #include "data/device_views.h"
+#include "data/pixel_math.h"
 #include "engine/cuda/kernel_util.cuh"
 
 namespace sg {
@@ -15,46 +16,9 @@ struct Normalization {
   float mean[3], std[3];
 };
 
-__device__ float luma(float r, float g, float b) { return 0.299f * r + 0.587f * g + 0.114f * b; }
+using pixel::luma;
+using pixel::shift_hue;
 __device__ float clamp01(float v) { return fminf(fmaxf(v, 0.0f), 1.0f); }
-
-__device__ void shift_hue(float& r, float& g, float& b, float shift) {
-  float mx = fmaxf(r, fmaxf(g, b)), mn = fminf(r, fminf(g, b)), d = mx - mn;
-  float h = 0, s = mx > 0 ? d / mx : 0, v = mx;
-  if (d > 0) {
-    if (mx == r)
-      h = fmodf((g - b) / d, 6.0f);
-    else if (mx == g)
-      h = (b - r) / d + 2;
-    else
-      h = (r - g) / d + 4;
-    h /= 6;
-  }
-  h = h + shift;
-  h -= floorf(h);
-  float hh = h * 6, f = hh - floorf(hh);
-  float p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
-  switch (int(hh) % 6) {
-    case 0:
-      r = v, g = t, b = p;
-      break;
-    case 1:
-      r = q, g = v, b = p;
-      break;
-    case 2:
-      r = p, g = v, b = t;
-      break;
-    case 3:
-      r = p, g = q, b = v;
-      break;
-    case 4:
-      r = t, g = p, b = v;
-      break;
-    default:
-      r = v, g = p, b = q;
-      break;
-  }
-}
 
 __global__ void augment_kernel(const float* images, int64_t height, int64_t width,
                                const int64_t* index, const float* params, int64_t size,

@@ -133,8 +133,7 @@ BatchNormForward CudaBackend::batch_norm_forward_train(const Tensor& x_in, const
                                                        const Tensor& running_mean,
                                                        const Tensor& running_var, double momentum,
                                                        double eps, bool relu) {
-  Tensor x = x_in.is_contiguous() ? x_in : empty(x_in.shape(), x_in.dtype());
-  if (!x_in.is_contiguous()) copy(x, x_in);
+  Tensor x = dense(x_in);
   for (auto [t, name] : {std::pair{&gamma, "weight"},
                          {&beta, "bias"},
                          {&running_mean, "running_mean"},
@@ -166,8 +165,7 @@ BatchNormForward CudaBackend::batch_norm_forward_train(const Tensor& x_in, const
 Tensor CudaBackend::batch_norm_forward_infer(const Tensor& x_in, const Tensor& gamma,
                                              const Tensor& beta, const Tensor& running_mean,
                                              const Tensor& running_var, double eps, bool relu) {
-  Tensor x = x_in.is_contiguous() ? x_in : empty(x_in.shape(), x_in.dtype());
-  if (!x_in.is_contiguous()) copy(x, x_in);
+  Tensor x = dense(x_in);
   for (auto [t, name] : {std::pair{&gamma, "weight"},
                          {&beta, "bias"},
                          {&running_mean, "running_mean"},
@@ -191,14 +189,8 @@ BatchNormGrads CudaBackend::batch_norm_backward(const Tensor& grad_y, const Tens
                                                 const Tensor& gamma, const Tensor& save_mean,
                                                 const Tensor& save_var, double eps,
                                                 const Tensor& relu_mask) {
-  auto contiguous = [&](const Tensor& t) {
-    if (!t.defined() || t.is_contiguous()) return t;
-    Tensor c = empty(t.shape(), t.dtype());
-    copy(c, t);
-    return c;
-  };
-  Tensor x = contiguous(x_in), dy = contiguous(grad_y), mask = contiguous(relu_mask);
-  Tensor mean = contiguous(save_mean), var = contiguous(save_var);
+  Tensor x = dense(x_in), dy = dense(grad_y), mask = dense(relu_mask);
+  Tensor mean = dense(save_mean), var = dense(save_var);
   check_param(gamma, x.dtype(), "weight");
   ChannelGeometry g = channel_geometry(x);
   DType pd = param_dtype(x.dtype());

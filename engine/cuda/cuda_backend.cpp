@@ -6,6 +6,13 @@
 
 namespace sg {
 
+Tensor CudaBackend::dense(const Tensor& t) {
+  if (!t.defined() || t.is_contiguous()) return t;
+  Tensor c = empty(t.shape(), t.dtype());
+  copy(c, t);
+  return c;
+}
+
 Backend& cuda_backend(int device_index) {
   static std::array<std::unique_ptr<CudaBackend>, 16> backends;
   static std::mutex mutex;

@@ -69,6 +69,8 @@ class CudaBackend : public Backend {
   void ema_update(const Tensor& target, const Tensor& online, double tau) override;
 
  private:
+  // t itself when contiguous (or undefined), else a contiguous copy: what the kernels index.
+  Tensor dense(const Tensor& t);
   Tensor empty(const Shape& shape, DType dtype) const {
     return Tensor::empty(shape, dtype, device());
   }

@@ -90,8 +90,7 @@ __global__ void avg_pool_backward_kernel(T* dx, const T* dy, PoolGeometry g, int
 }  // namespace
 
 MaxPool2dForward CudaBackend::max_pool2d_forward(const Tensor& x_in, Pool2dOptions o) {
-  Tensor x = x_in.is_contiguous() ? x_in : empty(x_in.shape(), x_in.dtype());
-  if (!x_in.is_contiguous()) copy(x, x_in);
+  Tensor x = dense(x_in);
   PoolGeometry g = geometry(x.shape(), o);
   Shape out_shape{x.shape()[0], x.shape()[1], g.oh, g.ow};
   MaxPool2dForward out{empty(out_shape, x.dtype()), empty(out_shape, DType::Int64)};
@@ -108,8 +107,7 @@ MaxPool2dForward CudaBackend::max_pool2d_forward(const Tensor& x_in, Pool2dOptio
 
 Tensor CudaBackend::max_pool2d_backward(const Tensor& grad_y, const Tensor& indices,
                                         const Shape& x_shape, Pool2dOptions o) {
-  Tensor dy = grad_y.is_contiguous() ? grad_y : empty(grad_y.shape(), grad_y.dtype());
-  if (!grad_y.is_contiguous()) copy(dy, grad_y);
+  Tensor dy = dense(grad_y);
   Tensor dx = empty(x_shape, grad_y.dtype());
   fill(dx, 0.0);
   PoolGeometry g = geometry(x_shape, o);
@@ -129,8 +127,7 @@ Tensor CudaBackend::max_pool2d_backward(const Tensor& grad_y, const Tensor& indi
 }
 
 Tensor CudaBackend::avg_pool2d_forward(const Tensor& x_in, Pool2dOptions o) {
-  Tensor x = x_in.is_contiguous() ? x_in : empty(x_in.shape(), x_in.dtype());
-  if (!x_in.is_contiguous()) copy(x, x_in);
+  Tensor x = dense(x_in);
   PoolGeometry g = geometry(x.shape(), o);
   Tensor y = empty({x.shape()[0], x.shape()[1], g.oh, g.ow}, x.dtype());
   int64_t n = y.numel();
@@ -145,8 +142,7 @@ Tensor CudaBackend::avg_pool2d_forward(const Tensor& x_in, Pool2dOptions o) {
 
 Tensor CudaBackend::avg_pool2d_backward(const Tensor& grad_y, const Shape& x_shape,
                                         Pool2dOptions o) {
-  Tensor dy = grad_y.is_contiguous() ? grad_y : empty(grad_y.shape(), grad_y.dtype());
-  if (!grad_y.is_contiguous()) copy(dy, grad_y);
+  Tensor dy = dense(grad_y);
   Tensor dx = empty(x_shape, grad_y.dtype());
   PoolGeometry g = geometry(x_shape, o);
   int64_t n = dx.numel();

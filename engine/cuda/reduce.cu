@@ -167,8 +167,7 @@ Tensor CudaBackend::arg_reduce(ArgReduceOp op, const Tensor& x, int64_t dim, boo
 }
 
 Tensor CudaBackend::log_softmax_forward(const Tensor& x_in, int64_t dim) {
-  Tensor x = x_in.is_contiguous() ? x_in : empty(x_in.shape(), x_in.dtype());
-  if (!x_in.is_contiguous()) copy(x, x_in);
+  Tensor x = dense(x_in);
   Tensor out = empty(x.shape(), x.dtype());
   int64_t outer, len, inner;
   split_at(x.shape(), dim, outer, len, inner);
@@ -183,13 +182,7 @@ Tensor CudaBackend::log_softmax_forward(const Tensor& x_in, int64_t dim) {
 }
 
 Tensor CudaBackend::log_softmax_backward(const Tensor& grad_y, const Tensor& y, int64_t dim) {
-  auto contiguous = [&](const Tensor& t) {
-    if (t.is_contiguous()) return t;
-    Tensor c = empty(t.shape(), t.dtype());
-    copy(c, t);
-    return c;
-  };
-  Tensor gy = contiguous(grad_y), yc = contiguous(y);
+  Tensor gy = dense(grad_y), yc = dense(y);
   Tensor dx = empty(y.shape(), y.dtype());
   int64_t outer, len, inner;
   split_at(y.shape(), dim, outer, len, inner);

@@ -3,9 +3,6 @@
 // Skips where no GPU is present.
 #include <doctest/doctest.h>
 
-#include <cstdio>
-#include <cstdlib>
-
 #include "data/device_views.h"
 #include "engine/backend.h"
 #include "tests/helpers.h"
@@ -14,10 +11,7 @@ using namespace sg;
 using sg::testing::expect_close;
 
 TEST_CASE("cuda.augment_matches_cpu_loader") {
-  if (cuda_device_count() == 0) {
-    std::printf("SKIPPED: no CUDA device on this machine (run `ctest -L gpu` where one exists)\n");
-    std::exit(77);
-  }
+  sg::testing::skip_without_gpu();
   ImageSet set = load_cifar10_train(SG_SOURCE_DIR "/data/cifar10-sample");
   AugmentOptions o;
   ViewLoader cpu(set, 64, 2, o, 11);

@@ -3,9 +3,6 @@
 // caching allocator. Every test skips (CTest "Skipped", exit 77) where no GPU is present.
 #include <doctest/doctest.h>
 
-#include <cstdio>
-#include <cstdlib>
-
 #include "engine/backend.h"
 #include "engine/ops.h"
 #include "engine/random.h"
@@ -16,13 +13,6 @@ using sg::testing::expect_close;
 namespace e = sg::engine;
 
 namespace {
-
-void require_gpu() {
-  if (cuda_device_count() == 0) {
-    std::printf("SKIPPED: no CUDA device on this machine (run `ctest -L gpu` where one exists)\n");
-    std::exit(77);
-  }
-}
 
 const Device kGpu = Device::cuda(0);
 Tensor gpu(const Tensor& t) { return e::to(t, kGpu); }
@@ -35,7 +25,7 @@ Backend& ref() { return reference_backend(); }
 }  // namespace
 
 TEST_CASE("cuda.copy") {
-  require_gpu();
+  sg::testing::skip_without_gpu();
   Tensor x = rnd({3, 5, 7}, 1);
   CHECK(sg::testing::max_abs_diff(e::to(gpu(x), Device::cpu()), x) == 0);
   // Strided views (a transpose) and dtype conversions on the device.
@@ -48,7 +38,7 @@ TEST_CASE("cuda.copy") {
 }
 
 TEST_CASE("cuda.unary_binary_clamp_where_relu") {
-  require_gpu();
+  sg::testing::skip_without_gpu();
   Tensor a = rnd({4, 1, 6}, 2), b = rnd({5, 1}, 3);  // broadcast to [4, 5, 6]
   Tensor pos = e::add(e::abs(a), 0.1);
   for (UnaryOp op :
@@ -73,7 +63,7 @@ TEST_CASE("cuda.unary_binary_clamp_where_relu") {
 }
 
 TEST_CASE("cuda.reduce_arg_reduce_log_softmax") {
-  require_gpu();
+  sg::testing::skip_without_gpu();
   Tensor x = rnd({6, 7, 8, 9}, 6);
   for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min})
     for (std::vector<int64_t> dims : {std::vector<int64_t>{0, 2, 3}, {1}, {3}, {0, 1, 2, 3}})
@@ -91,7 +81,7 @@ TEST_CASE("cuda.reduce_arg_reduce_log_softmax") {
 }
 
 TEST_CASE("cuda.matmul") {
-  require_gpu();
+  sg::testing::skip_without_gpu();
   Tensor a = rnd({33, 65}, 9), b = rnd({65, 17}, 10);
   expect_close(e::matmul(gpu(a), gpu(b)), ref().matmul(a, b), 1e-5, "2-d");
   // Transposed views go to cuBLAS with its transpose flags.
@@ -106,7 +96,7 @@ TEST_CASE("cuda.matmul") {
 }
 
 TEST_CASE("cuda.conv2d") {
-  require_gpu();
+  sg::testing::skip_without_gpu();
   struct Case {
     Shape x, w;
     Conv2dOptions o;
@@ -135,7 +125,7 @@ TEST_CASE("cuda.conv2d") {
 }
 
 TEST_CASE("cuda.batch_norm") {
-  require_gpu();
+  sg::testing::skip_without_gpu();
   for (Shape s : {Shape{8, 16, 6, 6}, Shape{64, 32}}) {
     for (bool relu : {false, true}) {
       int64_t c = s[1];
@@ -166,7 +156,7 @@ TEST_CASE("cuda.batch_norm") {
 }
 
 TEST_CASE("cuda.pool2d") {
-  require_gpu();
+  sg::testing::skip_without_gpu();
   for (Pool2dOptions o : {Pool2dOptions{2, 2, 0}, Pool2dOptions{3, 2, 1}}) {
     Tensor x = rnd({2, 3, 9, 8}, 24);
     MaxPool2dForward r = ref().max_pool2d_forward(x, o);
@@ -183,7 +173,7 @@ TEST_CASE("cuda.pool2d") {
 }
 
 TEST_CASE("cuda.index_select_gather_scatter_add_cat") {
-  require_gpu();
+  sg::testing::skip_without_gpu();
   Tensor x = rnd({6, 5}, 26);
   Generator gen(27);
   Tensor perm = randperm(6, gen);
@@ -199,7 +189,7 @@ TEST_CASE("cuda.index_select_gather_scatter_add_cat") {
 }
 
 TEST_CASE("cuda.sgd_update_ema_update") {
-  require_gpu();
+  sg::testing::skip_without_gpu();
   Tensor p = rnd({100}, 30), g = rnd({100}, 31), buf = rnd({100}, 32);
   Tensor pg = gpu(p), gg = gpu(g), bg = gpu(buf);
   ref().sgd_update(p, g, buf, 0.1, 0.9, 5e-4, true, 0.7);
@@ -213,7 +203,7 @@ TEST_CASE("cuda.sgd_update_ema_update") {
 }
 
 TEST_CASE("cuda.allocator_reuses_memory") {
-  require_gpu();
+  sg::testing::skip_without_gpu();
   Tensor w = gpu(rnd({32, 16, 3, 3}, 34)), x = gpu(rnd({8, 16, 16, 16}, 35));
   auto step = [&] {
     Tensor y = e::conv2d_forward(x, w, Tensor(), {1, 1});

@@ -4,9 +4,6 @@
 // GPU is present.
 #include <doctest/doctest.h>
 
-#include <cstdio>
-#include <cstdlib>
-
 #include "engine/backend.h"
 #include "engine/random.h"
 #include "layers/optim.h"
@@ -18,10 +15,7 @@ using namespace sg;
 using sg::testing::expect_close;
 
 TEST_CASE("cuda.simsiam_gsg_step_matches_cpu") {
-  if (cuda_device_count() == 0) {
-    std::printf("SKIPPED: no CUDA device on this machine (run `ctest -L gpu` where one exists)\n");
-    std::exit(77);
-  }
+  sg::testing::skip_without_gpu();
   Generator gen(0);
   Tensor x1 = normal({16, 3, 16, 16}, 0, 1, gen), x2 = normal({16, 3, 16, 16}, 0, 1, gen);
   Tensor perm = randperm(16, gen);
