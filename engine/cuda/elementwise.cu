@@ -133,7 +133,8 @@ void CudaBackend::copy(const Tensor& dst, const Tensor& src) {
   int64_t n = dst.numel();
   if (n == 0) return;
   // Same dtype, both contiguous: one memcpy on the stream.
-  if (dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous()) {
+  if (dst.dtype() == src.dtype() && dst.shape() == src.shape() && dst.is_contiguous() &&
+      src.is_contiguous()) {
     SG_CUDA_CHECK(cudaMemcpyAsync(dst.raw_data(), src.raw_data(),
                                   size_t(n) * element_size(dst.dtype()), cudaMemcpyDeviceToDevice,
                                   stream_of(dst)));
