@@ -1,5 +1,8 @@
 #include "data/loader.h"
 
+#include <exception>
+#include <thread>
+
 namespace sg {
 
 std::vector<int64_t> epoch_order(int64_t size, uint64_t seed, int64_t epoch) {
@@ -13,13 +16,15 @@ Generator view_generator(uint64_t seed, int64_t epoch, int64_t index) {
 }
 
 ViewLoader::ViewLoader(const ImageSet& set, int64_t batch_size, int n_views, AugmentOptions options,
-                       uint64_t seed, bool drop_last)
+                       uint64_t seed, bool drop_last, int workers)
     : set_(set),
       batch_size_(batch_size),
       n_views_(n_views),
       options_(options),
       seed_(seed),
-      drop_last_(drop_last) {
+      drop_last_(drop_last),
+      workers_(workers) {
+  SG_CHECK(workers >= 1, "at least one loader worker, got ", workers);
   SG_CHECK(batch_size >= 1 && batch_size <= set.size(), "batch size ", batch_size,
            " for a dataset of ", set.size(), " images");
   SG_CHECK(n_views >= 1, "at least one view per image, got ", n_views);
@@ -61,10 +66,28 @@ ViewBatch ViewLoader::make(int64_t epoch, int64_t b) const {
     int64_t index = order_[first + i];
     out.indices.push_back(index);
     out.labels.data<int64_t>()[i] = set_.labels[index];
-    Generator gen = view_generator(seed_, epoch, index);
-    for (int v = 0; v < n_views_; ++v)
-      augment(set_, index, options_, gen, out.views[v].data<float>() + i * per_image);
   }
+  // Each image's views depend only on its own generator, so any split among workers gives the
+  // same batch.
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(workers_));
+  auto augment_share = [&](int worker) {
+    try {
+      for (int64_t i = worker; i < count; i += workers_) {
+        Generator gen = view_generator(seed_, epoch, out.indices[size_t(i)]);
+        for (int v = 0; v < n_views_; ++v)
+          augment(set_, out.indices[size_t(i)], options_, gen,
+                  out.views[v].data<float>() + i * per_image);
+      }
+    } catch (...) {
+      errors[size_t(worker)] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (int w = 1; w < workers_; ++w) helpers.emplace_back(augment_share, w);
+  augment_share(0);
+  for (auto& h : helpers) h.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
   return out;
 }
 

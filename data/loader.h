@@ -1,8 +1,9 @@
 #pragma once
 // Batches of augmented views for self-supervised training. Each epoch reshuffles with a seeded
 // permutation; each image's augmentations come from a generator seeded by (seed, epoch, image),
-// so a run is reproducible whatever the thread timing. A worker thread prepares the next batch
-// while the current one trains.
+// so a run is reproducible whatever the thread timing and the number of workers. The next batch
+// is prepared in the background while the current one trains, its images shared among
+// `workers` threads.
 #include <future>
 #include <vector>
 
@@ -24,7 +25,7 @@ struct ViewBatch {
 class ViewLoader {
  public:
   ViewLoader(const ImageSet& set, int64_t batch_size, int n_views, AugmentOptions options,
-             uint64_t seed, bool drop_last = true);
+             uint64_t seed, bool drop_last = true, int workers = 1);
   ~ViewLoader();
   ViewLoader(const ViewLoader&) = delete;
   ViewLoader& operator=(const ViewLoader&) = delete;
@@ -42,6 +43,7 @@ class ViewLoader {
   AugmentOptions options_;
   uint64_t seed_;
   bool drop_last_;
+  int workers_;
   int64_t epoch_ = 0, next_batch_ = 0;
   std::vector<int64_t> order_;
   std::future<ViewBatch> prefetch_;

@@ -43,7 +43,7 @@ struct Config {
   double lr = -1, wd = 5e-4, momentum = 0.9, tau = 0.99;
   bool fix_pred_lr = false, no_predictor = false, no_stop_grad = false, resume = false;
   uint64_t seed = 0;
-  int threads = 2, knn_every = 1, knn_k = 200;
+  int threads = 2, knn_every = 1, knn_k = 200, workers = 1;
   int64_t stop_after = 0;  // 0: run every epoch
   int64_t repeat_train = 1;
   double knn_t = 0.1;
@@ -57,7 +57,7 @@ class EpochBatches {
     if (device.is_cuda() && aug.blur_p == 0)
       gpu_ = std::make_unique<DeviceViewLoader>(set, c.batch_size, 2, aug, c.seed, device);
     else
-      cpu_ = std::make_unique<ViewLoader>(set, c.batch_size, 2, aug, c.seed);
+      cpu_ = std::make_unique<ViewLoader>(set, c.batch_size, 2, aug, c.seed, true, c.workers);
   }
   void start_epoch(int64_t epoch) { gpu_ ? gpu_->start_epoch(epoch) : cpu_->start_epoch(epoch); }
   int64_t batches_per_epoch() const {
@@ -96,10 +96,10 @@ json read_json(const std::string& path) {
   }
 }
 
-// A resumed run must use the options it was started with (the thread count may differ).
+// A resumed run must use the options it was started with (thread and worker counts may differ).
 void check_same_config(const json& saved, const json& now) {
   for (auto& [key, value] : now.items())
-    if (key != "threads")
+    if (key != "threads" && key != "workers")
       SG_CHECK(saved.contains(key) && saved[key] == value, "--resume: option '", key, "' is ",
                value.dump(), " but the run was started with ",
                saved.contains(key) ? saved[key].dump() : std::string("nothing"));
@@ -153,6 +153,9 @@ int main(int argc, char** argv) {
   app.add_flag("--no-stop-grad", c.no_stop_grad, "ablation: targets are not detached");
   app.add_option("--seed", c.seed);
   app.add_option("--threads", c.threads)->check(CLI::PositiveNumber);
+  app.add_option("--workers", c.workers,
+                 "threads augmenting the next batch on the CPU (the views do not depend on it)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--data", c.data,
                  "CIFAR-10 binary directory, or an image folder with train/<class>/ and "
                  "test/<class>/")
@@ -230,6 +233,7 @@ int main(int argc, char** argv) {
                    {"tau", c.tau},
                    {"seed", c.seed},
                    {"threads", c.threads},
+                   {"workers", c.workers},
                    {"data", c.data},
                    {"image_size", c.image_size},
                    {"blur", c.blur},

@@ -87,6 +87,21 @@ TEST_CASE("loader.reproducible_and_complete") {
   CHECK(a.next().indices != b.next().indices);  // a new epoch reshuffles
 }
 
+TEST_CASE("loader.workers_do_not_change_the_views") {
+  ImageSet set = sample();
+  AugmentOptions o;
+  ViewLoader one(set, 100, 2, o, 9), three(set, 100, 2, o, 9, /*drop_last=*/true, /*workers=*/3);
+  one.start_epoch(2);
+  three.start_epoch(2);
+  for (int b = 0; b < 2; ++b) {
+    ViewBatch x = one.next(), y = three.next();
+    CHECK(x.indices == y.indices);
+    CHECK(x.views[0].to_vector() == y.views[0].to_vector());
+    CHECK(x.views[1].to_vector() == y.views[1].to_vector());
+  }
+  CHECK_THROWS_WITH_AS(ViewLoader(set, 100, 2, o, 9, true, 0), doctest::Contains("worker"), Error);
+}
+
 TEST_CASE("augment.gaussian_blur_matches_direct_2d_convolution") {
   // Oracle: the 2-d Gaussian applied directly (not separably), reflect padding by hand.
   const int64_t n = 7, k = 5;
