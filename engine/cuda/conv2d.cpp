@@ -123,12 +123,37 @@ Tensor as_input(Backend& backend, const Tensor& t, DType dtype) {
   backend.copy(c, t);
   return c;
 }
+
+// Weights converted for mixed precision once per optimizer step, not once per call: cached by
+// storage and version (an explicit cache; entries go when their weights do).
+Tensor weights_as(Backend& backend, const Tensor& w, DType dtype) {
+  if (w.is_contiguous() && w.dtype() == dtype) return w;
+  struct Entry {
+    std::weak_ptr<Storage> storage;
+    uint64_t version;
+    Tensor converted;
+  };
+  static std::map<std::string, Entry> cache;
+  static std::mutex mutex;
+  std::string key = std::to_string(reinterpret_cast<uintptr_t>(w.storage().get())) + "@" +
+                    std::to_string(w.offset()) + shape_str(w.shape()) + std::to_string(int(dtype));
+  std::lock_guard lock(mutex);
+  auto it = cache.find(key);
+  if (it != cache.end() && it->second.storage.lock() == w.storage() &&
+      it->second.version == w.version())
+    return it->second.converted;
+  for (auto e = cache.begin(); e != cache.end();)
+    e = e->second.storage.expired() ? cache.erase(e) : std::next(e);
+  Tensor converted = as_input(backend, w, dtype);
+  cache[key] = {w.storage(), w.version(), converted};
+  return converted;
+}
 }  // namespace
 
 Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const Tensor& bias,
                                    Conv2dOptions o) {
   DType dt = x_in.dtype();
-  Tensor x = as_input(*this, x_in, dt), w = as_input(*this, w_in, dt);
+  Tensor x = as_input(*this, x_in, dt), w = weights_as(*this, w_in, dt);
   const Shape& xs = x.shape();
   const Shape& ws = w.shape();
   Shape ys{xs[0], ws[0], (xs[2] + 2 * o.padding - ws[2]) / o.stride + 1,
@@ -158,7 +183,7 @@ Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const
 Tensor CudaBackend::conv2d_backward_data(const Tensor& grad_y, const Tensor& w_in,
                                          const Shape& x_shape, Conv2dOptions o) {
   DType dt = grad_y.dtype();
-  Tensor dy = as_input(*this, grad_y, dt), w = as_input(*this, w_in, dt);
+  Tensor dy = as_input(*this, grad_y, dt), w = weights_as(*this, w_in, dt);
   Tensor dx = empty(x_shape, dt);
   cuda::Context& c = cuda::context(device_);
   ConvPlan& p = plan_for(device_, x_shape, w.shape(), dy.shape(), dt, o);
