@@ -3,11 +3,7 @@
 // devices compute the same thing (torchvision's definitions: ITU-R 601 luma, HSV hue rotation).
 #include <cmath>
 
-#ifdef __CUDACC__
-#define SG_HOST_DEVICE __host__ __device__
-#else
-#define SG_HOST_DEVICE
-#endif
+#include "engine/host_device.h"
 
 namespace sg::pixel {
 

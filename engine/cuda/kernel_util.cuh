@@ -1,50 +1,18 @@
 #pragma once
-// Shared pieces of the CUDA kernels: strided indexing with broadcasting, element types computed
-// in float (bfloat16, half) or double, dtype dispatch, and the launch shape of flat loops.
+// Shared pieces of the CUDA kernels: element types computed in float (bfloat16, half) or double,
+// dtype dispatch, and the launch shape of flat loops (operand indexing: engine/cuda/indexer.h).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 #include <type_traits>
 
 #include "engine/cuda/cuda_context.h"
+#include "engine/cuda/indexer.h"
 #include "engine/tensor.h"
 
 namespace sg::cuda {
 
-constexpr int kMaxDims = 8;
 constexpr int kThreads = 256;
-
-// Maps a linear index over `sizes` (row-major) to an element offset through `strides`.
-struct Indexer {
-  int ndim = 0;
-  int64_t sizes[kMaxDims] = {};
-  int64_t strides[kMaxDims] = {};
-
-  __host__ __device__ int64_t offset(int64_t linear) const {
-    int64_t off = 0;
-    for (int d = ndim - 1; d >= 0; --d) {
-      off += (linear % sizes[d]) * strides[d];
-      linear /= sizes[d];
-    }
-    return off;
-  }
-};
-
-// Indexer for `t` seen through `shape` (t's shape broadcast to it: stride 0 where t has 1).
-inline Indexer broadcast_indexer(const Tensor& t, const Shape& shape) {
-  SG_CHECK(shape.size() <= size_t(kMaxDims), "CUDA kernels take at most ", kMaxDims,
-           " dimensions, got ", shape_str(shape));
-  Indexer ix;
-  ix.ndim = int(shape.size());
-  int64_t lead = int64_t(shape.size()) - t.dim();
-  for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
-    ix.sizes[d] = shape[size_t(d)];
-    int64_t td = d - lead;
-    ix.strides[d] = td < 0 || t.shape()[size_t(td)] == 1 ? 0 : t.strides()[size_t(td)];
-  }
-  return ix;
-}
-inline Indexer indexer(const Tensor& t) { return broadcast_indexer(t, t.shape()); }
 
 // Arithmetic type of an element type: half types compute in float.
 template <typename T>
