@@ -1,33 +1,20 @@
-// cuBLAS matmul. cuBLAS is column-major, so the row-major product C = A B is computed as
-// C^T = B^T A^T, which in column-major terms reads the row-major buffers directly. An operand
-// that is a transposed view (column-major in memory) is passed with cuBLAS's transpose flag
-// instead of being copied. bfloat16 multiplies on tensor cores with float accumulation.
+// cuBLAS matmul: the arguments come from engine/cuda/gemm_plan.h (tested on the host);
+// bfloat16 multiplies on tensor cores with float accumulation.
 #include "engine/cuda/cuda_backend.h"
 #include "engine/cuda/cuda_context.h"
+#include "engine/cuda/gemm_plan.h"
 
 namespace sg {
 
 namespace {
 
-struct Operand {
-  Tensor t;                 // the data cuBLAS reads
-  bool transposed = false;  // stored column-major (a transposed view)
-  int64_t ld = 0, batch_stride = 0;
-};
-
-// Describes a [.., rows, cols] operand for cuBLAS, copying only when no flag describes it.
-Operand operand(const Tensor& x, Backend& backend) {
-  int64_t r = x.dim() - 2, rows = x.shape()[size_t(r)], cols = x.shape()[size_t(r + 1)];
-  int64_t sr = x.strides()[size_t(r)], sc = x.strides()[size_t(r + 1)];
-  int64_t sb = x.dim() == 3 ? x.strides()[0] : 0;
-  bool batch_ok = x.dim() == 2 || x.shape()[0] == 1 || sb == rows * cols;
-  if (batch_ok && sc == 1 && (sr == cols || rows == 1))
-    return {x, false, std::max<int64_t>(cols, 1), rows * cols};
-  if (batch_ok && sr == 1 && (sc == rows || cols == 1))
-    return {x, true, std::max<int64_t>(rows, 1), rows * cols};
+// The operand as cuBLAS will read it: x itself, or a contiguous copy when no flag describes it.
+std::pair<Tensor, cuda::GemmOperand> gemm_operand(const Tensor& x, Backend& backend) {
+  cuda::GemmOperand d = cuda::describe_gemm_operand(x.shape(), x.strides());
+  if (d.usable) return {x, d};
   Tensor c = Tensor::empty(x.shape(), x.dtype(), x.device());
   backend.copy(c, x);
-  return {c, false, std::max<int64_t>(cols, 1), rows * cols};
+  return {c, cuda::describe_gemm_operand(c.shape(), c.strides())};
 }
 
 cudaDataType_t cuda_type(DType t) {
@@ -59,7 +46,9 @@ Tensor CudaBackend::matmul(const Tensor& a_in, const Tensor& b_in) {
     fill(out, 0.0);
     return out;
   }
-  Operand a = operand(a_in, *this), b = operand(b_in, *this);
+  auto [a, a_desc] = gemm_operand(a_in, *this);
+  auto [b, b_desc] = gemm_operand(b_in, *this);
+  cuda::GemmCall g = cuda::plan_gemm(a.shape(), a_desc, b.shape(), b_desc);
   cuda::Context& c = cuda::context(device_);
   bool dbl = a_in.dtype() == DType::Float64;
   double one_d = 1, zero_d = 0;
@@ -71,13 +60,11 @@ Tensor CudaBackend::matmul(const Tensor& a_in, const Tensor& b_in) {
                                 : a_in.dtype() == DType::Float32 ? CUBLAS_COMPUTE_32F_PEDANTIC
                                                                  : CUBLAS_COMPUTE_32F;
   cudaDataType_t type = cuda_type(a_in.dtype());
-  // Column-major: C^T (n x m) = B^T (n x k) * A^T (k x m).
   SG_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-      c.cublas, b.transposed ? CUBLAS_OP_T : CUBLAS_OP_N, a.transposed ? CUBLAS_OP_T : CUBLAS_OP_N,
-      int(n), int(m), int(k), alpha, b.t.raw_data(), type, int(b.ld),
-      b_in.dim() == 3 && b_in.shape()[0] > 1 ? b.batch_stride : 0, a.t.raw_data(), type, int(a.ld),
-      batched && a_in.shape()[0] > 1 ? a.batch_stride : 0, beta, out.raw_data(), type, int(n),
-      m * n, int(batch), compute, CUBLAS_GEMM_DEFAULT));
+      c.cublas, g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+      int(g.m), int(g.n), int(g.k), alpha, b.raw_data(), type, int(g.lda), g.stride_a, a.raw_data(),
+      type, int(g.ldb), g.stride_b, beta, out.raw_data(), type, int(g.ldc), g.stride_c,
+      int(g.batch), compute, CUBLAS_GEMM_DEFAULT));
   return out;
 }
 
