@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
       Tensor z1 = net->encode(x), z2 = net->encode(x2);
       Tensor t1 = byol ? target->encode(x) : z1, t2 = byol ? target->encode(x2) : z2;
       if (!gsg) return byol ? byol_loss(z1, z2, t1, t2, h) : simsiam_loss(z1, z2, h);
-      Tensor perm = randperm(batch, *pair_gen);
+      Tensor perm = engine::to(randperm(batch, *pair_gen), device);
       return gsg_loss(z1, z2, t1, t2, perm, gsg_select(t1, t2, perm), h);
     };
     model = net;

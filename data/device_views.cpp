@@ -33,7 +33,7 @@ DeviceViewLoader::DeviceViewLoader(const ImageSet& set, int64_t batch_size, int 
 }
 
 int64_t DeviceViewLoader::batches_per_epoch() const {
-  return drop_last_ ? set_.size() / batch_size_ : (set_.size() + batch_size_ - 1) / batch_size_;
+  return batches_in_epoch(set_.size(), batch_size_, drop_last_);
 }
 
 void DeviceViewLoader::start_epoch(int64_t epoch) {
@@ -50,8 +50,8 @@ ViewBatch DeviceViewLoader::next() {
   ViewBatch out;
   out.labels = Tensor::empty({count}, DType::Int64);
   Tensor index = Tensor::empty({count}, DType::Int64);
-  std::vector<Tensor> params;
-  for (int v = 0; v < n_views_; ++v) params.push_back(Tensor::empty({count, kViewParams}));
+  // Every view's choices in one tensor, so the batch reaches the device in one transfer.
+  Tensor params = Tensor::empty({n_views_, count, kViewParams});
   for (int64_t i = 0; i < count; ++i) {
     int64_t image = order_[size_t(first + i)];
     out.indices.push_back(image);
@@ -61,13 +61,16 @@ ViewBatch DeviceViewLoader::next() {
     Generator gen = view_generator(seed_, epoch_, image);
     for (int v = 0; v < n_views_; ++v)
       pack_view_params(draw_augment(set_.height, set_.width, options_, gen),
-                       params[size_t(v)].data<float>() + i * kViewParams);
+                       params.data<float>() + (v * count + i) * kViewParams);
   }
   Tensor index_on_device = engine::to(index, device_);
+  Tensor params_on_device = engine::to(params, device_);
   for (int v = 0; v < n_views_; ++v) {
     Tensor view = Tensor::empty({count, 3, options_.size, options_.size}, DType::Float32, device_);
-    augment_on_device(images_, index_on_device, engine::to(params[size_t(v)], device_), options_,
-                      view);
+    augment_on_device(
+        images_, index_on_device,
+        engine::reshape(engine::slice(params_on_device, 0, v, v + 1), {count, kViewParams}),
+        options_, view);
     out.views.push_back(view);
   }
   return out;

@@ -34,8 +34,12 @@ ViewLoader::~ViewLoader() {
   if (prefetch_.valid()) prefetch_.wait();
 }
 
+int64_t batches_in_epoch(int64_t images, int64_t batch_size, bool drop_last) {
+  return drop_last ? images / batch_size : (images + batch_size - 1) / batch_size;
+}
+
 int64_t ViewLoader::batches_per_epoch() const {
-  return drop_last_ ? set_.size() / batch_size_ : (set_.size() + batch_size_ - 1) / batch_size_;
+  return batches_in_epoch(set_.size(), batch_size_, drop_last_);
 }
 
 void ViewLoader::start_epoch(int64_t epoch) {

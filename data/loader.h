@@ -15,6 +15,7 @@ namespace sg {
 // shared by the CPU and GPU loaders, so both produce the same views for the same seed.
 std::vector<int64_t> epoch_order(int64_t size, uint64_t seed, int64_t epoch);
 Generator view_generator(uint64_t seed, int64_t epoch, int64_t index);
+int64_t batches_in_epoch(int64_t images, int64_t batch_size, bool drop_last);
 
 struct ViewBatch {
   std::vector<Tensor> views;  // n_views tensors of [B, 3, size, size]

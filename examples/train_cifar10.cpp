@@ -313,7 +313,7 @@ int main(int argc, char** argv) {
         if (!gsg) {
           loss = byol ? byol_loss(z1, z2, t1, t2, h) : simsiam_loss(z1, z2, h, ssl);
         } else {
-          Tensor perm = randperm(z1.shape()[0], pair_gen);
+          Tensor perm = engine::to(randperm(z1.shape()[0], pair_gen), device);  // moved once
           GsgChoice choice = gsg_select(t1, t2, perm);  // distances on the (detached) targets
           for (int k = 0; k < 4; ++k) pairs[k] += choice.counts[k];
           loss = gsg_loss(z1, z2, t1, t2, perm, choice, h, ssl);

@@ -35,21 +35,23 @@ GsgChoice gsg_select(const Tensor& z1, const Tensor& z2, const Tensor& perm) {
   NoGradGuard no_grad;
   int64_t n = z1.shape()[0];
   SG_CHECK(perm.numel() == n, "gsg_select: permutation of ", perm.numel(), " for a batch of ", n);
-  Tensor on_device = e::to(perm, z1.device());  // the permutation is drawn on the host
+  Tensor on_device = e::to(perm, z1.device());  // a no-op when the caller already moved it
   Tensor partner1 = e::index_select(z1, 0, on_device);
   Tensor partner2 = e::index_select(z2, 0, on_device);
-  // Squared distances of the four cross-image pairs, [n] each (sqrt keeps the order).
+  // Squared distances of the four cross-image pairs (sqrt keeps the order), read back to the
+  // host in one transfer as [n, 4].
   auto dist = [](const Tensor& a, const Tensor& b) {
     Tensor d = e::sub(a, b);
-    return e::sum(e::mul(d, d), {1}).to_vector();
+    return e::sum(e::mul(d, d), {1});
   };
-  std::array<std::vector<double>, 4> d{dist(z1, partner1), dist(z1, partner2), dist(z2, partner1),
-                                       dist(z2, partner2)};
+  std::vector<double> d =
+      e::stack({dist(z1, partner1), dist(z1, partner2), dist(z2, partner1), dist(z2, partner2)}, 1)
+          .to_vector();
   GsgChoice c;
   for (int64_t i = 0; i < n; ++i) {
     int best = 0;
     for (int k = 1; k < 4; ++k)
-      if (d[k][i] < d[best][i]) best = k;
+      if (d[size_t(i * 4 + k)] < d[size_t(i * 4 + best)]) best = k;
     c.a.push_back(best / 2);
     c.b.push_back(best % 2);
     ++c.counts[best];
@@ -65,7 +67,7 @@ Tensor byol_loss(const Tensor& z1, const Tensor& z2, const Tensor& t1, const Ten
 Tensor gsg_loss(const Tensor& z1, const Tensor& z2, const Tensor& t1, const Tensor& t2,
                 const Tensor& perm, const GsgChoice& c, const Head& h, SslOptions o) {
   Tensor source_i = pick_rows(c.a, z1, z2), target_i = pick_rows(flipped(c.a), t1, t2);
-  Tensor on_device = e::to(perm, z1.device());  // the permutation is drawn on the host
+  Tensor on_device = e::to(perm, z1.device());  // a no-op when the caller already moved it
   Tensor pz1 = index_select(z1, 0, on_device), pz2 = index_select(z2, 0, on_device);
   Tensor pt1 = index_select(t1, 0, on_device), pt2 = index_select(t2, 0, on_device);
   Tensor source_j = pick_rows(c.b, pz1, pz2), target_j = pick_rows(flipped(c.b), pt1, pt2);

@@ -126,6 +126,15 @@ void check_param(const Tensor& t, DType x, const char* name) {
            dtype_name(x), " input");
 }
 
+void check_params(DType x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                  const Tensor& running_var) {
+  for (auto [t, name] : {std::pair{&gamma, "weight"},
+                         {&beta, "bias"},
+                         {&running_mean, "running_mean"},
+                         {&running_var, "running_var"}})
+    check_param(*t, x, name);
+}
+
 }  // namespace
 
 BatchNormForward CudaBackend::batch_norm_forward_train(const Tensor& x_in, const Tensor& gamma,
@@ -134,11 +143,7 @@ BatchNormForward CudaBackend::batch_norm_forward_train(const Tensor& x_in, const
                                                        const Tensor& running_var, double momentum,
                                                        double eps, bool relu) {
   Tensor x = dense(x_in);
-  for (auto [t, name] : {std::pair{&gamma, "weight"},
-                         {&beta, "bias"},
-                         {&running_mean, "running_mean"},
-                         {&running_var, "running_var"}})
-    check_param(*t, x.dtype(), name);
+  check_params(x.dtype(), gamma, beta, running_mean, running_var);
   ChannelGeometry g = channel_geometry(x);
   DType pd = param_dtype(x.dtype());
   BatchNormForward out{empty(x.shape(), x.dtype()), empty({g.c}, pd), empty({g.c}, pd), Tensor()};
@@ -166,11 +171,7 @@ Tensor CudaBackend::batch_norm_forward_infer(const Tensor& x_in, const Tensor& g
                                              const Tensor& beta, const Tensor& running_mean,
                                              const Tensor& running_var, double eps, bool relu) {
   Tensor x = dense(x_in);
-  for (auto [t, name] : {std::pair{&gamma, "weight"},
-                         {&beta, "bias"},
-                         {&running_mean, "running_mean"},
-                         {&running_var, "running_var"}})
-    check_param(*t, x.dtype(), name);
+  check_params(x.dtype(), gamma, beta, running_mean, running_var);
   ChannelGeometry g = channel_geometry(x);
   Tensor y = empty(x.shape(), x.dtype());
   dispatch_floating(x.dtype(), "batch_norm", [&]<typename T>() {
