@@ -1,13 +1,19 @@
 // oneDNN's convolution kernels on ResNet-18's stride-1 3x3 shapes (batch 64): direct and
-// Winograd in float32, direct in bfloat16, each pass timed separately (mean of 3 after one
-// warm-up run). Explains the algorithm choice in engine/onednn/conv2d.cpp; see
-// docs/PERFORMANCE.md.   build/bench/conv_algorithms   (threads: OMP_NUM_THREADS, default all)
+// Winograd in float32, direct in bfloat16, and our bf16 Winograd kernel
+// (engine/onednn/conv2d_winograd_bf16.h; forward and backward-data, plus its per-update weight
+// transform), each pass timed separately (mean of 3 after one warm-up run). Explains the
+// algorithm choice in engine/onednn/conv2d.cpp; see docs/PERFORMANCE.md.
+//   build/bench/conv_algorithms   (threads: OMP_NUM_THREADS, default all)
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <unordered_map>
 #include <vector>
+
+#include "engine/onednn/conv2d_winograd_bf16.h"
 
 using namespace dnnl;
 
@@ -19,6 +25,41 @@ double time_ms(const primitive& p, stream& s, const std::unordered_map<int, memo
   for (int i = 0; i < 3; ++i) p.execute(s, args);
   s.wait();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 3 * 1e3;
+}
+
+template <typename F>
+double time_ms(F run) {
+  run();
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) run();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 3 * 1e3;
+}
+
+// Our kernel on the same shape (data values do not matter for its speed).
+void time_winograd_bf16(int C, int H) {
+  namespace wb = sg::onednn::winograd_bf16;
+  if (!wb::cpu_supports()) {
+    std::printf("%3dx%-2dx%-2d  %-16s  not available (no AVX-512 BF16)\n", C, H, H,
+                "bf16 winograd");
+    return;
+  }
+  int threads = omp_get_max_threads();
+  wb::Problem p{64, C, C, H, H};
+  std::vector<float> w(size_t(C) * C * 9, 0.01f);
+  std::vector<uint16_t> src(size_t(64) * C * H * H, 0x3f80), dst(src.size());
+  std::vector<uint16_t> u(size_t(wb::weights_size(C, C)));
+  std::vector<char> scratch(size_t(wb::scratch_bytes(p, threads)) + 64);
+  char* aligned =
+      reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
+  double transform =
+      time_ms([&] { wb::transform_weights(w.data(), C, C, false, u.data(), threads); });
+  double f = time_ms([&] { wb::convolve(p, src.data(), u.data(), dst.data(), aligned, threads); });
+  wb::transform_weights(w.data(), C, C, true, u.data(), threads);
+  double d = time_ms([&] { wb::convolve(p, src.data(), u.data(), dst.data(), aligned, threads); });
+  std::printf(
+      "%3dx%-2dx%-2d  %-16s %9.1f %9.1f %9s  stopgrad F(2x2,3x3) avx512_bf16, weight "
+      "transform %.2f ms\n",
+      C, H, H, "bf16 winograd", f, d, "-", transform);
 }
 }  // namespace
 
@@ -66,6 +107,7 @@ int main() {
         std::printf("%3dx%-2dx%-2d  %-16s  not available\n", C, H, H, v.name);
       }
     }
+    time_winograd_bf16(C, H);
   }
   return 0;
 }

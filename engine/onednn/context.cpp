@@ -128,7 +128,7 @@ struct Caches {
   struct WeightEntry {
     std::weak_ptr<Storage> storage;
     uint64_t version;
-    Tensor reordered;
+    Tensor derived;
   };
   std::unordered_map<std::string, WeightEntry> weights;
 };
@@ -179,24 +179,38 @@ void execute(const CachedPrimitive& p, std::unordered_map<int, memory> args) {
 
 Tensor cached_weights(const Tensor& w, const memory::desc& desc) {
   if (desc_of(w) == desc) return w;
+  return cached_derived(w, desc_key(desc), [&](const Tensor& t, Tensor out) {
+    if (!out.defined()) return in_layout(t, desc);
+    reorder(memory_of(t), memory_of(out, desc));
+    return out;
+  });
+}
+
+Tensor cached_derived(const Tensor& w, const std::string& tag,
+                      const std::function<Tensor(const Tensor& w, Tensor out)>& derive) {
   Caches& c = caches();
   std::string key = std::to_string(reinterpret_cast<uintptr_t>(w.storage().get())) + "@" +
-                    std::to_string(w.offset()) + "|" + desc_key(desc);
+                    std::to_string(w.offset()) + "|" + tag;
+  Tensor stale;
   {
     std::lock_guard lock(c.mutex);
     auto it = c.weights.find(key);
     if (it != c.weights.end()) {
       auto alive = it->second.storage.lock();
-      if (alive == w.storage() && it->second.version == w.version()) return it->second.reordered;
+      if (alive == w.storage() && it->second.version == w.version()) return it->second.derived;
+      // Only this entry holds the old result: hand it over to be overwritten.
+      if (alive == w.storage() && it->second.derived.storage().use_count() == 1)
+        stale = std::move(it->second.derived);
+      c.weights.erase(it);
     }
     // Drop entries whose weights are gone, so the cache tracks the live parameters only.
     for (auto e = c.weights.begin(); e != c.weights.end();)
       e = e->second.storage.expired() ? c.weights.erase(e) : std::next(e);
   }
-  Tensor reordered = in_layout(w, desc);
+  Tensor derived = derive(w, std::move(stale));
   std::lock_guard lock(c.mutex);
-  c.weights[key] = {w.storage(), w.version(), reordered};
-  return reordered;
+  c.weights[key] = {w.storage(), w.version(), derived};
+  return derived;
 }
 
 size_t primitive_cache_size() { return caches().primitives.size(); }

@@ -65,6 +65,12 @@ dnnl::primitive_attr default_attr();
 // `w` reordered into `desc`, reused until w's storage is written again (its version moves):
 // weights are reordered once per optimizer step, not once per call.
 Tensor cached_weights(const Tensor& w, const dnnl::memory::desc& desc);
+// The same cache for any per-version function of a weight (`tag` names the function).
+// `derive(w, out)` gets the previous version's result as `out` when nothing else holds it
+// (else an undefined tensor), to write into: a fresh allocation of megabytes per optimizer
+// step would cost page faults each time.
+Tensor cached_derived(const Tensor& w, const std::string& tag,
+                      const std::function<Tensor(const Tensor& w, Tensor out)>& derive);
 
 // Number of entries in each cache (for tests).
 size_t primitive_cache_size();

@@ -5,12 +5,19 @@
 // Stride-1 3x3 convolutions use Winograd's F(4x4, 3x3) algorithm where oneDNN has it: it does
 // the same convolution with about a quarter of the multiplications (2-5x faster here for
 // ResNet's shapes, forward and both backward passes; docs/PERFORMANCE.md), at the price of
-// float32 rounding errors around 1e-5 relative instead of 1e-6.
+// float32 rounding errors around 1e-5 relative instead of 1e-6. oneDNN 2.6 has no bf16
+// Winograd, so bf16 stride-1 3x3 convolutions forward and backward-data run our own
+// F(2x2, 3x3) kernel (conv2d_winograd_bf16.h) where the CPU has AVX-512 BF16.
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "engine/onednn/context.h"
+#include "engine/onednn/conv2d_winograd_bf16.h"
 #include "engine/onednn/onednn_backend.h"
 #include "engine/ops.h"
+#include "engine/parallel.h"
 
 namespace sg {
 
@@ -97,9 +104,71 @@ const CachedPrimitive& forward_primitive(const ConvShapes& s) {
 
 }  // namespace
 
+// Here, not in conv2d_winograd_bf16.cpp: that file is compiled for AVX-512 BF16 CPUs only.
+bool onednn::winograd_bf16::cpu_supports() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512bf16");
+}
+
+namespace {
+
+// SG_WINOGRAD_BF16=0 turns our bf16 kernel off (to compare with oneDNN's direct kernels).
+bool winograd_bf16_enabled() {
+  static const bool enabled = [] {
+    const char* flag = std::getenv("SG_WINOGRAD_BF16");
+    return winograd_bf16::cpu_supports() && !(flag != nullptr && std::strcmp(flag, "0") == 0);
+  }();
+  return enabled;
+}
+
+bool use_winograd_bf16(const Tensor& input, const Shape& w, Conv2dOptions o, bool bias) {
+  return input.dtype() == DType::BFloat16 && !bias &&
+         winograd_bf16::applies(w[1], w[0], w[2], w[3], o.stride, o.padding) &&
+         winograd_bf16_enabled();
+}
+
+memory::desc nchw16c_bf16(const Shape& shape) {
+  return memory::desc(dims(shape), memory::data_type::bf16, memory::format_tag::nChw16c);
+}
+
+// input [N, in, H, W] -> [N, out, H, W]; the forward convolution, or with `backward_data`
+// the one from output gradients to input gradients (weights transposed and rotated).
+Tensor winograd_bf16_conv(const Tensor& input, const Tensor& w, bool backward_data) {
+  const Shape& in = input.shape();
+  Shape out_shape{in[0], backward_data ? w.shape()[1] : w.shape()[0], in[2], in[3]};
+  Tensor src = in_layout(input, nchw16c_bf16(in));
+  Tensor u = cached_derived(
+      w, backward_data ? "winograd_bf16_backward_data" : "winograd_bf16",
+      [&](const Tensor& weight, Tensor t) {
+        Tensor w32 = engine::contiguous(engine::to(weight, DType::Float32));
+        const Shape& ws = w32.shape();
+        if (!t.defined())
+          t = Tensor::empty({winograd_bf16::weights_size(ws[1], ws[0])}, DType::BFloat16);
+        winograd_bf16::transform_weights(w32.data<float>(), ws[0], ws[1], backward_data,
+                                         static_cast<uint16_t*>(t.raw_data()), num_threads());
+        return t;
+      });
+  Tensor y = empty_like_desc(nchw16c_bf16(out_shape), out_shape, DType::BFloat16);
+  winograd_bf16::Problem p{in[0], in[1], out_shape[1], in[2], in[3]};
+  // One scratch area per thread: the chunk's transformed tiles, kept in L2.
+  thread_local std::vector<char> scratch;
+  int threads = num_threads();
+  size_t need = size_t(winograd_bf16::scratch_bytes(p, threads)) + 64;
+  if (scratch.size() < need) scratch.resize(need);
+  char* aligned =
+      reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
+  winograd_bf16::convolve(p, static_cast<const uint16_t*>(src.raw_data()),
+                          static_cast<const uint16_t*>(u.raw_data()),
+                          static_cast<uint16_t*>(y.raw_data()), aligned, threads);
+  return y;
+}
+
+}  // namespace
+
 Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias,
                                      Conv2dOptions o) {
   if (!supported(x)) return ReferenceBackend::conv2d_forward(x, w, bias, o);
+  if (use_winograd_bf16(x, w.shape(), o, bias.defined())) return winograd_bf16_conv(x, w, false);
   ConvShapes s{x.shape(), w.shape(),      engine::conv2d_output_shape(x.shape(), w.shape(), o),
                x.dtype(), bias.defined(), o};
   const auto& p = forward_primitive(s);
@@ -117,6 +186,7 @@ Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Ten
 Tensor OneDnnBackend::conv2d_backward_data(const Tensor& grad_y, const Tensor& w,
                                            const Shape& x_shape, Conv2dOptions o) {
   if (!supported(grad_y)) return ReferenceBackend::conv2d_backward_data(grad_y, w, x_shape, o);
+  if (use_winograd_bf16(grad_y, w.shape(), o, false)) return winograd_bf16_conv(grad_y, w, true);
   ConvShapes s{x_shape, w.shape(), grad_y.shape(), grad_y.dtype(), false, o};
   const auto& p = cached_primitive("conv_bwd_data|" + s.key(), [&] {
     dnnl::convolution_backward_data::desc d(algorithm_for(s), any(s.x, s.dtype), any(s.w, s.dtype),

@@ -4,8 +4,11 @@
 // its float32 counterpart falls smoothly from 0.9998 at fc to 0.93 at conv1, with norms within
 // 2%. BatchNorm scale/shift gradients are sums of the output gradient over the whole batch,
 // where terms nearly cancel, so bfloat16 rounding shows most there (cosine down to 0.85 at
-// bn1.bias, norms off by up to 30%). Stated tolerances: loss within 2%; convolution and fc
-// weight gradients with cosine above 0.9 (0.99 for the classifier) and norms within 10%;
+// bn1.bias, norms off by up to 30%). Where the CPU has AVX-512 BF16, stride-1 3x3
+// convolutions run our Winograd kernel, which also rounds the transformed tiles to bf16:
+// conv1's cosine is then 0.90 (0.93 with oneDNN's direct kernels, SG_WINOGRAD_BF16=0) and
+// bn1.bias's 0.83 (0.85). Stated tolerances: loss within 2%; convolution and fc weight
+// gradients with cosine above 0.87 (0.99 for the classifier) and norms within 10%;
 // BatchNorm parameter gradients with cosine above 0.8 and norms within 40%.
 #include <doctest/doctest.h>
 
@@ -59,7 +62,7 @@ TEST_CASE("bf16.resnet_training_step_agrees_with_fp32") {
     double cosine = dot(a, b) / (na * nb);
     const std::string& name = fp32.grads[i].first;
     bool norm_param = a.dim() == 1 && !name.starts_with("fc.");
-    CHECK(cosine > (name.starts_with("fc.") ? 0.99 : norm_param ? 0.8 : 0.9));
+    CHECK(cosine > (name.starts_with("fc.") ? 0.99 : norm_param ? 0.8 : 0.87));
     CHECK(std::abs(nb - na) <= (norm_param ? 0.40 : 0.10) * na);
   }
 }

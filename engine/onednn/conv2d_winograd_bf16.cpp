@@ -1,0 +1,270 @@
+// F(2x2, 3x3) Winograd convolution on AVX-512 BF16 (see the header for the why).
+//
+// This file alone is compiled with AVX-512 BF16 enabled (engine/CMakeLists.txt), so it uses
+// raw pointers and no C++ library templates: an inline function instantiated here could
+// otherwise be picked by the linker for code that runs on CPUs without these instructions.
+// Callers check cpu_supports() first (defined in conv2d.cpp, compiled for any x86-64).
+//
+// With d a 4x4 input tile and g a 3x3 kernel (Lavin & Gray, 2015):
+//   V = Bt d B, U = G g Gt, output tile Y = At (sum over input channels of U * V) A
+// where * multiplies element by element. For each of the 16 positions p of the 4x4 tile the
+// channel sum is a matrix product [tiles x C] x [C x K], computed with `vdpbf16ps`.
+#include "engine/onednn/conv2d_winograd_bf16.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+namespace sg::onednn::winograd_bf16 {
+
+namespace {
+
+constexpr int64_t kTileBlock = 12;  // tiles per micro-kernel: 12 x 2 accumulators + 2 weights
+constexpr int64_t kOutBlock = 32;   // output channels per micro-kernel (two zmm of float32)
+// Transformed input tiles go through in chunks that stay in the L2 cache while every
+// output-channel block reads them; each block's weights are contiguous, so they stream well
+// when they do not fit in L2 (tried: transforming the whole batch first and giving each
+// thread whole output-channel blocks was no faster for 256-512 channels, slower for 64).
+constexpr int64_t kChunkBytes = 256 * 1024;
+
+__m512 load_bf16(const uint16_t* p) {
+  __m256i half = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(
+      _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, half), 16));
+}
+
+void store_bf16(uint16_t* p, __m512 v) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
+                      reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
+}
+
+int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
+int64_t align64(int64_t bytes) { return round_up(bytes, 64); }
+
+struct Geometry {
+  int64_t n, c, k, h, w;
+  int64_t tiles_h, tiles_w, tiles;
+  int64_t chunk;  // tiles per chunk, a multiple of kTileBlock
+  int64_t v_bytes() const { return align64(16 * chunk * c * 2); }
+  static constexpr int64_t m_bytes = 16 * kTileBlock * kOutBlock * 4;
+};
+
+Geometry geometry(const Problem& p) {
+  Geometry g{p.batch, p.in_channels,      p.out_channels,    p.height,
+             p.width, (p.height + 1) / 2, (p.width + 1) / 2, 0,
+             0};
+  g.tiles = g.n * g.tiles_h * g.tiles_w;
+  int64_t all = round_up(g.tiles, kTileBlock);
+  int64_t fit = kChunkBytes / (16 * g.c * 2) / kTileBlock * kTileBlock;
+  g.chunk = fit < kTileBlock ? kTileBlock : fit > all ? all : fit;
+  return g;
+}
+
+// V[p][t][c] (row stride `rows` tiles) for tiles [first, first + count); rows up to
+// `padded` are zero, so micro-kernels can always take kTileBlock rows.
+void transform_input(const Geometry& g, const uint16_t* src, int64_t first, int64_t count,
+                     int64_t padded, int64_t rows, uint16_t* v) {
+  const int64_t blocks = g.c / 16, plane = g.h * g.w * 16;
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t t = 0; t < padded; ++t) {
+    if (t >= count) {
+      for (int64_t p = 0; p < 16; ++p)
+        for (int64_t cb = 0; cb < blocks; ++cb)
+          store_bf16(v + (p * rows + t) * g.c + cb * 16, zero);
+      continue;
+    }
+    int64_t tile = first + t, image = tile / (g.tiles_h * g.tiles_w);
+    int64_t rest = tile % (g.tiles_h * g.tiles_w);
+    int64_t y0 = rest / g.tiles_w * 2 - 1, x0 = rest % g.tiles_w * 2 - 1;
+    for (int64_t cb = 0; cb < blocks; ++cb) {
+      const uint16_t* base = src + (image * blocks + cb) * plane;
+      __m512 d[4][4];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) {
+          int64_t y = y0 + i, x = x0 + j;
+          bool inside = y >= 0 && y < g.h && x >= 0 && x < g.w;
+          d[i][j] = inside ? load_bf16(base + (y * g.w + x) * 16) : zero;
+        }
+      __m512 r[4][4];  // Bt d
+      for (int j = 0; j < 4; ++j) {
+        r[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+        r[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+        r[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+        r[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+      }
+      for (int i = 0; i < 4; ++i) {  // (Bt d) B
+        __m512 e[4] = {_mm512_sub_ps(r[i][0], r[i][2]), _mm512_add_ps(r[i][1], r[i][2]),
+                       _mm512_sub_ps(r[i][2], r[i][1]), _mm512_sub_ps(r[i][1], r[i][3])};
+        for (int j = 0; j < 4; ++j) store_bf16(v + ((i * 4 + j) * rows + t) * g.c + cb * 16, e[j]);
+      }
+    }
+  }
+}
+
+// m[t][s*16..] = sum over c of V[t][c] U[c][k0 + s*16..] for kTileBlock tiles and S blocks
+// of 16 output channels, at one tile position. v: this position's first tile row; u: this
+// position's weights for the block's output channels, [c/2][S*16][2].
+template <int S>
+void multiply_block(const uint16_t* v, const uint16_t* u, int64_t c, float* m) {
+  __m512 acc[kTileBlock][S];
+#pragma GCC unroll 12
+  for (int t = 0; t < kTileBlock; ++t)
+#pragma GCC unroll 2
+    for (int s = 0; s < S; ++s) acc[t][s] = _mm512_setzero_ps();
+  for (int64_t pair = 0; pair < c / 2; ++pair) {
+    __m512bh w[S];
+#pragma GCC unroll 2
+    for (int s = 0; s < S; ++s)
+      w[s] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(u + (pair * S + s) * 32));
+#pragma GCC unroll 12
+    for (int t = 0; t < kTileBlock; ++t) {
+      int32_t bits;
+      __builtin_memcpy(&bits, v + t * c + pair * 2, 4);
+      __m512bh x = reinterpret_cast<__m512bh>(_mm512_set1_epi32(bits));
+#pragma GCC unroll 2
+      for (int s = 0; s < S; ++s) acc[t][s] = _mm512_dpbf16_ps(acc[t][s], w[s], x);
+    }
+  }
+#pragma GCC unroll 12
+  for (int t = 0; t < kTileBlock; ++t)
+#pragma GCC unroll 2
+    for (int s = 0; s < S; ++s) _mm512_store_ps(m + (t * S + s) * 16, acc[t][s]);
+}
+
+// Y = At M A for the block's tiles, written into dst (nChw16c) where inside the image.
+void transform_output(const Geometry& g, const float* m, int s_blocks, int64_t first_tile,
+                      int64_t count, int64_t k0, uint16_t* dst) {
+  const int64_t blocks = g.k / 16, plane = g.h * g.w * 16;
+  const int64_t position = kTileBlock * s_blocks * 16;  // floats per tile position in m
+  for (int64_t t = 0; t < count; ++t) {
+    int64_t tile = first_tile + t, image = tile / (g.tiles_h * g.tiles_w);
+    int64_t rest = tile % (g.tiles_h * g.tiles_w);
+    int64_t y0 = rest / g.tiles_w * 2, x0 = rest % g.tiles_w * 2;
+    for (int s = 0; s < s_blocks; ++s) {
+      const float* at = m + (t * s_blocks + s) * 16;
+      __m512 r[2][4];  // At M
+      for (int j = 0; j < 4; ++j) {
+        __m512 m0 = _mm512_load_ps(at + (0 * 4 + j) * position);
+        __m512 m1 = _mm512_load_ps(at + (1 * 4 + j) * position);
+        __m512 m2 = _mm512_load_ps(at + (2 * 4 + j) * position);
+        __m512 m3 = _mm512_load_ps(at + (3 * 4 + j) * position);
+        r[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+        r[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+      }
+      uint16_t* base = dst + (image * blocks + k0 / 16 + s) * plane;
+      for (int i = 0; i < 2; ++i) {
+        if (y0 + i >= g.h) continue;
+        __m512 y[2] = {_mm512_add_ps(_mm512_add_ps(r[i][0], r[i][1]), r[i][2]),
+                       _mm512_sub_ps(_mm512_sub_ps(r[i][1], r[i][2]), r[i][3])};
+        for (int j = 0; j < 2; ++j)
+          if (x0 + j < g.w) store_bf16(base + ((y0 + i) * g.w + x0 + j) * 16, y[j]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void transform_weights(const float* w, int64_t k, int64_t c, bool for_backward_data, uint16_t* u,
+                       int threads) {
+  const int64_t in = for_backward_data ? k : c, out = for_backward_data ? c : k;
+  // Pairs of 16-bit lanes: (x[j], y[j]) side by side, as vdpbf16ps reads input-channel pairs.
+  alignas(64) int16_t interleave[32];
+  for (int j = 0; j < 16; ++j)
+    interleave[2 * j] = int16_t(j), interleave[2 * j + 1] = int16_t(16 + j);
+  const __m512i pairs = _mm512_load_si512(interleave);
+  // Vectors run over 16 output channels, gathered from w. Each thread takes whole 32-channel
+  // output blocks and walks the input pairs in order, so its writes are sequential streams.
+  const int64_t in_step = for_backward_data ? 9 : c * 9;  // between w's output channels
+  alignas(64) int32_t lanes[16];
+  for (int j = 0; j < 16; ++j) lanes[j] = int32_t(j * in_step);
+  const __m512i offsets = _mm512_load_si512(lanes);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t block = 0; block < out; block += kOutBlock)
+    for (int64_t i2 = 0; i2 < in / 2; ++i2)
+      for (int64_t o0 = block; o0 < block + kOutBlock && o0 < out; o0 += 16) {
+        __m512 value[2][16];  // [input of the pair][position], float32
+        for (int64_t h = 0; h < 2; ++h) {
+          const int64_t i = 2 * i2 + h;
+          // g[a*3+b]: the kernels from input i to outputs o0..o0+15 (rotated for backward).
+          const float* first = for_backward_data ? w + (i * c + o0) * 9 : w + (o0 * c + i) * 9;
+          __m512 g[9];
+          for (int ab = 0; ab < 9; ++ab)
+            g[ab] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xffff, offsets,
+                                             first + (for_backward_data ? 8 - ab : ab), 4);
+          const __m512 half_scale = _mm512_set1_ps(0.5f);
+          __m512 r[4][3];  // G g
+          for (int b = 0; b < 3; ++b) {
+            __m512 g0 = g[b], g1 = g[3 + b], g2 = g[6 + b];
+            r[0][b] = g0;
+            r[1][b] = _mm512_mul_ps(half_scale, _mm512_add_ps(_mm512_add_ps(g0, g1), g2));
+            r[2][b] = _mm512_mul_ps(half_scale, _mm512_add_ps(_mm512_sub_ps(g0, g1), g2));
+            r[3][b] = g2;
+          }
+          for (int a = 0; a < 4; ++a) {  // (G g) Gt
+            __m512 e[4] = {
+                r[a][0],
+                _mm512_mul_ps(half_scale, _mm512_add_ps(_mm512_add_ps(r[a][0], r[a][1]), r[a][2])),
+                _mm512_mul_ps(half_scale, _mm512_add_ps(_mm512_sub_ps(r[a][0], r[a][1]), r[a][2])),
+                r[a][2]};
+            for (int b = 0; b < 4; ++b) value[h][a * 4 + b] = e[b];
+          }
+        }
+        for (int64_t pos = 0; pos < 16; ++pos) {
+          // Rounded to nearest even like the activations; input 2*i2 low, 2*i2+1 high.
+          __m512i both =
+              reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(value[1][pos], value[0][pos]));
+          // Layout [pos][out / 32][in / 2][32][2]: one output-channel block's weights are
+          // contiguous (the last block has 16 channels when out is an odd multiple of 16).
+          int64_t width = out - block < kOutBlock ? out - block : kOutBlock;
+          _mm512_storeu_si512(u + pos * in * out + block * in + (i2 * width + o0 - block) * 2,
+                              _mm512_permutexvar_epi16(pairs, both));
+        }
+      }
+}
+
+int64_t scratch_bytes(const Problem& p, int threads) {
+  Geometry g = geometry(p);
+  return threads * (g.v_bytes() + Geometry::m_bytes);
+}
+
+namespace {
+// Output channels [k0, k0 + 32) of tiles [first, first + count), whose transformed inputs are
+// the rows of v (row stride `rows`).
+void multiply_and_transform_output(const Geometry& g, const uint16_t* v, int64_t rows,
+                                   int64_t first, int64_t count, int64_t k0, const uint16_t* u,
+                                   float* m, uint16_t* dst) {
+  int s_blocks = g.k - k0 >= kOutBlock ? 2 : 1;
+  for (int64_t t0 = 0; t0 < count; t0 += kTileBlock) {
+    for (int64_t pos = 0; pos < 16; ++pos) {
+      const uint16_t* vp = v + (pos * rows + t0) * g.c;
+      const uint16_t* up = u + pos * g.c * g.k + k0 * g.c;
+      float* mp = m + pos * kTileBlock * s_blocks * 16;
+      if (s_blocks == 2)
+        multiply_block<2>(vp, up, g.c, mp);
+      else
+        multiply_block<1>(vp, up, g.c, mp);
+    }
+    int64_t n = count - t0 < kTileBlock ? count - t0 : kTileBlock;
+    transform_output(g, m, s_blocks, first + t0, n, k0, dst);
+  }
+}
+}  // namespace
+
+void convolve(const Problem& p, const uint16_t* src, const uint16_t* u, uint16_t* dst,
+              char* scratch, int threads) {
+  const Geometry g = geometry(p);
+  const int64_t chunks = (g.tiles + g.chunk - 1) / g.chunk;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    char* mine = scratch + omp_get_thread_num() * (g.v_bytes() + Geometry::m_bytes);
+    uint16_t* v = reinterpret_cast<uint16_t*>(mine);
+    float* m = reinterpret_cast<float*>(mine + g.v_bytes());
+    int64_t first = chunk * g.chunk;
+    int64_t count = g.tiles - first < g.chunk ? g.tiles - first : g.chunk;
+    transform_input(g, src, first, count, round_up(count, kTileBlock), g.chunk, v);
+    for (int64_t k0 = 0; k0 < g.k; k0 += kOutBlock)
+      multiply_and_transform_output(g, v, g.chunk, first, count, k0, u, m, dst);
+  }
+}
+
+}  // namespace sg::onednn::winograd_bf16
