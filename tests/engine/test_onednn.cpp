@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "engine/onednn/context.h"
 #include "engine/onednn/conv2d_winograd_bf16.h"
@@ -125,6 +127,10 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 TEST_CASE("onednn.conv2d_winograd_bf16") {
   if (!onednn::winograd_bf16::cpu_supports()) {
     MESSAGE("SKIPPED: this CPU has no AVX-512 BF16; bf16 convolutions use oneDNN's kernels");
+    return;
+  }
+  if (const char* flag = std::getenv("SG_WINOGRAD_BF16"); flag && std::string(flag) == "0") {
+    MESSAGE("SKIPPED: SG_WINOGRAD_BF16=0 turns the kernel off");
     return;
   }
   std::vector<ConvCase> cases{
