@@ -131,6 +131,15 @@ memory::desc nchw16c_bf16(const Shape& shape) {
   return memory::desc(dims(shape), memory::data_type::bf16, memory::format_tag::nChw16c);
 }
 
+// Scratch memory for the kernel (transformed tiles), 64-byte aligned, grown as needed and
+// kept for the calling thread's next convolution.
+char* winograd_bf16_scratch(size_t bytes) {
+  thread_local std::vector<char> scratch;
+  if (scratch.size() < bytes + 64) scratch.resize(bytes + 64);
+  return reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) &
+                                 ~uintptr_t(63));
+}
+
 // input [N, in, H, W] -> [N, out, H, W]; the forward convolution, or with `backward_data`
 // the one from output gradients to input gradients (weights transposed and rotated).
 Tensor winograd_bf16_conv(const Tensor& input, const Tensor& w, bool backward_data) {
@@ -150,17 +159,26 @@ Tensor winograd_bf16_conv(const Tensor& input, const Tensor& w, bool backward_da
       });
   Tensor y = empty_like_desc(nchw16c_bf16(out_shape), out_shape, DType::BFloat16);
   winograd_bf16::Problem p{in[0], in[1], out_shape[1], in[2], in[3]};
-  // One scratch area per thread: the chunk's transformed tiles, kept in L2.
-  thread_local std::vector<char> scratch;
   int threads = num_threads();
-  size_t need = size_t(winograd_bf16::scratch_bytes(p, threads)) + 64;
-  if (scratch.size() < need) scratch.resize(need);
-  char* aligned =
-      reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
+  char* scratch = winograd_bf16_scratch(size_t(winograd_bf16::scratch_bytes(p, threads)));
   winograd_bf16::convolve(p, static_cast<const uint16_t*>(src.raw_data()),
                           static_cast<const uint16_t*>(u.raw_data()),
-                          static_cast<uint16_t*>(y.raw_data()), aligned, threads);
+                          static_cast<uint16_t*>(y.raw_data()), scratch, threads);
   return y;
+}
+
+// The float32 weight gradient [K, C, 3, 3] from bf16 x [N, C, H, W] and grad_y [N, K, H, W].
+Tensor winograd_bf16_weight_grad(const Tensor& grad_y, const Tensor& x, const Shape& w_shape) {
+  const Shape& in = x.shape();
+  Tensor src = in_layout(x, nchw16c_bf16(in));
+  Tensor diff_dst = in_layout(engine::to(grad_y, DType::BFloat16), nchw16c_bf16(grad_y.shape()));
+  Tensor dw = Tensor::empty(w_shape, DType::Float32);
+  winograd_bf16::Problem p{in[0], in[1], w_shape[0], in[2], in[3]};
+  char* scratch = winograd_bf16_scratch(size_t(winograd_bf16::weight_grad_scratch_bytes(p)));
+  winograd_bf16::weight_grad(p, static_cast<const uint16_t*>(src.raw_data()),
+                             static_cast<const uint16_t*>(diff_dst.raw_data()), dw.data<float>(),
+                             scratch, num_threads());
+  return dw;
 }
 
 }  // namespace
@@ -209,6 +227,7 @@ Tensor OneDnnBackend::conv2d_backward_data(const Tensor& grad_y, const Tensor& w
 Tensor OneDnnBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
                                              const Shape& w_shape, Conv2dOptions o) {
   if (!supported(x)) return ReferenceBackend::conv2d_backward_weight(grad_y, x, w_shape, o);
+  if (use_winograd_bf16(x, w_shape, o, false)) return winograd_bf16_weight_grad(grad_y, x, w_shape);
   ConvShapes s{x.shape(), w_shape, grad_y.shape(), x.dtype(), false, o};
   const auto& p = cached_primitive("conv_bwd_weights|" + s.key(), [&] {
     memory::desc diff_w(dims(w_shape), memory::data_type::f32, memory::format_tag::any);

@@ -267,4 +267,190 @@ void convolve(const Problem& p, const uint16_t* src, const uint16_t* u, uint16_t
   }
 }
 
+// ---- weight gradient ------------------------------------------------------------------------
+// Y = At M A with M = sum over c of U * V gives, for the output gradient dY of a tile,
+// dM = A dY At, and summed over tiles dU = sum of dM * V; then dg = Gt dU G. For each position
+// p, dU_p [K x C] = dM_p^T [K x tiles] V_p [tiles x C]: the dot products run over pairs of
+// tiles, so dM is stored with tile pairs side by side and V's rows are paired on the fly.
+
+namespace {
+
+constexpr int64_t kGradRows = 12;  // output channels per micro-kernel (12 x 2 accumulators)
+// A chunk of tiles is transformed by all threads, then each thread takes whole positions; one
+// position's tiles (V_p and dM_p) stay in L2 while it is multiplied.
+constexpr int64_t kGradPositionBytes = 512 * 1024;
+
+int64_t grad_chunk(const Geometry& g) {
+  int64_t fit = kGradPositionBytes / (2 * (g.c + g.k)) / 2 * 2;
+  int64_t all = round_up(g.tiles, 2);
+  return fit < 2 ? 2 : fit > all ? all : fit;
+}
+
+// dM for tiles (first, first + 1) of dY (nChw16c, channels g.k), stored at dm (the pair's
+// row at position 0) as [16 positions, stride `position`][K][2]; a missing second tile is zero.
+void transform_grad_pair(const Geometry& g, const uint16_t* dy, int64_t first, int64_t count,
+                         int64_t position, uint16_t* dm) {
+  const int64_t blocks = g.k / 16, plane = g.h * g.w * 16;
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512i lanes = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24,
+                                         8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  for (int64_t kb = 0; kb < blocks; ++kb) {
+    __m512 m[2][16];
+    for (int64_t t = 0; t < 2; ++t) {
+      if (t >= count) {
+        for (int q = 0; q < 16; ++q) m[t][q] = zero;
+        continue;
+      }
+      int64_t tile = first + t, image = tile / (g.tiles_h * g.tiles_w);
+      int64_t rest = tile % (g.tiles_h * g.tiles_w);
+      int64_t y0 = rest / g.tiles_w * 2, x0 = rest % g.tiles_w * 2;
+      const uint16_t* base = dy + (image * blocks + kb) * plane;
+      __m512 d[2][2];
+      for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j) {
+          bool inside = y0 + i < g.h && x0 + j < g.w;
+          d[i][j] = inside ? load_bf16(base + ((y0 + i) * g.w + x0 + j) * 16) : zero;
+        }
+      __m512 r[4][2];  // A dY
+      for (int j = 0; j < 2; ++j) {
+        r[0][j] = d[0][j];
+        r[1][j] = _mm512_add_ps(d[0][j], d[1][j]);
+        r[2][j] = _mm512_sub_ps(d[0][j], d[1][j]);
+        r[3][j] = _mm512_sub_ps(zero, d[1][j]);
+      }
+      for (int i = 0; i < 4; ++i) {  // (A dY) At
+        m[t][i * 4 + 0] = r[i][0];
+        m[t][i * 4 + 1] = _mm512_add_ps(r[i][0], r[i][1]);
+        m[t][i * 4 + 2] = _mm512_sub_ps(r[i][0], r[i][1]);
+        m[t][i * 4 + 3] = _mm512_sub_ps(zero, r[i][1]);
+      }
+    }
+    for (int q = 0; q < 16; ++q) {
+      __m512i both = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(m[1][q], m[0][q]));
+      _mm512_storeu_si512(dm + q * position + kb * 32, _mm512_permutexvar_epi16(lanes, both));
+    }
+  }
+}
+
+// du[r][s*16..] += sum over tile pairs of dM[pair][k0 + r] . V[2 pair..2 pair+1][c0 + s*16..]
+// for R output channels and S blocks of 16 input channels, at one position (`du` = the sum
+// when `start`: the first chunk does not read it).
+template <int R, int S>
+void accumulate_block(const uint16_t* v, const uint16_t* dm, int64_t pairs, int64_t c, int64_t k,
+                      bool start, float* du) {
+  // Lane i of the result: (row a [i], row b [i]) for the low 16 inputs, and the high 16.
+  const __m512i low = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8,
+                                       39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
+  const __m512i high = _mm512_add_epi16(low, _mm512_set1_epi16(16));
+  __m512 acc[R][S];
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int s = 0; s < S; ++s)
+      acc[r][s] = start ? _mm512_setzero_ps() : _mm512_loadu_ps(du + r * c + s * 16);
+  for (int64_t pair = 0; pair < pairs; ++pair) {
+    const uint16_t* a = v + 2 * pair * c;
+    __m512i rows_a = _mm512_maskz_loadu_epi16(S == 2 ? ~0u : 0xffffu, a);
+    __m512i rows_b = _mm512_maskz_loadu_epi16(S == 2 ? ~0u : 0xffffu, a + c);
+    __m512bh x[S];
+    x[0] = reinterpret_cast<__m512bh>(_mm512_permutex2var_epi16(rows_a, low, rows_b));
+    if constexpr (S == 2)
+      x[1] = reinterpret_cast<__m512bh>(_mm512_permutex2var_epi16(rows_a, high, rows_b));
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r) {
+      int32_t bits;
+      __builtin_memcpy(&bits, dm + (pair * k + r) * 2, 4);
+      __m512bh y = reinterpret_cast<__m512bh>(_mm512_set1_epi32(bits));
+#pragma GCC unroll 2
+      for (int s = 0; s < S; ++s) acc[r][s] = _mm512_dpbf16_ps(acc[r][s], x[s], y);
+    }
+  }
+#pragma GCC unroll 12
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+    for (int s = 0; s < S; ++s) _mm512_storeu_ps(du + r * c + s * 16, acc[r][s]);
+}
+
+template <int R>
+void accumulate_rows(const uint16_t* v, const uint16_t* dm, int64_t pairs, const Geometry& g,
+                     bool start, float* du) {
+  for (int64_t c0 = 0; c0 < g.c; c0 += 32) {
+    if (g.c - c0 >= 32)
+      accumulate_block<R, 2>(v + c0, dm, pairs, g.c, g.k, start, du + c0);
+    else
+      accumulate_block<R, 1>(v + c0, dm, pairs, g.c, g.k, start, du + c0);
+  }
+}
+
+// dW[k][c] = Gt dU[k][c] G for 16 input channels at once; dU is [16][K][C].
+void transform_weight_grad(const Geometry& g, const float* du, int64_t k, int64_t c0, float* dw) {
+  const __m512 half = _mm512_set1_ps(0.5f);
+  __m512 r[3][4];  // Gt dU
+  for (int j = 0; j < 4; ++j) {
+    __m512 u[4];
+    for (int i = 0; i < 4; ++i) u[i] = _mm512_loadu_ps(du + ((i * 4 + j) * g.k + k) * g.c + c0);
+    __m512 sum = _mm512_mul_ps(half, _mm512_add_ps(u[1], u[2]));
+    r[0][j] = _mm512_add_ps(u[0], sum);
+    r[1][j] = _mm512_mul_ps(half, _mm512_sub_ps(u[1], u[2]));
+    r[2][j] = _mm512_add_ps(sum, u[3]);
+  }
+  const __m512i every9 = _mm512_mullo_epi32(
+      _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), _mm512_set1_epi32(9));
+  float* out = dw + (k * g.c + c0) * 9;
+  for (int a = 0; a < 3; ++a) {  // (Gt dU) G
+    __m512 sum = _mm512_mul_ps(half, _mm512_add_ps(r[a][1], r[a][2]));
+    __m512 e[3] = {_mm512_add_ps(r[a][0], sum),
+                   _mm512_mul_ps(half, _mm512_sub_ps(r[a][1], r[a][2])),
+                   _mm512_add_ps(sum, r[a][3])};
+    for (int b = 0; b < 3; ++b) _mm512_i32scatter_ps(out + a * 3 + b, every9, e[b], 4);
+  }
+}
+
+}  // namespace
+
+int64_t weight_grad_scratch_bytes(const Problem& p) {
+  Geometry g = geometry(p);
+  int64_t chunk = grad_chunk(g);
+  return align64(16 * chunk * g.c * 2) + align64(16 * chunk * g.k * 2) + 16 * g.k * g.c * 4;
+}
+
+void weight_grad(const Problem& p, const uint16_t* x, const uint16_t* dy, float* dw, char* scratch,
+                 int threads) {
+  const Geometry g = geometry(p);
+  const int64_t chunk = grad_chunk(g);
+  uint16_t* v = reinterpret_cast<uint16_t*>(scratch);
+  uint16_t* dm = reinterpret_cast<uint16_t*>(scratch + align64(16 * chunk * g.c * 2));
+  float* du = reinterpret_cast<float*>(scratch + align64(16 * chunk * g.c * 2) +
+                                       align64(16 * chunk * g.k * 2));
+#pragma omp parallel num_threads(threads)
+  {
+    for (int64_t first = 0; first < g.tiles; first += chunk) {
+      const int64_t count = g.tiles - first < chunk ? g.tiles - first : chunk;
+      const int64_t pairs = (count + 1) / 2;
+#pragma omp for schedule(static)
+      for (int64_t pair = 0; pair < pairs; ++pair) {
+        int64_t n = count - 2 * pair < 2 ? count - 2 * pair : 2;
+        transform_input(g, x, first + 2 * pair, n, 2, chunk, v + 2 * pair * g.c);
+        transform_grad_pair(g, dy, first + 2 * pair, n, chunk / 2 * g.k * 2, dm + pair * g.k * 2);
+      }
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t pos = 0; pos < 16; ++pos) {
+        const uint16_t* vp = v + pos * chunk * g.c;
+        const uint16_t* dmp = dm + pos * (chunk / 2) * g.k * 2;
+        float* dup = du + pos * g.k * g.c;
+        int64_t k0 = 0;
+        for (; g.k - k0 >= kGradRows; k0 += kGradRows)
+          accumulate_rows<kGradRows>(vp, dmp + k0 * 2, pairs, g, first == 0, dup + k0 * g.c);
+        if (g.k - k0 == 8)
+          accumulate_rows<8>(vp, dmp + k0 * 2, pairs, g, first == 0, dup + k0 * g.c);
+        if (g.k - k0 == 4)
+          accumulate_rows<4>(vp, dmp + k0 * 2, pairs, g, first == 0, dup + k0 * g.c);
+      }
+    }
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < g.k; ++k)
+      for (int64_t c0 = 0; c0 < g.c; c0 += 16) transform_weight_grad(g, du, k, c0, dw);
+  }
+}
+
 }  // namespace sg::onednn::winograd_bf16

@@ -44,4 +44,10 @@ int64_t scratch_bytes(const Problem& p, int threads);
 void convolve(const Problem& p, const uint16_t* src, const uint16_t* u, uint16_t* dst,
               char* scratch, int threads);
 
+// The weight gradient of the forward convolution: x is its input (nChw16c, in_channels), dy
+// the gradient of its output (nChw16c, out_channels); writes dw, float32 [K][C][3][3].
+int64_t weight_grad_scratch_bytes(const Problem& p);
+void weight_grad(const Problem& p, const uint16_t* x, const uint16_t* dy, float* dw, char* scratch,
+                 int threads);
+
 }  // namespace sg::onednn::winograd_bf16

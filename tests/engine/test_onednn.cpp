@@ -86,10 +86,11 @@ TEST_CASE("onednn.weight_cache_reorders_once_per_update") {
   expect_close(y2, e::mul(e::to_strided(y1), 2.0), 1e-6);
 }
 
-// conv2d of bf16 activations by our F(2x2, 3x3) Winograd kernel, against the float32
-// reference on the same (bf16-rounded) inputs and float32 weights. The kernel rounds the
-// transformed tiles and weights to bf16 and the output too: measured largest errors 0.4-0.6%
-// of the largest output here; tolerance 1.5%. Shapes: ResNet's, odd sizes (partial tiles),
+// conv2d of bf16 activations by our F(2x2, 3x3) Winograd kernels (forward, backward-data,
+// backward-weight), against the float32 reference on the same (bf16-rounded) inputs and
+// float32 weights. The kernels round the transformed tiles and weights to bf16 (and the
+// activations they output): measured largest errors 0.4-0.6% of the largest output here;
+// tolerance 1.5%. Shapes: ResNet's, odd sizes (partial tiles),
 // 48 output channels (a 16-channel block after a 32-channel one), a 1x1 image.
 namespace {
 // The kernel called directly on nChw16c data, to show the backend dispatched to it.
@@ -115,6 +116,24 @@ Tensor winograd_bf16_direct(const Tensor& input, const Tensor& w, bool backward_
                static_cast<const uint16_t*>(u.raw_data()), static_cast<uint16_t*>(y.raw_data()),
                aligned, 2);
   return y;
+}
+
+Tensor winograd_bf16_weight_grad_direct(const Tensor& g, const Tensor& x, const Shape& w) {
+  namespace wb = onednn::winograd_bf16;
+  auto blocked = [](const Shape& s) {
+    return dnnl::memory::desc(onednn::dims(s), dnnl::memory::data_type::bf16,
+                              dnnl::memory::format_tag::nChw16c);
+  };
+  Tensor src = onednn::in_layout(x, blocked(x.shape()));
+  Tensor dy = onednn::in_layout(g, blocked(g.shape()));
+  Tensor dw = Tensor::empty(w, DType::Float32);
+  wb::Problem p{x.shape()[0], x.shape()[1], w[0], x.shape()[2], x.shape()[3]};
+  std::vector<char> scratch(size_t(wb::weight_grad_scratch_bytes(p)) + 64);
+  char* aligned =
+      reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
+  wb::weight_grad(p, static_cast<const uint16_t*>(src.raw_data()),
+                  static_cast<const uint16_t*>(dy.raw_data()), dw.data<float>(), aligned, 2);
+  return dw;
 }
 
 bool same_bits(const Tensor& a, const Tensor& b) {
@@ -157,6 +176,15 @@ TEST_CASE("onednn.conv2d_winograd_bf16") {
     expect_close(e::to(dx, DType::Float32),
                  ref().conv2d_backward_data(e::to(g, DType::Float32), w, c.x, c.o), 1.5e-2,
                  "backward data");
+
+    Tensor dw = fast().conv2d_backward_weight(g, x, c.w, c.o);
+    CHECK(dw.dtype() == DType::Float32);  // for the float32 master weights
+    CHECK(dw.is_strided());
+    CHECK(same_bits(dw, winograd_bf16_weight_grad_direct(g, x, c.w)));
+    expect_close(
+        dw,
+        ref().conv2d_backward_weight(e::to(g, DType::Float32), e::to(x, DType::Float32), c.w, c.o),
+        1.5e-2, "backward weight");
   }
 }
 
