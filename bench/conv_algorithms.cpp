@@ -1,12 +1,13 @@
 // oneDNN's convolution kernels on ResNet-18's stride-1 3x3 shapes (batch 64): direct and
-// Winograd in float32, direct in bfloat16, and our bf16 Winograd kernel
-// (engine/onednn/conv2d_winograd_bf16.h; forward and backward-data, plus its per-update weight
-// transform), each pass timed separately (mean of 3 after one warm-up run). Explains the
-// algorithm choice in engine/onednn/conv2d.cpp; see docs/PERFORMANCE.md.
+// Winograd in float32, direct in bfloat16, and our bf16 Winograd kernels
+// (engine/onednn/conv2d_winograd_bf16.h; plus the per-update weight transform of the forward
+// and backward-data passes), each pass timed separately (mean of 3 after one warm-up run). Explains
+// the algorithm choice in engine/onednn/conv2d.cpp; see docs/PERFORMANCE.md.
 //   build/bench/conv_algorithms   (threads: OMP_NUM_THREADS, default all)
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -48,7 +49,10 @@ void time_winograd_bf16(int C, int H) {
   std::vector<float> w(size_t(C) * C * 9, 0.01f);
   std::vector<uint16_t> src(size_t(64) * C * H * H, 0x3f80), dst(src.size());
   std::vector<uint16_t> u(size_t(wb::weights_size(C, C)));
-  std::vector<char> scratch(size_t(wb::scratch_bytes(p, threads)) + 64);
+  std::vector<float> dw(w.size());
+  std::vector<char> scratch(
+      size_t(std::max(wb::scratch_bytes(p, threads), wb::weight_grad_scratch_bytes(p, threads))) +
+      64);
   char* aligned =
       reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
   double transform =
@@ -56,10 +60,12 @@ void time_winograd_bf16(int C, int H) {
   double f = time_ms([&] { wb::convolve(p, src.data(), u.data(), dst.data(), aligned, threads); });
   wb::transform_weights(w.data(), C, C, true, u.data(), threads);
   double d = time_ms([&] { wb::convolve(p, src.data(), u.data(), dst.data(), aligned, threads); });
+  double g =
+      time_ms([&] { wb::weight_grad(p, src.data(), dst.data(), dw.data(), aligned, threads); });
   std::printf(
-      "%3dx%-2dx%-2d  %-16s %9.1f %9.1f %9s  stopgrad F(2x2,3x3) avx512_bf16, weight "
+      "%3dx%-2dx%-2d  %-16s %9.1f %9.1f %9.1f  stopgrad F(2x2,3x3) avx512_bf16, weight "
       "transform %.2f ms\n",
-      C, H, H, "bf16 winograd", f, d, "-", transform);
+      C, H, H, "bf16 winograd", f, d, g, transform);
 }
 }  // namespace
 
@@ -70,6 +76,7 @@ int main() {
               "implementation");
   for (auto [C, H] : std::vector<std::pair<int, int>>{{64, 32}, {128, 16}, {256, 8}, {512, 4}}) {
     memory::dims x{64, C, H, H}, w{C, C, 3, 3};
+    time_winograd_bf16(C, H);
     struct Variant {
       const char* name;
       algorithm alg;
@@ -107,7 +114,6 @@ int main() {
         std::printf("%3dx%-2dx%-2d  %-16s  not available\n", C, H, H, v.name);
       }
     }
-    time_winograd_bf16(C, H);
   }
   return 0;
 }

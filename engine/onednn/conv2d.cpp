@@ -6,8 +6,8 @@
 // the same convolution with about a quarter of the multiplications (2-5x faster here for
 // ResNet's shapes, forward and both backward passes; docs/PERFORMANCE.md), at the price of
 // float32 rounding errors around 1e-5 relative instead of 1e-6. oneDNN 2.6 has no bf16
-// Winograd, so bf16 stride-1 3x3 convolutions forward and backward-data run our own
-// F(2x2, 3x3) kernel (conv2d_winograd_bf16.h) where the CPU has AVX-512 BF16.
+// Winograd, so bf16 stride-1 3x3 convolutions (all three passes) run our own F(2x2, 3x3)
+// kernels (conv2d_winograd_bf16.h) where the CPU has AVX-512 BF16.
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -171,13 +171,15 @@ Tensor winograd_bf16_conv(const Tensor& input, const Tensor& w, bool backward_da
 Tensor winograd_bf16_weight_grad(const Tensor& grad_y, const Tensor& x, const Shape& w_shape) {
   const Shape& in = x.shape();
   Tensor src = in_layout(x, nchw16c_bf16(in));
-  Tensor diff_dst = in_layout(engine::to(grad_y, DType::BFloat16), nchw16c_bf16(grad_y.shape()));
+  Tensor diff_dst = in_layout(grad_y, nchw16c_bf16(grad_y.shape()));
   Tensor dw = Tensor::empty(w_shape, DType::Float32);
   winograd_bf16::Problem p{in[0], in[1], w_shape[0], in[2], in[3]};
-  char* scratch = winograd_bf16_scratch(size_t(winograd_bf16::weight_grad_scratch_bytes(p)));
+  int threads = num_threads();
+  char* scratch =
+      winograd_bf16_scratch(size_t(winograd_bf16::weight_grad_scratch_bytes(p, threads)));
   winograd_bf16::weight_grad(p, static_cast<const uint16_t*>(src.raw_data()),
                              static_cast<const uint16_t*>(diff_dst.raw_data()), dw.data<float>(),
-                             scratch, num_threads());
+                             scratch, threads);
   return dw;
 }
 

@@ -37,6 +37,13 @@ void store_bf16(uint16_t* p, __m512 v) {
                       reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
 }
 
+// Two adjacent bf16 values (a pair of the dot products' reduction index) in every 32-bit lane.
+__m512bh broadcast_pair(const uint16_t* p) {
+  int32_t bits;
+  __builtin_memcpy(&bits, p, 4);
+  return reinterpret_cast<__m512bh>(_mm512_set1_epi32(bits));
+}
+
 int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
 int64_t align64(int64_t bytes) { return round_up(bytes, 64); }
 
@@ -117,9 +124,7 @@ void multiply_block(const uint16_t* v, const uint16_t* u, int64_t c, float* m) {
       w[s] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(u + (pair * S + s) * 32));
 #pragma GCC unroll 12
     for (int t = 0; t < kTileBlock; ++t) {
-      int32_t bits;
-      __builtin_memcpy(&bits, v + t * c + pair * 2, 4);
-      __m512bh x = reinterpret_cast<__m512bh>(_mm512_set1_epi32(bits));
+      __m512bh x = broadcast_pair(v + t * c + pair * 2);
 #pragma GCC unroll 2
       for (int s = 0; s < S; ++s) acc[t][s] = _mm512_dpbf16_ps(acc[t][s], w[s], x);
     }
@@ -358,9 +363,7 @@ void accumulate_block(const uint16_t* v, const uint16_t* dm, int64_t pairs, int6
       x[1] = reinterpret_cast<__m512bh>(_mm512_permutex2var_epi16(rows_a, high, rows_b));
 #pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
-      int32_t bits;
-      __builtin_memcpy(&bits, dm + (pair * k + r) * 2, 4);
-      __m512bh y = reinterpret_cast<__m512bh>(_mm512_set1_epi32(bits));
+      __m512bh y = broadcast_pair(dm + (pair * k + r) * 2);
 #pragma GCC unroll 2
       for (int s = 0; s < S; ++s) acc[r][s] = _mm512_dpbf16_ps(acc[r][s], x[s], y);
     }
@@ -408,8 +411,98 @@ void transform_weight_grad(const Geometry& g, const float* du, int64_t k, int64_
 
 }  // namespace
 
-int64_t weight_grad_scratch_bytes(const Problem& p) {
+namespace {
+
+// Tiles [first, first + count) into rows of v and dm (chunks of `rows` tiles per position);
+// pairs [pair_begin, pair_end) of them.
+void transform_pairs(const Geometry& g, const uint16_t* x, const uint16_t* dy, int64_t first,
+                     int64_t count, int64_t pair_begin, int64_t pair_end, int64_t rows, uint16_t* v,
+                     uint16_t* dm) {
+  for (int64_t pair = pair_begin; pair < pair_end; ++pair) {
+    int64_t n = count - 2 * pair < 2 ? count - 2 * pair : 2;
+    transform_input(g, x, first + 2 * pair, n, 2, rows, v + 2 * pair * g.c);
+    transform_grad_pair(g, dy, first + 2 * pair, n, rows / 2 * g.k * 2, dm + pair * g.k * 2);
+  }
+}
+
+// dU_p (+)= dM_p^T V_p over `pairs` tile pairs, for all output channels.
+void accumulate_position(const Geometry& g, const uint16_t* vp, const uint16_t* dmp, int64_t pairs,
+                         bool start, float* dup) {
+  int64_t k0 = 0;
+  for (; g.k - k0 >= kGradRows; k0 += kGradRows)
+    accumulate_rows<kGradRows>(vp, dmp + k0 * 2, pairs, g, start, dup + k0 * g.c);
+  if (g.k - k0 == 8) accumulate_rows<8>(vp, dmp + k0 * 2, pairs, g, start, dup + k0 * g.c);
+  if (g.k - k0 == 4) accumulate_rows<4>(vp, dmp + k0 * 2, pairs, g, start, dup + k0 * g.c);
+}
+
+// Small layers: each thread transforms its own chunks of tiles, which stay in its L2, and sums
+// into its own dU; the threads' sums are added at the end. (Streaming chunks through the
+// shared L3 instead made the 64-channel layers 2x slower whenever other tenants of this VM's
+// L3 were busy.)
+constexpr int64_t kThreadSumsBytes = 1024 * 1024;  // dU per thread: up to 128 x 128 channels
+constexpr int64_t kThreadTilesBytes = 512 * 1024;  // V and dM of a thread's chunk
+
+bool per_thread_sums(const Geometry& g) { return 16 * g.k * g.c * 4 <= kThreadSumsBytes; }
+
+int64_t thread_chunk(const Geometry& g) {
+  int64_t fit = kThreadTilesBytes / (32 * (g.c + g.k)) / 2 * 2;
+  return fit < 2 ? 2 : fit;
+}
+
+struct ThreadArea {
+  int64_t v, dm, du;  // byte sizes, each 64-byte aligned
+  int64_t total() const { return v + dm + du; }
+};
+
+ThreadArea thread_area(const Geometry& g) {
+  int64_t chunk = thread_chunk(g);
+  return {align64(16 * chunk * g.c * 2), align64(16 * chunk * g.k * 2),
+          align64(16 * g.k * g.c * 4)};
+}
+
+void weight_grad_per_thread(const Geometry& g, const uint16_t* x, const uint16_t* dy, float* dw,
+                            char* scratch, int threads) {
+  const int64_t chunk = thread_chunk(g), chunks = (g.tiles + chunk - 1) / chunk;
+  const ThreadArea area = thread_area(g);
+  const int64_t sums = 16 * g.k * g.c;
+#pragma omp parallel num_threads(threads)
+  {
+    char* mine = scratch + omp_get_thread_num() * area.total();
+    uint16_t* v = reinterpret_cast<uint16_t*>(mine);
+    uint16_t* dm = reinterpret_cast<uint16_t*>(mine + area.v);
+    float* du = reinterpret_cast<float*>(mine + area.v + area.dm);
+    for (int64_t i = 0; i < sums; i += 16) _mm512_storeu_ps(du + i, _mm512_setzero_ps());
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t first = c * chunk, count = g.tiles - first < chunk ? g.tiles - first : chunk;
+      const int64_t pairs = (count + 1) / 2;
+      transform_pairs(g, x, dy, first, count, 0, pairs, chunk, v, dm);
+      for (int64_t pos = 0; pos < 16; ++pos)
+        accumulate_position(g, v + pos * chunk * g.c, dm + pos * (chunk / 2) * g.k * 2, pairs,
+                            false, du + pos * g.k * g.c);
+    }
+    const int team = omp_get_num_threads();
+    float* total = reinterpret_cast<float*>(scratch + area.v + area.dm);  // thread 0's sums
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < sums; i += 16) {
+      __m512 sum = _mm512_loadu_ps(total + i);
+      for (int t = 1; t < team; ++t)
+        sum = _mm512_add_ps(
+            sum, _mm512_loadu_ps(
+                     reinterpret_cast<float*>(scratch + t * area.total() + area.v + area.dm) + i));
+      _mm512_storeu_ps(total + i, sum);
+    }
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < g.k; ++k)
+      for (int64_t c0 = 0; c0 < g.c; c0 += 16) transform_weight_grad(g, total, k, c0, dw);
+  }
+}
+
+}  // namespace
+
+int64_t weight_grad_scratch_bytes(const Problem& p, int threads) {
   Geometry g = geometry(p);
+  if (per_thread_sums(g)) return threads * thread_area(g).total();
   int64_t chunk = grad_chunk(g);
   return align64(16 * chunk * g.c * 2) + align64(16 * chunk * g.k * 2) + 16 * g.k * g.c * 4;
 }
@@ -417,6 +510,9 @@ int64_t weight_grad_scratch_bytes(const Problem& p) {
 void weight_grad(const Problem& p, const uint16_t* x, const uint16_t* dy, float* dw, char* scratch,
                  int threads) {
   const Geometry g = geometry(p);
+  if (per_thread_sums(g)) return weight_grad_per_thread(g, x, dy, dw, scratch, threads);
+  // Wide layers: a thread's sums would not fit in L2, so all threads transform a chunk of tiles
+  // together and then each takes whole positions, summing into the one dU.
   const int64_t chunk = grad_chunk(g);
   uint16_t* v = reinterpret_cast<uint16_t*>(scratch);
   uint16_t* dm = reinterpret_cast<uint16_t*>(scratch + align64(16 * chunk * g.c * 2));
@@ -428,24 +524,12 @@ void weight_grad(const Problem& p, const uint16_t* x, const uint16_t* dy, float*
       const int64_t count = g.tiles - first < chunk ? g.tiles - first : chunk;
       const int64_t pairs = (count + 1) / 2;
 #pragma omp for schedule(static)
-      for (int64_t pair = 0; pair < pairs; ++pair) {
-        int64_t n = count - 2 * pair < 2 ? count - 2 * pair : 2;
-        transform_input(g, x, first + 2 * pair, n, 2, chunk, v + 2 * pair * g.c);
-        transform_grad_pair(g, dy, first + 2 * pair, n, chunk / 2 * g.k * 2, dm + pair * g.k * 2);
-      }
+      for (int64_t pair = 0; pair < pairs; ++pair)
+        transform_pairs(g, x, dy, first, count, pair, pair + 1, chunk, v, dm);
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t pos = 0; pos < 16; ++pos) {
-        const uint16_t* vp = v + pos * chunk * g.c;
-        const uint16_t* dmp = dm + pos * (chunk / 2) * g.k * 2;
-        float* dup = du + pos * g.k * g.c;
-        int64_t k0 = 0;
-        for (; g.k - k0 >= kGradRows; k0 += kGradRows)
-          accumulate_rows<kGradRows>(vp, dmp + k0 * 2, pairs, g, first == 0, dup + k0 * g.c);
-        if (g.k - k0 == 8)
-          accumulate_rows<8>(vp, dmp + k0 * 2, pairs, g, first == 0, dup + k0 * g.c);
-        if (g.k - k0 == 4)
-          accumulate_rows<4>(vp, dmp + k0 * 2, pairs, g, first == 0, dup + k0 * g.c);
-      }
+      for (int64_t pos = 0; pos < 16; ++pos)
+        accumulate_position(g, v + pos * chunk * g.c, dm + pos * (chunk / 2) * g.k * 2, pairs,
+                            first == 0, du + pos * g.k * g.c);
     }
 #pragma omp for schedule(static)
     for (int64_t k = 0; k < g.k; ++k)

@@ -11,6 +11,7 @@
 #include "engine/onednn/conv2d_winograd_bf16.h"
 #include "engine/onednn/onednn_backend.h"
 #include "engine/ops.h"
+#include "engine/parallel.h"
 #include "engine/random.h"
 #include "tests/helpers.h"
 
@@ -128,11 +129,12 @@ Tensor winograd_bf16_weight_grad_direct(const Tensor& g, const Tensor& x, const 
   Tensor dy = onednn::in_layout(g, blocked(g.shape()));
   Tensor dw = Tensor::empty(w, DType::Float32);
   wb::Problem p{x.shape()[0], x.shape()[1], w[0], x.shape()[2], x.shape()[3]};
-  std::vector<char> scratch(size_t(wb::weight_grad_scratch_bytes(p)) + 64);
+  int threads = num_threads();  // the sums' order depends on the thread count
+  std::vector<char> scratch(size_t(wb::weight_grad_scratch_bytes(p, threads)) + 64);
   char* aligned =
       reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
   wb::weight_grad(p, static_cast<const uint16_t*>(src.raw_data()),
-                  static_cast<const uint16_t*>(dy.raw_data()), dw.data<float>(), aligned, 2);
+                  static_cast<const uint16_t*>(dy.raw_data()), dw.data<float>(), aligned, threads);
   return dw;
 }
 
