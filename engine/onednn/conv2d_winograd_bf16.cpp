@@ -281,8 +281,9 @@ void convolve(const Problem& p, const uint16_t* src, const uint16_t* u, uint16_t
 namespace {
 
 constexpr int64_t kGradRows = 12;  // output channels per micro-kernel (12 x 2 accumulators)
-// A chunk of tiles is transformed by all threads, then each thread takes whole positions; one
-// position's tiles (V_p and dM_p) stay in L2 while it is multiplied.
+// Wide layers (see weight_grad): a chunk of tiles is transformed by all threads, then each
+// thread takes whole positions; one position's tiles (V_p and dM_p) stay in L2 while it is
+// multiplied.
 constexpr int64_t kGradPositionBytes = 512 * 1024;
 
 int64_t grad_chunk(const Geometry& g) {
