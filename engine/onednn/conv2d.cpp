@@ -112,7 +112,7 @@ bool onednn::winograd_bf16::cpu_supports() {
 
 namespace {
 
-// SG_WINOGRAD_BF16=0 turns our bf16 kernel off (to compare with oneDNN's direct kernels).
+// SG_WINOGRAD_BF16=0 turns our bf16 kernels off (to compare with oneDNN's direct kernels).
 bool winograd_bf16_enabled() {
   static const bool enabled = [] {
     const char* flag = std::getenv("SG_WINOGRAD_BF16");
