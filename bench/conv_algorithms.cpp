@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/onednn/context.h"
 #include "engine/onednn/conv2d_winograd_bf16.h"
 
 using namespace dnnl;
@@ -50,11 +51,9 @@ void time_winograd_bf16(int C, int H) {
   std::vector<uint16_t> src(size_t(64) * C * H * H, 0x3f80), dst(src.size());
   std::vector<uint16_t> u(size_t(wb::weights_size(C, C)));
   std::vector<float> dw(w.size());
-  std::vector<char> scratch(
-      size_t(std::max(wb::scratch_bytes(p, threads), wb::weight_grad_scratch_bytes(p, threads))) +
-      64);
-  char* aligned =
-      reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
+  sg::onednn::ScratchBuffer scratch;
+  char* aligned = scratch.get(
+      size_t(std::max(wb::scratch_bytes(p, threads), wb::weight_grad_scratch_bytes(p, threads))));
   double transform =
       time_ms([&] { wb::transform_weights(w.data(), C, C, false, u.data(), threads); });
   double f = time_ms([&] { wb::convolve(p, src.data(), u.data(), dst.data(), aligned, threads); });

@@ -113,6 +113,16 @@ DType dtype_of(const memory::desc& desc) {
   }
 }
 
+memory::desc nchw16c_bf16(const Shape& shape) {
+  return memory::desc(dims(shape), memory::data_type::bf16, memory::format_tag::nChw16c);
+}
+
+char* ScratchBuffer::get(size_t bytes) {
+  if (bytes_.size() < bytes + 64) bytes_.resize(bytes + 64);
+  return reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(bytes_.data()) + 63) &
+                                 ~uintptr_t(63));
+}
+
 Tensor in_layout(const Tensor& t, const memory::desc& desc) {
   if (desc_of(t) == desc) return t;
   Tensor out = empty_like_desc(desc, t.shape(), dtype_of(desc));
@@ -134,11 +144,7 @@ struct Caches {
 };
 
 // One scratchpad per thread, grown to the largest any primitive has asked for.
-struct Scratchpad {
-  std::unique_ptr<char[]> bytes;
-  size_t size = 0;
-};
-thread_local Scratchpad scratchpad;
+thread_local ScratchBuffer scratchpad;
 
 Caches& caches() {
   static Caches c;
@@ -164,15 +170,9 @@ dnnl::primitive_attr default_attr() {
 
 void execute(const CachedPrimitive& p, std::unordered_map<int, memory> args) {
   size_t need = p.pd.scratchpad_desc().get_size();
-  if (need > scratchpad.size) {
-    scratchpad.bytes.reset(new char[need + 64]);
-    scratchpad.size = need;
-  }
-  if (need > 0) {
-    void* aligned = reinterpret_cast<void*>(
-        (reinterpret_cast<uintptr_t>(scratchpad.bytes.get()) + 63) & ~uintptr_t(63));
-    args.emplace(DNNL_ARG_SCRATCHPAD, memory(p.pd.scratchpad_desc(), cpu_engine(), aligned));
-  }
+  if (need > 0)
+    args.emplace(DNNL_ARG_SCRATCHPAD,
+                 memory(p.pd.scratchpad_desc(), cpu_engine(), scratchpad.get(need)));
   p.primitive.execute(cpu_stream(), args);
   cpu_stream().wait();
 }

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "engine/tensor.h"
 
@@ -47,6 +48,20 @@ Tensor in_layout(const Tensor& t, const dnnl::memory::desc& desc);
 void reorder(const dnnl::memory& src, const dnnl::memory& dst);
 // A stable text form of a descriptor, for cache keys.
 std::string desc_key(const dnnl::memory::desc& desc);
+
+// The nChw16c bf16 descriptor of an [N, C, H, W] tensor: the layout oneDNN's bf16
+// convolutions and batch norm hand over, and the one our bf16 Winograd kernels read and write.
+dnnl::memory::desc nchw16c_bf16(const Shape& shape);
+
+// Scratch memory for kernels, 64-byte aligned (for whole-cache-line vector loads and stores),
+// grown as needed and kept for the next call; its contents are not preserved.
+class ScratchBuffer {
+ public:
+  char* get(size_t bytes);
+
+ private:
+  std::vector<char> bytes_;
+};
 
 // An explicit cache of primitives keyed by op, shapes, formats and attributes: creating a
 // primitive descriptor costs far more than running a small primitive.

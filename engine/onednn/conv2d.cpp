@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <vector>
 
 #include "engine/onednn/context.h"
 #include "engine/onednn/conv2d_winograd_bf16.h"
@@ -127,17 +126,10 @@ bool use_winograd_bf16(const Tensor& input, const Shape& w, Conv2dOptions o, boo
          winograd_bf16_enabled();
 }
 
-memory::desc nchw16c_bf16(const Shape& shape) {
-  return memory::desc(dims(shape), memory::data_type::bf16, memory::format_tag::nChw16c);
-}
-
-// Scratch memory for the kernel (transformed tiles), 64-byte aligned, grown as needed and
-// kept for the calling thread's next convolution.
+// The kernels' transformed tiles, one buffer per calling thread.
 char* winograd_bf16_scratch(size_t bytes) {
-  thread_local std::vector<char> scratch;
-  if (scratch.size() < bytes + 64) scratch.resize(bytes + 64);
-  return reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) &
-                                 ~uintptr_t(63));
+  thread_local ScratchBuffer scratch;
+  return scratch.get(bytes);
 }
 
 // input [N, in, H, W] -> [N, out, H, W]; the forward convolution, or with `backward_data`

@@ -44,6 +44,13 @@ __m512bh broadcast_pair(const uint16_t* p) {
   return reinterpret_cast<__m512bh>(_mm512_set1_epi32(bits));
 }
 
+// The permutation that interleaves the low and high 16 lanes of a 32 x 16-bit vector:
+// (lo[j], hi[j]) side by side, as vdpbf16ps reads pairs of its reduction index.
+__m512i interleave_halves() {
+  return _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
+                          6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+}
+
 int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
 int64_t align64(int64_t bytes) { return round_up(bytes, 64); }
 
@@ -172,11 +179,7 @@ void transform_output(const Geometry& g, const float* m, int s_blocks, int64_t f
 void transform_weights(const float* w, int64_t k, int64_t c, bool for_backward_data, uint16_t* u,
                        int threads) {
   const int64_t in = for_backward_data ? k : c, out = for_backward_data ? c : k;
-  // Pairs of 16-bit lanes: (x[j], y[j]) side by side, as vdpbf16ps reads input-channel pairs.
-  alignas(64) int16_t interleave[32];
-  for (int j = 0; j < 16; ++j)
-    interleave[2 * j] = int16_t(j), interleave[2 * j + 1] = int16_t(16 + j);
-  const __m512i pairs = _mm512_load_si512(interleave);
+  const __m512i pairs = interleave_halves();  // input-channel pairs side by side
   // Vectors run over 16 output channels, gathered from w. Each thread takes whole 32-channel
   // output blocks and walks the input pairs in order, so its writes are sequential streams.
   const int64_t in_step = for_backward_data ? 9 : c * 9;  // between w's output channels
@@ -298,8 +301,7 @@ void transform_grad_pair(const Geometry& g, const uint16_t* dy, int64_t first, i
                          int64_t position, uint16_t* dm) {
   const int64_t blocks = g.k / 16, plane = g.h * g.w * 16;
   const __m512 zero = _mm512_setzero_ps();
-  const __m512i lanes = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24,
-                                         8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i lanes = interleave_halves();  // tile pairs side by side
   for (int64_t kb = 0; kb < blocks; ++kb) {
     __m512 m[2][16];
     for (int64_t t = 0; t < 2; ++t) {

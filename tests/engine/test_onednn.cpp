@@ -99,42 +99,31 @@ Tensor winograd_bf16_direct(const Tensor& input, const Tensor& w, bool backward_
   namespace wb = onednn::winograd_bf16;
   const Shape& in = input.shape();
   int64_t out_channels = backward_data ? w.shape()[1] : w.shape()[0];
-  auto blocked = [](const Shape& s) {
-    return dnnl::memory::desc(onednn::dims(s), dnnl::memory::data_type::bf16,
-                              dnnl::memory::format_tag::nChw16c);
-  };
   Shape out_shape{in[0], out_channels, in[2], in[3]};
-  Tensor src = onednn::in_layout(input, blocked(in));
+  Tensor src = onednn::in_layout(input, onednn::nchw16c_bf16(in));
   Tensor u = Tensor::empty({wb::weights_size(w.shape()[1], w.shape()[0])}, DType::BFloat16);
   wb::transform_weights(e::contiguous(w).data<float>(), w.shape()[0], w.shape()[1], backward_data,
                         static_cast<uint16_t*>(u.raw_data()), 2);
-  Tensor y = onednn::empty_like_desc(blocked(out_shape), out_shape, DType::BFloat16);
+  Tensor y = onednn::empty_like_desc(onednn::nchw16c_bf16(out_shape), out_shape, DType::BFloat16);
   wb::Problem p{in[0], in[1], out_channels, in[2], in[3]};
-  std::vector<char> scratch(size_t(wb::scratch_bytes(p, 2)) + 64);
-  char* aligned =
-      reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
+  onednn::ScratchBuffer scratch;
   wb::convolve(p, static_cast<const uint16_t*>(src.raw_data()),
                static_cast<const uint16_t*>(u.raw_data()), static_cast<uint16_t*>(y.raw_data()),
-               aligned, 2);
+               scratch.get(size_t(wb::scratch_bytes(p, 2))), 2);
   return y;
 }
 
 Tensor winograd_bf16_weight_grad_direct(const Tensor& g, const Tensor& x, const Shape& w) {
   namespace wb = onednn::winograd_bf16;
-  auto blocked = [](const Shape& s) {
-    return dnnl::memory::desc(onednn::dims(s), dnnl::memory::data_type::bf16,
-                              dnnl::memory::format_tag::nChw16c);
-  };
-  Tensor src = onednn::in_layout(x, blocked(x.shape()));
-  Tensor dy = onednn::in_layout(g, blocked(g.shape()));
+  Tensor src = onednn::in_layout(x, onednn::nchw16c_bf16(x.shape()));
+  Tensor dy = onednn::in_layout(g, onednn::nchw16c_bf16(g.shape()));
   Tensor dw = Tensor::empty(w, DType::Float32);
   wb::Problem p{x.shape()[0], x.shape()[1], w[0], x.shape()[2], x.shape()[3]};
   int threads = num_threads();  // the sums' order depends on the thread count
-  std::vector<char> scratch(size_t(wb::weight_grad_scratch_bytes(p, threads)) + 64);
-  char* aligned =
-      reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t(63));
+  onednn::ScratchBuffer scratch;
   wb::weight_grad(p, static_cast<const uint16_t*>(src.raw_data()),
-                  static_cast<const uint16_t*>(dy.raw_data()), dw.data<float>(), aligned, threads);
+                  static_cast<const uint16_t*>(dy.raw_data()), dw.data<float>(),
+                  scratch.get(size_t(wb::weight_grad_scratch_bytes(p, threads))), threads);
   return dw;
 }
 
