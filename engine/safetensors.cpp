@@ -24,12 +24,49 @@ const std::map<DType, std::string>& dtype_names() {
   return names;
 }
 
-DType parse_dtype(const std::string& s, const std::string& path, const std::string& name) {
-  for (const auto& [d, n] : dtype_names())
-    if (n == s) return d;
-  SG_CHECK(false, path, ": tensor '", name, "' has unsupported dtype '", s,
-           "' (expected F32, F64, I64, BF16 or F16)");
-}
+// Header fields, read strictly: a wrong JSON type is an error naming the file, tensor and field,
+// never nlohmann's bare type_error or a silent conversion (2.5 -> 2, -8 -> 2^64 - 8).
+struct EntryReader {
+  const std::string& path;
+  const std::string& name;
+  const json& entry;
+
+  const json& field(const char* key) const {
+    SG_CHECK(entry.is_object() && entry.contains(key), path, ": tensor '", name, "' lacks '", key,
+             "' (expected {dtype, shape, data_offsets})");
+    return entry[key];
+  }
+  std::vector<uint64_t> unsigned_list(const char* key) const {
+    const json& v = field(key);
+    SG_CHECK(v.is_array(), path, ": tensor '", name, "': '", key, "' is ", v.dump(),
+             ", expected a list of non-negative integers");
+    std::vector<uint64_t> out;
+    for (const json& x : v) {
+      SG_CHECK(x.is_number_unsigned(), path, ": tensor '", name, "': '", key, "' is ", v.dump(),
+               ", expected a list of non-negative integers");
+      out.push_back(x.get<uint64_t>());
+    }
+    return out;
+  }
+  DType dtype() const {
+    const json& v = field("dtype");
+    for (const auto& [d, n] : dtype_names())
+      if (v.is_string() && v.get<std::string>() == n) return d;
+    SG_CHECK(false, path, ": tensor '", name, "' has unsupported dtype ", v.dump(),
+             " (expected F32, F64, I64, BF16 or F16)");
+  }
+  // The shape and its size in bytes, refusing shapes whose byte count overflows 64 bits.
+  std::pair<Shape, uint64_t> shape_and_bytes(DType dtype) const {
+    Shape shape;
+    uint64_t bytes = element_size(dtype);
+    for (uint64_t s : unsigned_list("shape")) {
+      SG_CHECK(s <= uint64_t(INT64_MAX) && !__builtin_mul_overflow(bytes, s, &bytes), path,
+               ": tensor '", name, "' has shape ", field("shape").dump(), ", too large to address");
+      shape.push_back(int64_t(s));
+    }
+    return {shape, bytes};
+  }
+};
 
 }  // namespace
 
@@ -95,19 +132,18 @@ SafetensorsContents load_safetensors(const std::string& path) {
   std::vector<std::tuple<uint64_t, uint64_t, std::string>> spans;
   for (auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
+      SG_CHECK(entry.is_object(), path, ": __metadata__ is ", entry.dump(),
+               ", expected an object of strings");
       for (auto& [k, v] : entry.items())
         out.metadata[k] = v.is_string() ? v.get<std::string>() : v.dump();
       continue;
     }
-    SG_CHECK(entry.is_object() && entry.contains("dtype") && entry.contains("shape") &&
-                 entry.contains("data_offsets"),
-             path, ": tensor '", name, "' lacks dtype, shape or data_offsets");
-    DType dtype = parse_dtype(entry["dtype"].get<std::string>(), path, name);
-    Shape shape = entry["shape"].get<Shape>();
-    auto offsets = entry["data_offsets"].get<std::vector<uint64_t>>();
+    EntryReader read{path, name, entry};
+    DType dtype = read.dtype();
+    auto [shape, expected] = read.shape_and_bytes(dtype);
+    auto offsets = read.unsigned_list("data_offsets");
     SG_CHECK(offsets.size() == 2 && offsets[0] <= offsets[1], path, ": tensor '", name,
-             "' has invalid data_offsets");
-    uint64_t expected = uint64_t(numel(shape)) * element_size(dtype);
+             "' has data_offsets ", entry["data_offsets"].dump(), ", expected [begin, end]");
     SG_CHECK(offsets[1] - offsets[0] == expected, path, ": tensor '", name, "' of shape ",
              shape_str(shape), " ", dtype_name(dtype), " needs ", expected,
              " bytes but its data_offsets span ", offsets[1] - offsets[0]);

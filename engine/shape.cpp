@@ -8,7 +8,9 @@ namespace sg {
 
 int64_t numel(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (int64_t s : shape)
+    SG_CHECK(!__builtin_mul_overflow(n, s, &n), "shape ", shape_str(shape),
+             " has more elements than an int64 counts");
   return n;
 }
 

@@ -83,3 +83,57 @@ TEST_CASE("checkpoint.truncated_and_corrupt_files") {
   CHECK_THROWS_AS(save_module(*a, (dir.path / "no_such_dir" / "x.safetensors").string()), Error);
   CHECK(bytes(good) == data);
 }
+
+namespace {
+// A safetensors file holding `header` and `data_bytes` zero bytes of tensor data.
+std::string with_header(const TempDir& dir, const std::string& name, const std::string& header,
+                        size_t data_bytes) {
+  std::string path = dir.file(name);
+  std::ofstream out(path, std::ios::binary);
+  uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) out.put(char(n >> (8 * i)));
+  out << header << std::string(data_bytes, '\0');
+  return path;
+}
+}  // namespace
+
+TEST_CASE("checkpoint.malformed_headers_name_the_file_and_field") {
+  TempDir dir;
+  struct Case {
+    const char* header;
+    const char* says;
+  };
+  const Case cases[] = {
+      {R"({"w":{"dtype":5,"shape":[2],"data_offsets":[0,8]}})", "'w'"},
+      {R"({"w":{"dtype":"F32","shape":"2","data_offsets":[0,8]}})", "'w'"},
+      {R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", "'w'"},
+      {R"({"w":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", "'w'"},
+      {R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}})", "'w'"},
+      {R"({"w":{"dtype":"F32","shape":[2],"data_offsets":{"a":1}}})", "'w'"},
+      {R"({"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}})", "'w'"},
+      {R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", "'w'"},
+      {R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"__metadata__":[1,2]})",
+       "__metadata__"},
+      {R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"__metadata__":{"k":{"x":1}}})",
+       ""},
+      {R"([1,2,3])", "not a JSON object"},
+      {R"({"w":7})", "'w'"},
+  };
+  int i = 0;
+  for (const Case& c : cases) {
+    std::string header = c.header;
+    CAPTURE(header);
+    std::string path = with_header(dir, "bad" + std::to_string(i++) + ".safetensors", c.header, 8);
+    try {
+      load_safetensors(path);
+      CHECK(std::string(c.says).empty());  // only the nested-metadata file is valid
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()).find(path) != std::string::npos);
+      CHECK(std::string(e.what()).find(c.says) != std::string::npos);
+    } catch (const std::exception& e) {
+      std::string what = e.what();
+      CAPTURE(what);
+      CHECK_MESSAGE(false, "not an sg::Error");
+    }
+  }
+}
