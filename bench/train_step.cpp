@@ -12,6 +12,7 @@
 
 #include "engine/parallel.h"
 #include "engine/profile.h"
+#include "examples/cli_checks.h"
 #include "layers/optim.h"
 #include "layers/resnet.h"
 #include "ssl/byol.h"
@@ -27,16 +28,16 @@ int main(int argc, char** argv) {
   int64_t dim = 2048, pred_dim = 512;
   app.add_option("--method", method, "supervised | simsiam | simsiam-gsg | byol | byol-gsg")
       ->check(CLI::IsMember({"supervised", "simsiam", "simsiam-gsg", "byol", "byol-gsg"}));
-  app.add_option("--dim", dim, "SSL projection dimension")->check(CLI::PositiveNumber);
-  app.add_option("--pred-dim", pred_dim, "SSL predictor bottleneck")->check(CLI::PositiveNumber);
+  app.add_option("--dim", dim, "SSL projection dimension")->check(cli::positive);
+  app.add_option("--pred-dim", pred_dim, "SSL predictor bottleneck")->check(cli::positive);
   app.add_option("--arch", arch, "resnet18|resnet34|resnet50")
       ->check(CLI::IsMember({"resnet18", "resnet34", "resnet50"}));
-  app.add_option("--width", width, "channels of the first stage")->check(CLI::PositiveNumber);
+  app.add_option("--width", width, "channels of the first stage")->check(cli::positive);
   app.add_option("--batch", batch, "images per step")->check(CLI::Range(2, 1 << 16));
   app.add_option("--image-size", image, "square image side")->check(CLI::Range(8, 1024));
-  app.add_option("--threads", threads, "CPU threads")->check(CLI::PositiveNumber);
-  app.add_option("--steps", steps, "timed steps")->check(CLI::PositiveNumber);
-  app.add_option("--warmup", warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", threads, "CPU threads")->check(cli::positive);
+  app.add_option("--steps", steps, "timed steps")->check(cli::positive);
+  app.add_option("--warmup", warmup, "untimed steps first")->check(cli::non_negative);
   app.add_option("--precision", precision,
                  "fp32, or bf16: bfloat16 activations and convolutions, float32 master weights")
       ->check(CLI::IsMember({"fp32", "bf16"}));

@@ -8,6 +8,7 @@
 
 #include "data/cifar10.h"
 #include "data/png.h"
+#include "examples/cli_checks.h"
 
 using namespace sg;
 namespace fs = std::filesystem;
@@ -42,7 +43,7 @@ int main(int argc, char** argv) {
   app.add_option("--data", data, "CIFAR-10 binary directory")->check(CLI::ExistingDirectory);
   app.add_option("--out", out, "output directory (train/ and test/ are created in it)")->required();
   app.add_option("--limit", limit, "at most this many images per split (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(cli::non_negative);
   CLI11_PARSE(app, argc, argv);
   try {
     write_split(load_cifar10_train(data), fs::path(out) / "train", limit);

@@ -13,6 +13,7 @@
 #include "data/loader.h"
 #include "engine/atomic_file.h"
 #include "engine/parallel.h"
+#include "examples/cli_checks.h"
 #include "examples/features.h"
 #include "layers/checkpoint.h"
 #include "layers/optim.h"
@@ -97,11 +98,11 @@ int main(int argc, char** argv) {
   app.add_option("--split", split, "features: train | test")
       ->check(CLI::IsMember({"train", "test"}));
   app.add_option("--out", out, "features: the .npy file to write");
-  app.add_option("--threads", threads)->check(CLI::PositiveNumber);
-  app.add_option("--epochs", epochs, "linear: training epochs")->check(CLI::PositiveNumber);
-  app.add_option("--lr", lr, "linear: learning rate")->check(CLI::PositiveNumber);
-  app.add_option("--knn-k", k)->check(CLI::PositiveNumber);
-  app.add_option("--knn-t", t)->check(CLI::PositiveNumber);
+  app.add_option("--threads", threads)->check(cli::positive);
+  app.add_option("--epochs", epochs, "linear: training epochs")->check(cli::positive);
+  app.add_option("--lr", lr, "linear: learning rate")->check(cli::positive);
+  app.add_option("--knn-k", k)->check(cli::positive);
+  app.add_option("--knn-t", t)->check(cli::positive);
   CLI11_PARSE(app, argc, argv);
   try {
     set_num_threads(threads);

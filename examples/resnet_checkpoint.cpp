@@ -7,6 +7,7 @@
 
 #include <cstdio>
 
+#include "examples/cli_checks.h"
 #include "layers/checkpoint.h"
 #include "layers/resnet.h"
 
@@ -21,8 +22,8 @@ int main(int argc, char** argv) {
   for (CLI::App* sub : {app.add_subcommand("init", "write a freshly initialised network"),
                         app.add_subcommand("logits", "run a saved network on a saved input")}) {
     sub->add_option("--arch", arch)->check(CLI::IsMember({"resnet18", "resnet34", "resnet50"}));
-    sub->add_option("--width", o.width)->check(CLI::PositiveNumber);
-    sub->add_option("--classes", o.num_classes)->check(CLI::NonNegativeNumber);
+    sub->add_option("--width", o.width)->check(cli::positive);
+    sub->add_option("--classes", o.num_classes)->check(cli::non_negative);
     sub->add_flag("--cifar", cifar, "3x3 stride-1 stem, no max-pool");
     sub->add_option("--out", out)->required();
   }

@@ -21,6 +21,7 @@
 #include "data/view_grid.h"
 #include "engine/atomic_file.h"
 #include "engine/parallel.h"
+#include "examples/cli_checks.h"
 #include "examples/features.h"
 #include "layers/checkpoint.h"
 #include "layers/optim.h"
@@ -138,24 +139,23 @@ int main(int argc, char** argv) {
   app.add_option("--tau", c.tau, "BYOL: EMA rate at the start; rises to 1 along a cosine")
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--arch", c.arch)->check(CLI::IsMember({"resnet18", "resnet34", "resnet50"}));
-  app.add_option("--width", c.width, "channels of the first ResNet stage")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--dim", c.dim, "projection dimension d")->check(CLI::PositiveNumber);
-  app.add_option("--pred-dim", c.pred_dim, "predictor bottleneck")->check(CLI::PositiveNumber);
-  app.add_option("--epochs", c.epochs)->check(CLI::PositiveNumber);
+  app.add_option("--width", c.width, "channels of the first ResNet stage")->check(cli::positive);
+  app.add_option("--dim", c.dim, "projection dimension d")->check(cli::positive);
+  app.add_option("--pred-dim", c.pred_dim, "predictor bottleneck")->check(cli::positive);
+  app.add_option("--epochs", c.epochs)->check(cli::positive);
   app.add_option("--batch-size", c.batch_size)->check(CLI::Range(4, 1 << 16));
   app.add_option("--lr", c.lr, "base learning rate (default 0.03 x batch/256)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--wd", c.wd)->check(CLI::NonNegativeNumber);
+      ->check(cli::positive);
+  app.add_option("--wd", c.wd)->check(cli::non_negative);
   app.add_option("--momentum", c.momentum)->check(CLI::Range(0.0, 1.0));
   app.add_flag("--fix-pred-lr", c.fix_pred_lr, "keep the predictor's learning rate constant");
   app.add_flag("--no-predictor", c.no_predictor, "ablation: h = identity");
   app.add_flag("--no-stop-grad", c.no_stop_grad, "ablation: targets are not detached");
   app.add_option("--seed", c.seed);
-  app.add_option("--threads", c.threads)->check(CLI::PositiveNumber);
+  app.add_option("--threads", c.threads)->check(cli::positive);
   app.add_option("--workers", c.workers,
                  "threads augmenting the next batch on the CPU (the views do not depend on it)")
-      ->check(CLI::PositiveNumber);
+      ->check(cli::positive);
   app.add_option("--data", c.data,
                  "CIFAR-10 binary directory, or an image folder with train/<class>/ and "
                  "test/<class>/")
@@ -174,16 +174,16 @@ int main(int argc, char** argv) {
                  "write a PNG grid of the first batch's augmented views to this file and exit");
   app.add_option("--out", c.out, "run directory (default runs/<method>)");
   app.add_option("--knn-every", c.knn_every, "evaluate kNN every N epochs (0: first and last only)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--knn-k", c.knn_k)->check(CLI::PositiveNumber);
-  app.add_option("--knn-t", c.knn_t)->check(CLI::PositiveNumber);
+      ->check(cli::non_negative);
+  app.add_option("--knn-k", c.knn_k)->check(cli::positive);
+  app.add_option("--knn-t", c.knn_t)->check(cli::positive);
   app.add_option("--repeat-train", c.repeat_train,
                  "pass over the training images N times per epoch (timing full-size epochs on "
                  "a subset)")
-      ->check(CLI::PositiveNumber);
+      ->check(cli::positive);
   app.add_option("--stop-after", c.stop_after,
                  "stop after this epoch of the schedule (continue later with --resume)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(cli::non_negative);
   app.add_flag("--resume", c.resume,
                "continue the run in --out from its last checkpoint (same options required)");
   CLI11_PARSE(app, argc, argv);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # eval_cifar10 on a checkpoint train_cifar10 just wrote: kNN must equal the training run's final
-# kNN, the linear probe must print linear_top1, features must be an .npy of [N, feature_dim].
+# kNN, the linear probe must print linear_top1, features must be an .npy of [N, feature_dim],
+# and a bad option value must be refused with a clear message.
 #   usage: eval.sh TRAIN_CIFAR10 EVAL_CIFAR10 SAMPLE_DIR WORKDIR
 set -euo pipefail
 train="$1" eval="$2" data="$3" work="$4"
@@ -15,4 +16,9 @@ awk -v a="$expected" -v b="$got" 'BEGIN { if (a - b > 1e-4 || b - a > 1e-4) { pr
 # 200 test images x 32 features x 4 bytes + the 128-byte .npy header
 [ "$(stat -c %s "$work/f.npy")" -eq $((200 * 32 * 4 + 128)) ]
 head -c 6 "$work/f.npy" | grep -q NUMPY
+# A bad value is refused with the option, what it expects and a non-zero exit.
+if out=$("$eval" knn --data "$data" --weights "$work/run/checkpoint.safetensors" --knn-k 0 2>&1); then
+  echo "--knn-k 0 was accepted"; exit 1
+fi
+grep -qF -- "--knn-k: expected a number > 0, got '0'" <<< "$out"
 echo "eval_cifar10 agrees with the training run (knn_top1 $got)"
