@@ -37,6 +37,27 @@ TEST_CASE("cuda.copy") {
   CHECK(e::to(filled, Device::cpu()).to_vector() == std::vector<double>(16, 2.5));
 }
 
+TEST_CASE("cuda.copy_uploads_are_staged") {
+  sg::testing::skip_without_gpu();
+  // Uploads return before the GPU has run them: each must have taken its own copy of the host
+  // data, through more uploads than the staging ring has buffers, while a kernel queued before
+  // them keeps the stream busy.
+  Tensor busy = gpu(rnd({512, 512}, 2));
+  for (int i = 0; i < 8; ++i) busy = e::matmul(busy, busy);
+  std::vector<Tensor> sent;
+  Tensor host = Tensor::empty({1000}, DType::Float32);
+  for (int i = 0; i < 10; ++i) {
+    e::fill_(host, double(i));
+    sent.push_back(gpu(host));
+  }
+  e::fill_(host, -1.0);
+  for (int i = 0; i < 10; ++i)
+    CHECK(e::to(sent[size_t(i)], Device::cpu()).to_vector() == std::vector<double>(1000, i));
+  // Transfers larger than a staging chunk (16 MiB) go through the ring in pieces.
+  Tensor big = rnd({5 << 20}, 3);  // 20 MiB of float32: two chunks and a part
+  CHECK(sg::testing::max_abs_diff(e::to(gpu(big), Device::cpu()), big) == 0);
+}
+
 TEST_CASE("cuda.unary_binary_clamp_where_relu") {
   sg::testing::skip_without_gpu();
   Tensor a = rnd({4, 1, 6}, 2), b = rnd({5, 1}, 3);  // broadcast to [4, 5, 6]
