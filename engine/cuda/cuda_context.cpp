@@ -50,6 +50,8 @@ Context& context(int device) {
     SG_CUDA_CHECK(cudaSetDevice(device));
     auto made = std::make_unique<OwnedContext>();
     made->device = device;
+    SG_CUDA_CHECK(
+        cudaDeviceGetAttribute(&made->multiprocessors, cudaDevAttrMultiProcessorCount, device));
     SG_CUDA_CHECK(cudaStreamCreateWithFlags(&made->stream, cudaStreamNonBlocking));
     SG_CUBLAS_CHECK(cublasCreate(&made->cublas));
     SG_CUBLAS_CHECK(cublasSetStream(made->cublas, made->stream));

@@ -33,6 +33,7 @@ struct Context {
   cudaStream_t stream = nullptr;
   cublasHandle_t cublas = nullptr;
   cudnnHandle_t cudnn = nullptr;
+  int multiprocessors = 0;  // SMs, for sizing grids that must fill the GPU
 };
 
 // The device's context, created on first use; makes `device` current on this thread.

@@ -147,7 +147,8 @@ TEST_CASE("cuda.conv2d") {
 
 TEST_CASE("cuda.batch_norm") {
   sg::testing::skip_without_gpu();
-  for (Shape s : {Shape{8, 16, 6, 6}, Shape{64, 32}}) {
+  // {64, 8, 16, 16}: 16,384 values per channel, summed by several blocks per channel.
+  for (Shape s : {Shape{8, 16, 6, 6}, Shape{64, 32}, Shape{64, 8, 16, 16}}) {
     for (bool relu : {false, true}) {
       int64_t c = s[1];
       Tensor x = e::add(e::mul(rnd(s, 18), 3.0), 1.5), gamma = rnd({c}, 19), beta = rnd({c}, 20);
