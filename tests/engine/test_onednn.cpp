@@ -190,7 +190,8 @@ TEST_CASE("onednn.conv2d_winograd_bf16_follows_weight_updates") {
 
 TEST_CASE("onednn.batch_norm") {
   for (Shape s : {Shape{4, 32, 6, 6}, Shape{3, 5, 4, 3}, Shape{16, 48}}) {
-    CAPTURE(shape_str(s));
+    std::string shape = shape_str(s);  // a named copy: clang 14 lambdas cannot capture bindings
+    CAPTURE(shape);
     int64_t C = s[1];
     Tensor x = e::add(e::mul(rnd(s, 1), 3.0), 1.5);
     Tensor gamma = e::add(rnd({C}, 2), 2.0), beta = rnd({C}, 3);
@@ -267,7 +268,8 @@ TEST_CASE("onednn.max_pool2d") {
                                                                   {{2, 64, 16, 16}, {3, 2, 1}},
                                                                   {{1, 3, 7, 9}, {3, 2, 1}},
                                                                   {{1, 2, 5, 5}, {2, 2, 0}}}) {
-    CAPTURE(shape_str(s));
+    std::string shape = shape_str(s);  // a named copy: clang 14 lambdas cannot capture bindings
+    CAPTURE(shape);
     Tensor x = rnd(s, 1);
     auto f = fast().max_pool2d_forward(x, o);
     auto r = ref().max_pool2d_forward(x, o);
@@ -282,7 +284,8 @@ TEST_CASE("onednn.max_pool2d") {
 TEST_CASE("onednn.avg_pool2d") {
   for (auto [s, o] : std::vector<std::pair<Shape, Pool2dOptions>>{
            {{2, 16, 8, 8}, {2, 2, 0}}, {{1, 8, 4, 4}, {4, 1, 0}}, {{1, 3, 7, 9}, {3, 2, 1}}}) {
-    CAPTURE(shape_str(s));
+    std::string shape = shape_str(s);  // a named copy: clang 14 lambdas cannot capture bindings
+    CAPTURE(shape);
     Tensor x = rnd(s, 1);
     expect_close(fast().avg_pool2d_forward(x, o), ref().avg_pool2d_forward(x, o), 1e-6);
     Tensor g = rnd(engine::pool2d_output_shape(s, o), 2);

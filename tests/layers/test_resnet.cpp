@@ -105,7 +105,9 @@ TEST_CASE("resnet.tiny_gradcheck_end_to_end") {
   backward(loss());
   int checked = 0;
   double worst = 0;
-  for (auto& [name, p] : net->named_parameters()) {
+  for (auto& named : net->named_parameters()) {
+    const std::string name = named.first;  // a copy: clang 14 lambdas cannot capture bindings
+    Tensor& p = named.second;
     // The first element of every parameter: conv, BN scale/shift, fc, in every block.
     std::vector<int64_t> idx(p.dim(), 0);
     double analytic = p.grad().at(idx), original = p.at(idx), eps = 1e-6;

@@ -173,11 +173,17 @@ TEST_CASE("byol.target_never_receives_gradient_and_follows_by_ema") {
     }
     online.zero_grad();
     backward(loss);
-    for (auto& [name, p] : target.net().named_parameters())
-      CHECK_MESSAGE(!p.grad().defined(), name);
-    for (auto& [name, p] : online.named_parameters())
+    // Named copies, not structured bindings: clang 14's lambdas (in CHECK_MESSAGE) cannot
+    // capture bindings.
+    for (const auto& named : target.net().named_parameters()) {
+      const std::string name = named.first;
+      CHECK_MESSAGE(!named.second.grad().defined(), name);
+    }
+    for (const auto& named : online.named_parameters()) {
+      const std::string name = named.first;
       if (name.find("weight") != std::string::npos && name.find("bn") == std::string::npos)
-        CHECK_MESSAGE(p.grad().defined(), name);
+        CHECK_MESSAGE(named.second.grad().defined(), name);
+    }
   }
   Tensor online_w = online.backbone->named_parameters()[0].second;
   Tensor target_w = target.net().backbone->named_parameters()[0].second;
