@@ -65,6 +65,25 @@ __device__ void for_each_in_run(const ChannelSplit& sp, F f) {
   }
 }
 
+// Block (s, c)'s two sums into its slot of partial [C][splits][2] (thread 0 holds them).
+template <typename P>
+__device__ void store_partials(P* partial, const ChannelSplit& sp, P a, P b) {
+  if (threadIdx.x != 0) return;
+  P* out = partial + (blockIdx.y * sp.splits + blockIdx.x) * 2;
+  out[0] = a, out[1] = b;
+}
+
+// Channel c's two sums over all its blocks, added in double.
+template <typename P>
+__device__ void sum_partials(const P* partial, const ChannelSplit& sp, int64_t c, double& a,
+                             double& b) {
+  a = b = 0;
+  for (int64_t s = 0; s < sp.splits; ++s) {
+    a += double(partial[(c * sp.splits + s) * 2]);
+    b += double(partial[(c * sp.splits + s) * 2 + 1]);
+  }
+}
+
 // Block (s, c): sums of d = x - shift and d^2 over its run, shift = x[0, c, 0].
 template <typename T, typename P>
 __global__ void stats_partial_kernel(const T* x, ChannelSplit sp, P* partial) {
@@ -77,10 +96,7 @@ __global__ void stats_partial_kernel(const T* x, ChannelSplit sp, P* partial) {
   });
   s1 = block_sum(s1, shared);
   s2 = block_sum(s2, shared);
-  if (threadIdx.x == 0) {
-    P* out = partial + (blockIdx.y * sp.splits + blockIdx.x) * 2;
-    out[0] = s1, out[1] = s2;
-  }
+  store_partials(partial, sp, s1, s2);
 }
 
 // One thread per channel: the batch statistics from the partial sums, and the running update.
@@ -90,11 +106,8 @@ __global__ void stats_finish_kernel(const T* x, ChannelSplit sp, const P* partia
                                     int64_t rv_stride, double momentum) {
   int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= sp.c) return;
-  double s1 = 0, s2 = 0;
-  for (int64_t s = 0; s < sp.splits; ++s) {
-    s1 += double(partial[(c * sp.splits + s) * 2]);
-    s2 += double(partial[(c * sp.splits + s) * 2 + 1]);
-  }
+  double s1, s2;
+  sum_partials(partial, sp, c, s1, s2);
   double shift = double(P(load(x + c * sp.hw)));
   ChannelStats<double> st = finish_stats(s1, s2, shift, sp.count());
   save_mean[c] = P(st.mean);
@@ -134,10 +147,7 @@ __global__ void backward_partial_kernel(const T* dy, const T* x, const T* mask, 
   });
   sdy = block_sum(sdy, shared);
   sdyx = block_sum(sdyx, shared);
-  if (threadIdx.x == 0) {
-    P* out = partial + (blockIdx.y * sp.splits + blockIdx.x) * 2;
-    out[0] = sdy, out[1] = sdyx;
-  }
+  store_partials(partial, sp, sdy, sdyx);
 }
 
 // One thread per channel: dbeta = sum(dy'), dgamma = sum(dy' * xhat).
@@ -146,11 +156,8 @@ __global__ void backward_finish_kernel(ChannelSplit sp, const P* partial, const 
                                        P* dgamma, P* dbeta) {
   int64_t c = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= sp.c) return;
-  double sdy = 0, sdyx = 0;
-  for (int64_t s = 0; s < sp.splits; ++s) {
-    sdy += double(partial[(c * sp.splits + s) * 2]);
-    sdyx += double(partial[(c * sp.splits + s) * 2 + 1]);
-  }
+  double sdy, sdyx;
+  sum_partials(partial, sp, c, sdy, sdyx);
   dbeta[c] = P(sdy);
   dgamma[c] = P(sdyx / sqrt(double(var[c]) + eps));
 }

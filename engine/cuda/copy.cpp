@@ -76,32 +76,34 @@ StagingRing& staging(int device) {
   return *r;
 }
 
-void host_to_device(void* dst, const char* src, size_t nbytes, int device) {
-  cuda::Context& c = cuda::context(device);
+// Calls f(offset, bytes, slot) for each chunk of an nbytes transfer, holding the ring's lock.
+template <typename F>
+void through_staging(int device, size_t nbytes, F f) {
+  cuda::context(device);  // makes the device current for the ring's events
   StagingRing& ring = staging(device);
   auto lock = ring.lock();
   for (size_t done = 0; done < nbytes; done += StagingRing::kChunk) {
     size_t n = std::min(StagingRing::kChunk, nbytes - done);
-    StagingRing::Slot& slot = ring.acquire(n);
-    std::memcpy(slot.data, src + done, n);
-    SG_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst) + done, slot.data, n,
-                                  cudaMemcpyHostToDevice, c.stream));
-    SG_CUDA_CHECK(cudaEventRecord(slot.copied, c.stream));
+    f(done, n, ring.acquire(n));
   }
 }
 
-void device_to_host(char* dst, const void* src, size_t nbytes, int device) {
-  cuda::Context& c = cuda::context(device);
-  StagingRing& ring = staging(device);
-  auto lock = ring.lock();
-  for (size_t done = 0; done < nbytes; done += StagingRing::kChunk) {
-    size_t n = std::min(StagingRing::kChunk, nbytes - done);
-    StagingRing::Slot& slot = ring.acquire(n);
-    SG_CUDA_CHECK(cudaMemcpyAsync(slot.data, static_cast<const char*>(src) + done, n,
-                                  cudaMemcpyDeviceToHost, c.stream));
-    SG_CUDA_CHECK(cudaStreamSynchronize(c.stream));
-    std::memcpy(dst + done, slot.data, n);
-  }
+void host_to_device(char* dst, const char* src, size_t nbytes, int device) {
+  cudaStream_t stream = cuda::context(device).stream;
+  through_staging(device, nbytes, [&](size_t at, size_t n, StagingRing::Slot& slot) {
+    std::memcpy(slot.data, src + at, n);
+    SG_CUDA_CHECK(cudaMemcpyAsync(dst + at, slot.data, n, cudaMemcpyHostToDevice, stream));
+    SG_CUDA_CHECK(cudaEventRecord(slot.copied, stream));
+  });
+}
+
+void device_to_host(char* dst, const char* src, size_t nbytes, int device) {
+  cudaStream_t stream = cuda::context(device).stream;
+  through_staging(device, nbytes, [&](size_t at, size_t n, StagingRing::Slot& slot) {
+    SG_CUDA_CHECK(cudaMemcpyAsync(slot.data, src + at, n, cudaMemcpyDeviceToHost, stream));
+    SG_CUDA_CHECK(cudaStreamSynchronize(stream));
+    std::memcpy(dst + at, slot.data, n);
+  });
 }
 
 }  // namespace
@@ -115,9 +117,11 @@ Tensor copy_between_devices(const Tensor& x, Device device) {
   size_t nbytes = size_t(src.numel()) * element_size(src.dtype());
   if (nbytes == 0) return out;
   if (src.device().is_cpu()) {
-    host_to_device(out.raw_data(), static_cast<const char*>(src.raw_data()), nbytes, device.index);
+    host_to_device(static_cast<char*>(out.raw_data()), static_cast<const char*>(src.raw_data()),
+                   nbytes, device.index);
   } else if (device.is_cpu()) {
-    device_to_host(static_cast<char*>(out.raw_data()), src.raw_data(), nbytes, src.device().index);
+    device_to_host(static_cast<char*>(out.raw_data()), static_cast<const char*>(src.raw_data()),
+                   nbytes, src.device().index);
   } else {  // device -> device: wait for the source's producers, then copy peer to peer
     SG_CUDA_CHECK(cudaStreamSynchronize(cuda::context(src.device().index).stream));
     cuda::Context& c = cuda::context(device.index);
