@@ -1,11 +1,15 @@
 // cuDNN convolutions through its v7-style API, which cuDNN 9 marks deprecated: this file alone
 // silences those warnings (the graph API would replace it). Descriptors and the chosen
 // algorithms are built once per full problem (shapes, strides, dtype, options) and cached; the
-// workspace comes from the caching allocator. float32 runs in true fp32 (FMA math, so results
+// workspace comes from the caching allocator. Algorithms are chosen by timing them on the first
+// call (cuDNN's Find, what PyTorch's cudnn.benchmark does), falling back to cuDNN's heuristics;
+// SG_CUDNN_BENCHMARK=0 uses the heuristics alone. float32 runs in true fp32 (FMA math, so results
 // match the CPU), bfloat16 on tensor cores with float accumulation.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,6 +23,17 @@ namespace sg {
 namespace {
 
 constexpr size_t kMaxWorkspace = size_t(1) << 30;
+// What Find may use while timing; algorithms that need more are skipped there (heuristics
+// may still pick them, within kMaxWorkspace).
+constexpr size_t kFindWorkspace = size_t(256) << 20;
+
+bool benchmark_algorithms() {
+  static const bool enabled = [] {
+    const char* flag = std::getenv("SG_CUDNN_BENCHMARK");
+    return !(flag != nullptr && std::strcmp(flag, "0") == 0);
+  }();
+  return enabled;
+}
 
 cudnnDataType_t cudnn_type(DType t) {
   switch (t) {
@@ -40,6 +55,7 @@ struct ConvPlan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
+  cudnnMathType_t math{};
   bool have_fwd = false, have_bwd_data = false, have_bwd_filter = false;
   cudnnConvolutionFwdAlgo_t fwd{};
   cudnnConvolutionBwdDataAlgo_t bwd_data{};
@@ -61,9 +77,9 @@ struct ConvPlan {
     SG_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
         conv, int(o.padding), int(o.padding), int(o.stride), int(o.stride), 1, 1,
         CUDNN_CROSS_CORRELATION, dtype == DType::Float64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT));
-    cudnnMathType_t math = dtype == DType::Float32   ? CUDNN_FMA_MATH
-                           : dtype == DType::Float64 ? CUDNN_DEFAULT_MATH
-                                                     : CUDNN_TENSOR_OP_MATH;
+    math = dtype == DType::Float32   ? CUDNN_FMA_MATH
+           : dtype == DType::Float64 ? CUDNN_DEFAULT_MATH
+                                     : CUDNN_TENSOR_OP_MATH;
     SG_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, math));
   }
   ~ConvPlan() {
@@ -76,17 +92,43 @@ struct ConvPlan {
   ConvPlan& operator=(const ConvPlan&) = delete;
 };
 
-// The first algorithm cuDNN's heuristics rank that succeeds within the workspace limit.
+// Whether an algorithm cuDNN reports with `found` math keeps the plan's: float32 plans must
+// stay true fp32 (no TF32 tensor cores), so that GPU results match the CPU's.
+bool keeps_math(cudnnMathType_t plan, cudnnMathType_t found) {
+  return plan != CUDNN_FMA_MATH || found == CUDNN_FMA_MATH || found == CUDNN_DEFAULT_MATH;
+}
+
+// The first of cuDNN's ranked algorithms (by measured time from Find, by estimate from the
+// heuristics) that succeeded, fits the workspace limit and keeps the plan's math. False when
+// none does.
 template <typename Perf>
-void pick(const Perf* perf, int count, const char* what, decltype(Perf::algo)& algo,
+bool pick(const Perf* perf, int count, cudnnMathType_t math, decltype(Perf::algo)& algo,
           size_t& workspace) {
   for (int i = 0; i < count; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace) {
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace &&
+        keeps_math(math, perf[i].mathType)) {
       algo = perf[i].algo;
       workspace = perf[i].memory;
-      return;
+      return true;
     }
-  SG_CHECK(false, "cuDNN offers no ", what, " algorithm for this convolution");
+  return false;
+}
+
+// Fills algo and workspace for one pass: find(perf, &count, ws, ws_bytes) times the
+// algorithms on the call's own buffers, heuristic(perf, &count) ranks them without running.
+template <typename Perf, int kCount, typename Find, typename Heuristic>
+void choose(const char* what, cudnnMathType_t math, Device device, Find find, Heuristic heuristic,
+            decltype(Perf::algo)& algo, size_t& workspace) {
+  Perf perf[kCount];
+  int count = 0;
+  if (benchmark_algorithms()) {
+    Tensor ws = Tensor::empty({int64_t(kFindWorkspace / 8)}, DType::Int64, device);
+    SG_CUDNN_CHECK(find(perf, &count, ws.raw_data(), kFindWorkspace));
+    if (pick(perf, count, math, algo, workspace)) return;
+  }
+  SG_CUDNN_CHECK(heuristic(perf, &count));
+  SG_CHECK(pick(perf, count, math, algo, workspace), "cuDNN offers no ", what,
+           " algorithm for this convolution");
 }
 
 ConvPlan& plan_for(int device, const Shape& xs, const Shape& ws, const Shape& ys, DType dtype,
@@ -162,11 +204,19 @@ Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const
   cuda::Context& c = cuda::context(device_);
   ConvPlan& p = plan_for(device_, xs, ws, ys, dt, o);
   if (!p.have_fwd) {
-    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    int count = 0;
-    SG_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
-        c.cudnn, p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf));
-    pick(perf, count, "forward", p.fwd, p.fwd_ws);
+    constexpr int n = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+    choose<cudnnConvolutionFwdAlgoPerf_t, n>(
+        "forward", p.math, device(),
+        [&](auto* perf, int* count, void* ws, size_t bytes) {
+          return cudnnFindConvolutionForwardAlgorithmEx(c.cudnn, p.x, x.raw_data(), p.w,
+                                                        w.raw_data(), p.conv, p.y, y.raw_data(), n,
+                                                        count, perf, ws, bytes);
+        },
+        [&](auto* perf, int* count) {
+          return cudnnGetConvolutionForwardAlgorithm_v7(c.cudnn, p.x, p.w, p.conv, p.y, n, count,
+                                                        perf);
+        },
+        p.fwd, p.fwd_ws);
     p.have_fwd = true;
   }
   Tensor ws_buf = workspace(p.fwd_ws, device());
@@ -188,11 +238,19 @@ Tensor CudaBackend::conv2d_backward_data(const Tensor& grad_y, const Tensor& w_i
   cuda::Context& c = cuda::context(device_);
   ConvPlan& p = plan_for(device_, x_shape, w.shape(), dy.shape(), dt, o);
   if (!p.have_bwd_data) {
-    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    int count = 0;
-    SG_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-        c.cudnn, p.w, p.y, p.conv, p.x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, perf));
-    pick(perf, count, "backward-data", p.bwd_data, p.bwd_data_ws);
+    constexpr int n = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
+    choose<cudnnConvolutionBwdDataAlgoPerf_t, n>(
+        "backward-data", p.math, device(),
+        [&](auto* perf, int* count, void* ws, size_t bytes) {
+          return cudnnFindConvolutionBackwardDataAlgorithmEx(
+              c.cudnn, p.w, w.raw_data(), p.y, dy.raw_data(), p.conv, p.x, dx.raw_data(), n, count,
+              perf, ws, bytes);
+        },
+        [&](auto* perf, int* count) {
+          return cudnnGetConvolutionBackwardDataAlgorithm_v7(c.cudnn, p.w, p.y, p.conv, p.x, n,
+                                                             count, perf);
+        },
+        p.bwd_data, p.bwd_data_ws);
     p.have_bwd_data = true;
   }
   Tensor ws_buf = workspace(p.bwd_data_ws, device());
@@ -210,11 +268,19 @@ Tensor CudaBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x
   cuda::Context& c = cuda::context(device_);
   ConvPlan& p = plan_for(device_, x.shape(), w_shape, dy.shape(), dt, o);
   if (!p.have_bwd_filter) {
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    int count = 0;
-    SG_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-        c.cudnn, p.x, p.y, p.conv, p.w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, perf));
-    pick(perf, count, "backward-filter", p.bwd_filter, p.bwd_filter_ws);
+    constexpr int n = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+    choose<cudnnConvolutionBwdFilterAlgoPerf_t, n>(
+        "backward-filter", p.math, device(),
+        [&](auto* perf, int* count, void* ws, size_t bytes) {
+          return cudnnFindConvolutionBackwardFilterAlgorithmEx(
+              c.cudnn, p.x, x.raw_data(), p.y, dy.raw_data(), p.conv, p.w, dw.raw_data(), n, count,
+              perf, ws, bytes);
+        },
+        [&](auto* perf, int* count) {
+          return cudnnGetConvolutionBackwardFilterAlgorithm_v7(c.cudnn, p.x, p.y, p.conv, p.w, n,
+                                                               count, perf);
+        },
+        p.bwd_filter, p.bwd_filter_ws);
     p.have_bwd_filter = true;
   }
   Tensor ws_buf = workspace(p.bwd_filter_ws, device());
