@@ -110,14 +110,30 @@ int main(int argc, char** argv) {
     SafetensorsContents file = load_safetensors(weights);
     SG_CHECK(file.metadata.count("config"), "'", weights,
              "' has no train_cifar10 config in its metadata");
-    json config = json::parse(file.metadata.at("config"));
-    if (arch.empty()) arch = config.at("arch").get<std::string>();
-    if (width == 0) width = config.at("width").get<int64_t>();
-    dim = config.at("dim").get<int64_t>();
-    pred_dim = config.at("pred_dim").get<int64_t>();
+    json config = json::parse(file.metadata.at("config"), nullptr, /*allow_exceptions=*/false);
+    SG_CHECK(config.is_object(), "'", weights,
+             "': the train_cifar10 config in its metadata is not a JSON object");
+    auto field = [&](const char* key) -> const json& {
+      SG_CHECK(config.contains(key), "'", weights,
+               "': the train_cifar10 config in its metadata lacks '", key, "'");
+      return config[key];
+    };
+    auto number = [&](const char* key) {
+      SG_CHECK(field(key).is_number_integer(), "'", weights, "': config field '", key, "' is ",
+               field(key).dump(), ", expected an integer");
+      return field(key).get<int64_t>();
+    };
+    if (arch.empty()) {
+      SG_CHECK(field("arch").is_string(), "'", weights, "': config field 'arch' is ",
+               field("arch").dump(), ", expected a name");
+      arch = field("arch").get<std::string>();
+    }
+    if (width == 0) width = number("width");
+    dim = number("dim");
+    pred_dim = number("pred_dim");
     SiameseNet net(arch, width, dim, pred_dim, /*cifar_stem=*/true, 0);
     load_named(net.state_dict(), file.tensors, "'" + weights + "'");
-    Splits splits = load_splits(data, config.value("image_size", int64_t(32)));
+    Splits splits = load_splits(data, config.contains("image_size") ? number("image_size") : 32);
     const ImageSet &train = splits.train, &test = splits.test;
     if (mode == "features") {
       write_npy(out, backbone_features(net, split == "train" ? train : test));

@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
     net->eval();
     NoGradGuard no_grad;
     save_safetensors(out, {{"logits", (*net)(x)}});
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {  // sg::Error, and what the libraries throw (bad_alloc...)
     std::fprintf(stderr, "resnet_checkpoint: %s\n", e.what());
     return 1;
   }

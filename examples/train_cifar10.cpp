@@ -113,16 +113,28 @@ int64_t resume_run(const Config& c, SiameseNet& net, SGD& sgd, TargetNetwork* ta
   auto meta = load_module(net, (dir / "checkpoint.safetensors").string());
   SG_CHECK(meta.count("epoch"), "--resume: ", (dir / "checkpoint.safetensors").string(),
            " has no epoch in its metadata");
-  int64_t epoch = std::stoll(meta.at("epoch"));
+  int64_t epoch = -1;
+  try {
+    epoch = std::stoll(meta.at("epoch"));
+  } catch (const std::exception&) {
+  }
+  SG_CHECK(epoch >= 0, "--resume: ", (dir / "checkpoint.safetensors").string(), "'s epoch '",
+           meta.at("epoch"), "' is not an epoch number");
   sgd.load_state_dict(load_safetensors((dir / "optimizer.safetensors").string()).tensors);
   if (target) load_module(target->net(), (dir / "target.safetensors").string());
-  std::ifstream in(dir / "metrics.jsonl");
-  SG_CHECK(in.good(), "--resume: cannot open ", (dir / "metrics.jsonl").string());
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) {
-      json m = json::parse(line);
-      if (m["epoch"].get<int64_t>() <= epoch) metrics.push_back(m);
-    }
+  std::string path = (dir / "metrics.jsonl").string();
+  std::ifstream in(path);
+  SG_CHECK(in.good(), "--resume: cannot open ", path);
+  int64_t number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    if (line.empty()) continue;
+    json m = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    SG_CHECK(m.is_object() && m.contains("epoch") && m["epoch"].is_number_integer(),
+             "--resume: ", path, " line ", number,
+             " is not a metrics record with an integer epoch: ", line);
+    if (m["epoch"].get<int64_t>() <= epoch) metrics.push_back(m);
+  }
   SG_CHECK(!metrics.empty() && metrics.back()["epoch"].get<int64_t>() == epoch,
            "--resume: metrics.jsonl does not reach epoch ", epoch, " of the checkpoint");
   SG_CHECK(epoch < c.epochs, "--resume: the run already finished its ", c.epochs, " epochs");
@@ -382,7 +394,7 @@ int main(int argc, char** argv) {
         100 * knn0, 100 * last["knn_top1"].get<double>(), long(c.epochs),
         last["z_std"].get<double>());
     std::printf("run directory: %s\n", c.out.c_str());
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {  // sg::Error, and what the libraries throw (bad_alloc...)
     std::fprintf(stderr, "train_cifar10: %s\n", e.what());
     return 1;
   }
