@@ -17,7 +17,8 @@ Tensor ImageSet::images_as_float(int64_t first, int64_t count) const {
   Tensor t = Tensor::empty({count, channels, height, width});
   float* p = t.data<float>();
   const uint8_t* src = pixels.data() + first * image_bytes();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = float(src[i]) / 255.0f;
+  const int64_t n = t.numel();
+  for (int64_t i = 0; i < n; ++i) p[i] = float(src[i]) / 255.0f;
   return t;
 }
 
