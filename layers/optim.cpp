@@ -21,12 +21,13 @@ void Optimizer::step() {
   NoGradGuard no_grad;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     const ParamGroup& group = groups_[gi];
+    std::vector<double> scales = grad_scales(group);
     for (size_t pi = 0; pi < group.params.size(); ++pi) {
       const Tensor& p = group.params[pi].second;
       Tensor g = p.grad();
       if (!g.defined()) continue;
       engine::sgd_update(p, g, buffers_[gi][pi], group.lr, momentum_, group.weight_decay, nesterov_,
-                         grad_scale(group, p, g));
+                         scales[pi]);
     }
   }
   ++steps_;
@@ -62,12 +63,28 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
   steps_ = int64_t(steps.item());
 }
 
-double LARS::grad_scale(const ParamGroup& group, const Tensor& param, const Tensor& grad) const {
-  if (group.exclude_from_lars) return 1.0;
-  double w = std::sqrt(engine::sum(engine::mul(param, param)).item());
-  double g = std::sqrt(engine::sum(engine::mul(grad, grad)).item());
-  if (w == 0 || g == 0) return 1.0;
-  return eta_ * w / (g + group.weight_decay * w);
+std::vector<double> LARS::grad_scales(const ParamGroup& group) const {
+  std::vector<double> scales(group.params.size(), 1.0);
+  if (group.exclude_from_lars) return scales;
+  // ||w||^2 and ||g||^2 of every parameter, read back in one transfer: on a GPU that is one wait
+  // for the device per group rather than two per parameter.
+  std::vector<Tensor> squares;
+  std::vector<size_t> with_grad;
+  for (size_t i = 0; i < group.params.size(); ++i) {
+    const Tensor& w = group.params[i].second;
+    Tensor g = w.grad();
+    if (!g.defined()) continue;
+    for (const Tensor& t : {w, g})
+      squares.push_back(engine::to(engine::sum(engine::mul(t, t)), DType::Float64));
+    with_grad.push_back(i);
+  }
+  if (with_grad.empty()) return scales;
+  std::vector<double> sq = engine::stack(squares, 0).to_vector();
+  for (size_t k = 0; k < with_grad.size(); ++k) {
+    double w = std::sqrt(sq[2 * k]), g = std::sqrt(sq[2 * k + 1]);
+    if (w > 0 && g > 0) scales[with_grad[k]] = eta_ * w / (g + group.weight_decay * w);
+  }
+  return scales;
 }
 
 std::vector<ParamGroup> weight_and_norm_groups(const NamedTensors& params, double lr,

@@ -34,9 +34,9 @@ class Optimizer {
   void load_state_dict(const NamedTensors& state);
 
  protected:
-  // The factor the decayed gradient is scaled by before momentum: 1 for SGD.
-  virtual double grad_scale(const ParamGroup& group, const Tensor& param,
-                            const Tensor& grad) const = 0;
+  // Per parameter of the group, the factor its decayed gradient is scaled by before momentum
+  // (1 for SGD; parameters without a gradient are skipped whatever their factor).
+  virtual std::vector<double> grad_scales(const ParamGroup& group) const = 0;
 
  private:
   std::vector<ParamGroup> groups_;
@@ -52,7 +52,9 @@ class SGD : public Optimizer {
       : Optimizer(std::move(groups), momentum, nesterov) {}
 
  protected:
-  double grad_scale(const ParamGroup&, const Tensor&, const Tensor&) const override { return 1.0; }
+  std::vector<double> grad_scales(const ParamGroup& group) const override {
+    return std::vector<double>(group.params.size(), 1.0);
+  }
 };
 
 // Layer-wise adaptive rate scaling (You et al. 2017): each parameter's step is scaled by
@@ -63,8 +65,7 @@ class LARS : public Optimizer {
       : Optimizer(std::move(groups), momentum, false), eta_(eta) {}
 
  protected:
-  double grad_scale(const ParamGroup& group, const Tensor& param,
-                    const Tensor& grad) const override;
+  std::vector<double> grad_scales(const ParamGroup& group) const override;
 
  private:
   double eta_;
