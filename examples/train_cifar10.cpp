@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -113,13 +114,12 @@ int64_t resume_run(const Config& c, SiameseNet& net, SGD& sgd, TargetNetwork* ta
   auto meta = load_module(net, (dir / "checkpoint.safetensors").string());
   SG_CHECK(meta.count("epoch"), "--resume: ", (dir / "checkpoint.safetensors").string(),
            " has no epoch in its metadata");
+  const std::string& text = meta.at("epoch");
   int64_t epoch = -1;
-  try {
-    epoch = std::stoll(meta.at("epoch"));
-  } catch (const std::exception&) {
-  }
-  SG_CHECK(epoch >= 0, "--resume: ", (dir / "checkpoint.safetensors").string(), "'s epoch '",
-           meta.at("epoch"), "' is not an epoch number");
+  auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), epoch);
+  SG_CHECK(err == std::errc() && end == text.data() + text.size() && epoch >= 0,
+           "--resume: ", (dir / "checkpoint.safetensors").string(), "'s epoch '", meta.at("epoch"),
+           "' is not an epoch number");
   sgd.load_state_dict(load_safetensors((dir / "optimizer.safetensors").string()).tensors);
   if (target) load_module(target->net(), (dir / "target.safetensors").string());
   std::string path = (dir / "metrics.jsonl").string();
