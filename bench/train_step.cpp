@@ -3,6 +3,7 @@
 // and breaks the time down by kind of kernel. The last line is "images/s: <number>".
 //   build/bench/train_step --method supervised --width 64 --batch 64 --threads 2 --steps 10
 //   --warmup 2
+// First it prints which kernel runs each op on this CPU (engine/onednn/kernel_choice.h).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "engine/onednn/kernel_choice.h"
 #include "engine/parallel.h"
 #include "engine/profile.h"
 #include "examples/cli_checks.h"
@@ -53,6 +55,12 @@ int main(int argc, char** argv) {
   Device device = device_name == "cuda" ? Device::cuda(0) : Device::cpu();
 
   set_num_threads(threads);
+  if (!device.is_cuda()) {  // which kernel runs each op here (engine/onednn/kernel_choice.h)
+    const auto& choice = onednn::kernel_choice();
+    std::printf("kernels:\n%s", onednn::kernel_table_text(choice).c_str());
+    if (precision == "bf16" && !choice.bf16_native)
+      std::printf("%s\n", onednn::bf16_emulation_warning(choice).c_str());
+  }
   ResNetOptions o;
   o.stem = Stem::Cifar;
   o.width = width;

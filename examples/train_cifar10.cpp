@@ -21,6 +21,7 @@
 #include "data/loader.h"
 #include "data/view_grid.h"
 #include "engine/atomic_file.h"
+#include "engine/onednn/kernel_choice.h"
 #include "engine/parallel.h"
 #include "examples/cli_checks.h"
 #include "examples/features.h"
@@ -98,10 +99,20 @@ json read_json(const std::string& path) {
   }
 }
 
-// A resumed run must use the options it was started with (thread and worker counts may differ).
+// What runs each op on this machine and the switches that chose it (kernel_choice.h): results
+// depend on it, so every run records it.
+json kernels_record() {
+  json table = json::object(), switches = json::object();
+  for (const auto& [op, kernel] : onednn::kernel_table(onednn::kernel_choice())) table[op] = kernel;
+  for (const auto& [name, value] : onednn::kernel_switches()) switches[name] = value;
+  return {{"cpu", table}, {"environment", switches}};
+}
+
+// A resumed run must use the options it was started with (thread and worker counts, and the
+// machine's kernels, may differ).
 void check_same_config(const json& saved, const json& now) {
   for (auto& [key, value] : now.items())
-    if (key != "threads" && key != "workers")
+    if (key != "threads" && key != "workers" && key != "kernels")
       SG_CHECK(saved.contains(key) && saved[key] == value, "--resume: option '", key, "' is ",
                value.dump(), " but the run was started with ",
                saved.contains(key) ? saved[key].dump() : std::string("nothing"));
@@ -251,7 +262,12 @@ int main(int argc, char** argv) {
                    {"blur", c.blur},
                    {"precision", c.precision},
                    {"device", c.device},
-                   {"repeat_train", c.repeat_train}};
+                   {"repeat_train", c.repeat_train},
+                   {"kernels", kernels_record()}};
+    if (c.device == "cpu" && c.precision == "bf16") {
+      std::string warning = onednn::bf16_emulation_warning(onednn::kernel_choice());
+      if (!warning.empty()) std::fprintf(stderr, "train_cifar10: %s\n", warning.c_str());
+    }
     json saved_config;
     if (c.resume) {
       saved_config = read_json((fs::path(c.out) / "config.json").string());

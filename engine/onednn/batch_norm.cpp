@@ -51,6 +51,12 @@ BatchNormForward OneDnnBackend::batch_norm_forward_train(const Tensor& x, const 
   if (!supported(x))
     return ReferenceBackend::batch_norm_forward_train(to_strided(x), gamma, beta, running_mean,
                                                       running_var, momentum, eps, relu);
+  if (emulate_bf16(x)) {
+    BatchNormForward out = batch_norm_forward_train(widened(x), gamma, beta, running_mean,
+                                                    running_var, momentum, eps, relu);
+    out.y = narrowed(out.y);  // the ReLU mask stays the float32 primitive's, as backward widens
+    return out;
+  }
   memory::desc d = desc_of(x);
   auto f = flags(gamma, beta, false, relu);
   const auto& p = cached_primitive(key("bn_fwd", d, f, eps), [&] {
@@ -95,6 +101,9 @@ Tensor OneDnnBackend::batch_norm_forward_infer(const Tensor& x, const Tensor& ga
   if (!supported(x) || !running_mean.is_contiguous() || !running_var.is_contiguous())
     return ReferenceBackend::batch_norm_forward_infer(to_strided(x), gamma, beta, running_mean,
                                                       running_var, eps, relu);
+  if (emulate_bf16(x))
+    return narrowed(
+        batch_norm_forward_infer(widened(x), gamma, beta, running_mean, running_var, eps, relu));
   memory::desc d = desc_of(x);
   auto f = flags(gamma, beta, true, relu);
   const auto& p = cached_primitive(key("bn_infer", d, f, eps), [&] {
@@ -120,6 +129,12 @@ BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& grad_y, const Te
     return ReferenceBackend::batch_norm_backward(
         to_strided(grad_y), to_strided(x), gamma, save_mean, save_var, eps,
         relu_mask.defined() ? to_strided(relu_mask) : Tensor());
+  if (emulate_bf16(x) || emulate_bf16(grad_y)) {
+    BatchNormGrads out = batch_norm_backward(widened(grad_y), widened(x), gamma, save_mean,
+                                             save_var, eps, relu_mask);
+    if (x.dtype() == DType::BFloat16) out.dx = narrowed(out.dx);
+    return out;
+  }
   memory::desc d = desc_of(x);
   // Scale and shift go together in oneDNN's backward; an absent one is treated as present.
   auto f = flags(gamma, gamma, false, relu_mask.defined());

@@ -1,5 +1,7 @@
 #include "engine/onednn/context.h"
 
+#include "engine/onednn/kernel_choice.h"
+
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -111,6 +113,22 @@ DType dtype_of(const memory::desc& desc) {
     default:
       SG_CHECK(false, "unexpected oneDNN data type ", int(desc.data_type()));
   }
+}
+
+bool emulate_bf16(const Tensor& t) {
+  return t.defined() && t.dtype() == DType::BFloat16 && !kernel_choice().bf16_native;
+}
+
+Tensor converted(const Tensor& t, DType dtype) {
+  if (t.dtype() == dtype) return t;
+  if (t.is_strided()) {
+    Tensor out = Tensor::empty(t.shape(), dtype);
+    reorder(memory_of(t), memory_of(out));
+    return out;
+  }
+  memory::desc d = desc_of(t);
+  d.data.data_type = dnnl_data_type_t(data_type(dtype));
+  return in_layout(t, d);
 }
 
 memory::desc nchw16c_bf16(const Shape& shape) {

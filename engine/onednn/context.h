@@ -49,6 +49,17 @@ void reorder(const dnnl::memory& src, const dnnl::memory& dst);
 // A stable text form of a descriptor, for cache keys.
 std::string desc_key(const dnnl::memory::desc& desc);
 
+// bf16 on a CPU where oneDNN has no bf16 kernels (kernel_choice.h, tier no-bf16): every oneDNN
+// op then computes what its bf16 kernel would -- bf16 operands, float32 arithmetic, a bf16
+// result -- by widening its bf16 operands with `converted` and narrowing what it returns.
+bool emulate_bf16(const Tensor& t);
+// t converted to `dtype` in the same physical layout (a blocked tensor stays blocked).
+Tensor converted(const Tensor& t, DType dtype);
+inline Tensor widened(const Tensor& t) {
+  return t.defined() && t.dtype() == DType::BFloat16 ? converted(t, DType::Float32) : t;
+}
+inline Tensor narrowed(const Tensor& t) { return converted(t, DType::BFloat16); }
+
 // The nChw16c bf16 descriptor of an [N, C, H, W] tensor: the layout oneDNN's bf16
 // convolutions and batch norm hand over, and the one our bf16 Winograd kernels read and write.
 dnnl::memory::desc nchw16c_bf16(const Shape& shape);

@@ -7,13 +7,13 @@
 // ResNet's shapes, forward and both backward passes; docs/PERFORMANCE.md), at the price of
 // float32 rounding errors around 1e-5 relative instead of 1e-6. oneDNN 2.6 has no bf16
 // Winograd, so bf16 stride-1 3x3 convolutions (all three passes) run our own F(2x2, 3x3)
-// kernels (conv2d_winograd_bf16.h) where the CPU has AVX-512 BF16.
-#include <cstdlib>
-#include <cstring>
+// kernels (conv2d_winograd_bf16.h) on AVX-512 BF16 CPUs without AMX. Which kernel runs where
+// is decided in one place, kernel_choice.h.
 #include <mutex>
 
 #include "engine/onednn/context.h"
 #include "engine/onednn/conv2d_winograd_bf16.h"
+#include "engine/onednn/kernel_choice.h"
 #include "engine/onednn/onednn_backend.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
@@ -101,29 +101,18 @@ const CachedPrimitive& forward_primitive(const ConvShapes& s) {
   });
 }
 
-}  // namespace
-
-// Here, not in conv2d_winograd_bf16.cpp: that file is compiled for AVX-512 BF16 CPUs only.
-bool onednn::winograd_bf16::cpu_supports() {
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512bf16");
-}
-
-namespace {
-
-// SG_WINOGRAD_BF16=0 turns our bf16 kernels off (to compare with oneDNN's direct kernels).
-bool winograd_bf16_enabled() {
-  static const bool enabled = [] {
-    const char* flag = std::getenv("SG_WINOGRAD_BF16");
-    return winograd_bf16::cpu_supports() && !(flag != nullptr && std::strcmp(flag, "0") == 0);
-  }();
-  return enabled;
-}
-
 bool use_winograd_bf16(const Tensor& input, const Shape& w, Conv2dOptions o, bool bias) {
   return input.dtype() == DType::BFloat16 && !bias &&
          winograd_bf16::applies(w[1], w[0], w[2], w[3], o.stride, o.padding) &&
-         winograd_bf16_enabled();
+         kernel_choice().winograd_bf16;
+}
+
+// The float32 weights rounded to bf16 and widened again, once per optimizer step.
+Tensor bf16_rounded(const Tensor& w) {
+  if (w.dtype() != DType::Float32) return converted(w, DType::Float32);
+  return cached_derived(w, "bf16_rounded", [](const Tensor& weight, Tensor) {
+    return engine::to(engine::to(weight, DType::BFloat16), DType::Float32);
+  });
 }
 
 // The kernels' transformed tiles, one buffer per calling thread.
@@ -180,6 +169,9 @@ Tensor winograd_bf16_weight_grad(const Tensor& grad_y, const Tensor& x, const Sh
 Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias,
                                      Conv2dOptions o) {
   if (!supported(x)) return ReferenceBackend::conv2d_forward(x, w, bias, o);
+  if (emulate_bf16(x))
+    return converted(conv2d_forward(converted(x, DType::Float32), bf16_rounded(w), bias, o),
+                     DType::BFloat16);
   if (use_winograd_bf16(x, w.shape(), o, bias.defined())) return winograd_bf16_conv(x, w, false);
   ConvShapes s{x.shape(), w.shape(),      engine::conv2d_output_shape(x.shape(), w.shape(), o),
                x.dtype(), bias.defined(), o};
@@ -198,6 +190,10 @@ Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Ten
 Tensor OneDnnBackend::conv2d_backward_data(const Tensor& grad_y, const Tensor& w,
                                            const Shape& x_shape, Conv2dOptions o) {
   if (!supported(grad_y)) return ReferenceBackend::conv2d_backward_data(grad_y, w, x_shape, o);
+  if (emulate_bf16(grad_y))
+    return converted(
+        conv2d_backward_data(converted(grad_y, DType::Float32), bf16_rounded(w), x_shape, o),
+        DType::BFloat16);
   if (use_winograd_bf16(grad_y, w.shape(), o, false)) return winograd_bf16_conv(grad_y, w, true);
   ConvShapes s{x_shape, w.shape(), grad_y.shape(), grad_y.dtype(), false, o};
   const auto& p = cached_primitive("conv_bwd_data|" + s.key(), [&] {
@@ -221,6 +217,9 @@ Tensor OneDnnBackend::conv2d_backward_data(const Tensor& grad_y, const Tensor& w
 Tensor OneDnnBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
                                              const Shape& w_shape, Conv2dOptions o) {
   if (!supported(x)) return ReferenceBackend::conv2d_backward_weight(grad_y, x, w_shape, o);
+  if (emulate_bf16(x) || emulate_bf16(grad_y))
+    return conv2d_backward_weight(converted(grad_y, DType::Float32), converted(x, DType::Float32),
+                                  w_shape, o);
   if (use_winograd_bf16(x, w_shape, o, false)) return winograd_bf16_weight_grad(grad_y, x, w_shape);
   ConvShapes s{x.shape(), w_shape, grad_y.shape(), x.dtype(), false, o};
   const auto& p = cached_primitive("conv_bwd_weights|" + s.key(), [&] {

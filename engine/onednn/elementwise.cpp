@@ -166,6 +166,7 @@ std::optional<Tensor> bf16_binary(BinaryOp op, const Tensor& a, const Tensor& b)
   if (a.dtype() != DType::BFloat16 || b.dtype() != DType::BFloat16 || a.shape() != b.shape())
     return std::nullopt;
   if (a.is_strided() && !a.is_contiguous()) return std::nullopt;
+  if (emulate_bf16(a)) return narrowed(onednn_backend().binary(op, widened(a), widened(b)));
   dnnl::algorithm alg;
   switch (op) {
     case BinaryOp::Add:
@@ -223,6 +224,7 @@ void OneDnnBackend::binary_inplace(BinaryOp op, const Tensor& self, const Tensor
 Tensor OneDnnBackend::relu_forward(const Tensor& x) {
   if ((!is_f32(x) && x.dtype() != DType::BFloat16) || (x.is_strided() && !x.is_contiguous()))
     return ReferenceBackend::relu_forward(strided(x));
+  if (emulate_bf16(x)) return narrowed(relu_forward(widened(x)));
   memory::desc d = desc_of(x);
   const auto& p = cached_primitive("relu_fwd|" + desc_key(d), [&] {
     dnnl::eltwise_forward::primitive_desc pd(
@@ -239,6 +241,10 @@ Tensor OneDnnBackend::relu_forward(const Tensor& x) {
 Tensor OneDnnBackend::relu_backward(const Tensor& grad_y, const Tensor& y) {
   if ((!is_f32(y) && y.dtype() != DType::BFloat16) || (y.is_strided() && !y.is_contiguous()))
     return ReferenceBackend::relu_backward(strided(grad_y), strided(y));
+  if (emulate_bf16(y) || emulate_bf16(grad_y)) {
+    Tensor dx = relu_backward(widened(grad_y), widened(y));
+    return y.dtype() == DType::BFloat16 ? narrowed(dx) : dx;
+  }
   memory::desc d = desc_of(y);
   Tensor g = in_layout(grad_y, d);
   const auto& p = cached_primitive("relu_bwd|" + desc_key(d), [&] {

@@ -131,6 +131,10 @@ Tensor pool_backward(dnnl::algorithm alg, const Tensor& grad_y_in, const Tensor&
 MaxPool2dForward OneDnnBackend::max_pool2d_forward(const Tensor& x, Pool2dOptions o) {
   if (!supported(x) || !expressible(x.shape(), engine::pool2d_output_shape(x.shape(), o), o))
     return ReferenceBackend::max_pool2d_forward(to_strided(x), o);
+  if (emulate_bf16(x)) {
+    MaxPool2dForward f = max_pool2d_forward(widened(x), o);
+    return {narrowed(f.y), f.indices};
+  }
   PoolForward f = pool_forward(dnnl::algorithm::pooling_max, x, o);
   return {f.y, f.workspace};
 }
@@ -140,12 +144,15 @@ Tensor OneDnnBackend::max_pool2d_backward(const Tensor& grad_y, const Tensor& in
   // Strided int64 indices came from the reference forward (float64, or a shape oneDNN skipped).
   if (indices.is_strided())
     return ReferenceBackend::max_pool2d_backward(to_strided(grad_y), indices, x_shape, o);
+  if (emulate_bf16(grad_y))
+    return narrowed(max_pool2d_backward(widened(grad_y), indices, x_shape, o));
   return pool_backward(dnnl::algorithm::pooling_max, grad_y, indices, x_shape, o);
 }
 
 Tensor OneDnnBackend::avg_pool2d_forward(const Tensor& x, Pool2dOptions o) {
   if (!supported(x) || !expressible(x.shape(), engine::pool2d_output_shape(x.shape(), o), o))
     return ReferenceBackend::avg_pool2d_forward(to_strided(x), o);
+  if (emulate_bf16(x)) return narrowed(avg_pool2d_forward(widened(x), o));
   return pool_forward(dnnl::algorithm::pooling_avg_include_padding, x, o).y;
 }
 
@@ -153,6 +160,7 @@ Tensor OneDnnBackend::avg_pool2d_backward(const Tensor& grad_y, const Shape& x_s
                                           Pool2dOptions o) {
   if (!supported(grad_y) || !expressible(x_shape, grad_y.shape(), o))
     return ReferenceBackend::avg_pool2d_backward(to_strided(grad_y), x_shape, o);
+  if (emulate_bf16(grad_y)) return narrowed(avg_pool2d_backward(widened(grad_y), x_shape, o));
   return pool_backward(dnnl::algorithm::pooling_avg_include_padding, grad_y, Tensor(), x_shape, o);
 }
 

@@ -4,11 +4,13 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "engine/onednn/context.h"
 #include "engine/onednn/conv2d_winograd_bf16.h"
+#include "engine/onednn/kernel_choice.h"
 #include "engine/onednn/onednn_backend.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
@@ -132,17 +134,25 @@ bool same_bits(const Tensor& a, const Tensor& b) {
   auto vb = e::to_strided(e::to(b, DType::Float32)).to_vector();
   return va == vb;
 }
+
+// Exits 77 (CTest: Skipped) with the reason where the CPU cannot execute our bf16 kernels.
+void skip_without_avx512_bf16() {
+  if (!onednn::winograd_bf16::cpu_supports()) {
+    std::printf(
+        "SKIPPED: this CPU has no AVX-512 BF16, so our bf16 Winograd kernels cannot run "
+        "here (kernel choice: %s)\n",
+        onednn::tier_name(onednn::kernel_choice().tier));
+    std::exit(77);
+  }
+}
 }  // namespace
 
+// The kernels themselves wherever the CPU can execute them (AMX machines too, where the
+// backend does not choose them); that the backend dispatches to them where kernel_choice.h
+// says it does.
 TEST_CASE("onednn.conv2d_winograd_bf16") {
-  if (!onednn::winograd_bf16::cpu_supports()) {
-    MESSAGE("SKIPPED: this CPU has no AVX-512 BF16; bf16 convolutions use oneDNN's kernels");
-    return;
-  }
-  if (const char* flag = std::getenv("SG_WINOGRAD_BF16"); flag && std::string(flag) == "0") {
-    MESSAGE("SKIPPED: SG_WINOGRAD_BF16=0 turns the kernel off");
-    return;
-  }
+  skip_without_avx512_bf16();
+  const bool dispatched = onednn::kernel_choice().winograd_bf16;
   std::vector<ConvCase> cases{
       {{2, 64, 16, 16}, {64, 64, 3, 3}, {1, 1}, false},   // BasicBlock 3x3
       {{2, 256, 4, 4}, {512, 256, 3, 3}, {1, 1}, false},  // wide, few tiles
@@ -154,24 +164,20 @@ TEST_CASE("onednn.conv2d_winograd_bf16") {
     CAPTURE(shape_str(c.x));
     CAPTURE(shape_str(c.w));
     Tensor x = e::to(rnd(c.x, ++seed), DType::BFloat16), w = rnd(c.w, ++seed);
-    Tensor y = fast().conv2d_forward(x, w, Tensor(), c.o);
-    CHECK(y.dtype() == DType::BFloat16);
-    CHECK(same_bits(y, winograd_bf16_direct(x, w, false)));  // dispatched to our kernel
+    Tensor y = winograd_bf16_direct(x, w, false);
+    CHECK(same_bits(fast().conv2d_forward(x, w, Tensor(), c.o), y) == dispatched);
     Tensor y_ref = ref().conv2d_forward(e::to(x, DType::Float32), w, Tensor(), c.o);
     expect_close(e::to(y, DType::Float32), y_ref, 1.5e-2, "forward");
 
     Tensor g = e::to(rnd(y_ref.shape(), ++seed), DType::BFloat16);
-    Tensor dx = fast().conv2d_backward_data(g, w, c.x, c.o);
-    CHECK(dx.dtype() == DType::BFloat16);
-    CHECK(same_bits(dx, winograd_bf16_direct(g, w, true)));
+    Tensor dx = winograd_bf16_direct(g, w, true);
+    CHECK(same_bits(fast().conv2d_backward_data(g, w, c.x, c.o), dx) == dispatched);
     expect_close(e::to(dx, DType::Float32),
                  ref().conv2d_backward_data(e::to(g, DType::Float32), w, c.x, c.o), 1.5e-2,
                  "backward data");
 
-    Tensor dw = fast().conv2d_backward_weight(g, x, c.w, c.o);
-    CHECK(dw.dtype() == DType::Float32);  // for the float32 master weights
-    CHECK(dw.is_strided());
-    CHECK(same_bits(dw, winograd_bf16_weight_grad_direct(g, x, c.w)));
+    Tensor dw = winograd_bf16_weight_grad_direct(g, x, c.w);
+    CHECK(same_bits(fast().conv2d_backward_weight(g, x, c.w, c.o), dw) == dispatched);
     expect_close(
         dw,
         ref().conv2d_backward_weight(e::to(g, DType::Float32), e::to(x, DType::Float32), c.w, c.o),
@@ -180,6 +186,14 @@ TEST_CASE("onednn.conv2d_winograd_bf16") {
 }
 
 TEST_CASE("onednn.conv2d_winograd_bf16_follows_weight_updates") {
+  skip_without_avx512_bf16();
+  if (!onednn::kernel_choice().winograd_bf16) {
+    std::printf(
+        "SKIPPED: the backend does not choose our bf16 Winograd kernels on this CPU "
+        "(tier %s)\n",
+        onednn::tier_name(onednn::kernel_choice().tier));
+    std::exit(77);
+  }
   Tensor x = e::to(rnd({2, 16, 6, 6}, 1), DType::BFloat16), w = rnd({32, 16, 3, 3}, 2);
   Tensor y1 = fast().conv2d_forward(x, w, Tensor(), {1, 1});
   e::mul_(w, 2.0);  // the cached transformed weights are stale now (and get overwritten)

@@ -1,0 +1,135 @@
+#include "engine/onednn/kernel_choice.h"
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/onednn/conv2d_winograd_bf16.h"
+
+namespace sg::onednn {
+
+namespace {
+
+std::string isa_name(dnnl::cpu_isa isa) {
+  switch (isa) {
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    default:
+      return "isa " + std::to_string(int(isa));
+  }
+}
+
+const char* env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : "";
+}
+
+}  // namespace
+
+// Here, not in conv2d_winograd_bf16.cpp: that file is compiled for AVX-512 BF16 CPUs only.
+bool winograd_bf16::cpu_supports() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512bf16");
+}
+
+KernelChoice choose_kernels(const std::string& isa, bool amx, bool avx512_bf16_isa,
+                            bool cpu_has_avx512_bf16, bool winograd_switch_on) {
+  KernelChoice c;
+  c.isa = isa;
+  c.tier = amx ? CpuTier::Amx : avx512_bf16_isa ? CpuTier::Avx512Bf16 : CpuTier::NoBf16;
+  c.bf16_native = c.tier != CpuTier::NoBf16;
+  c.winograd_bf16 = c.tier == CpuTier::Avx512Bf16 && cpu_has_avx512_bf16 && winograd_switch_on;
+  return c;
+}
+
+const KernelChoice& kernel_choice() {
+  static const KernelChoice choice = [] {
+    // oneDNN's effective ISA already honours DNNL_MAX_CPU_ISA, so our tier and its kernels agree.
+    dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    bool switch_on = std::strcmp(env_or_empty("SG_WINOGRAD_BF16"), "0") != 0;
+    return choose_kernels(isa_name(isa), isa == dnnl::cpu_isa::avx512_core_amx,
+                          isa == dnnl::cpu_isa::avx512_core_bf16, winograd_bf16::cpu_supports(),
+                          switch_on);
+  }();
+  return choice;
+}
+
+const char* tier_name(CpuTier tier) {
+  switch (tier) {
+    case CpuTier::Amx:
+      return "amx";
+    case CpuTier::Avx512Bf16:
+      return "avx512bf16";
+    case CpuTier::NoBf16:
+      return "no-bf16";
+  }
+  return "?";
+}
+
+std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice& c) {
+  std::string bf16_3x3, bf16_other;
+  switch (c.tier) {
+    case CpuTier::Amx:
+      bf16_3x3 = bf16_other = "oneDNN AMX (layouts oneDNN chooses)";
+      break;
+    case CpuTier::Avx512Bf16:
+      bf16_3x3 = c.winograd_bf16 ? "stopgrad Winograd F(2x2,3x3), AVX-512 BF16, nChw16c"
+                                 : "oneDNN direct bf16 (SG_WINOGRAD_BF16=0)";
+      bf16_other = "oneDNN direct bf16";
+      break;
+    case CpuTier::NoBf16:
+      bf16_3x3 = bf16_other = "emulated: bf16-rounded operands through the fp32 kernels (slow)";
+      break;
+  }
+  return {
+      {"cpu tier", tier_name(c.tier)},
+      {"oneDNN isa", c.isa},
+      {"conv2d bf16 3x3 stride 1 (forward, backward data, backward weight)", bf16_3x3},
+      {"conv2d bf16 other shapes (all passes)", bf16_other},
+      {"conv2d fp32 3x3 stride 1", "oneDNN Winograd F(4x4,3x3) where it has one, else direct"},
+      {"conv2d fp32 other shapes", "oneDNN direct"},
+      {"batch_norm(+relu), relu, add, pooling", "oneDNN, in the layout the convolution chose"},
+      {"matmul", "oneDNN fp32"},
+  };
+}
+
+std::string kernel_table_text(const KernelChoice& c) {
+  std::string out;
+  for (const auto& [op, kernel] : kernel_table(c)) {
+    std::string line = "  " + op;
+    if (line.size() < 72) line.resize(72, ' ');
+    out += line + " " + kernel + "\n";
+  }
+  return out;
+}
+
+std::string bf16_emulation_warning(const KernelChoice& c) {
+  if (c.bf16_native) return "";
+  return "warning: this CPU (oneDNN isa " + c.isa +
+         ") has no bf16 convolutions; bf16 is emulated through the fp32 kernels and runs slower "
+         "than --precision fp32";
+}
+
+std::vector<std::pair<std::string, std::string>> kernel_switches() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const char* name : {"DNNL_MAX_CPU_ISA", "SG_WINOGRAD_BF16", "SG_CUDNN_BENCHMARK"})
+    out.emplace_back(name, env_or_empty(name));
+  return out;
+}
+
+}  // namespace sg::onednn

@@ -1,0 +1,62 @@
+#pragma once
+// Which CPU kernel runs each op, decided once at run time from the CPU in one place: read this
+// file to know what a step executes on a given machine. The table below is what
+// `kernel_table()` returns (bench/train_step prints it, train_cifar10 records it in config.json).
+//
+// tier       oneDNN ISA        bf16 stride-1 3x3 conv        other bf16 conv   fp32 conv
+// amx        avx512_core_amx   oneDNN AMX, layouts `any`     oneDNN AMX        oneDNN
+// avx512bf16 avx512_core_bf16  stopgrad Winograd F(2x2,3x3)  oneDNN direct     oneDNN
+// no-bf16    avx512_core, avx2 emulated: bf16-rounded operands through the fp32 kernels
+// (fp32 stride-1 3x3 convolutions use oneDNN's Winograd F(4x4,3x3) where it has one.)
+//
+// BatchNorm(+ReLU), ReLU, residual adds and pooling run oneDNN's kernels in whatever layout the
+// convolution before them chose, on every tier; matmul is oneDNN's fp32 matmul.
+//
+// Why AMX machines do not run our Winograd kernels: oneDNN's AMX convolutions reach 0.9-2.9
+// TFLOP/s forward on ResNet-18's 3x3 shapes on a 2-core Xeon slice, beyond what AVX-512 BF16
+// Winograd does there, and the mix of the two families was the one configuration whose bf16
+// gradients drifted past the mixed-precision test's bounds (docs/PERFORMANCE.md, "Kernel
+// choice per CPU").
+// Why no-bf16 CPUs emulate instead of failing: oneDNN 2.6 has no bf16 convolution below
+// AVX-512, and bf16 runs should still compute the same thing everywhere (bf16 operands,
+// float32 accumulation, bf16 results); it is slower than fp32 there, and the programs say so.
+//
+// Environment switches (read once; recorded with the table):
+//   DNNL_MAX_CPU_ISA  oneDNN's own cap on the ISA, e.g. AVX512_CORE_BF16 on an AMX machine
+//                     selects the avx512bf16 row (ours is read back from oneDNN, so they agree)
+//   SG_WINOGRAD_BF16=0  our Winograd kernels off: the avx512bf16 row uses oneDNN's direct ones
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace sg::onednn {
+
+enum class CpuTier { Amx, Avx512Bf16, NoBf16 };
+
+struct KernelChoice {
+  CpuTier tier;
+  std::string isa;     // oneDNN's name for the ISA it dispatches to
+  bool bf16_native;    // oneDNN has bf16 convolutions for this ISA
+  bool winograd_bf16;  // our bf16 Winograd kernels run the stride-1 3x3 convolutions
+};
+
+// The choice for this process (computed on first use, then fixed).
+const KernelChoice& kernel_choice();
+
+// The choice for a given oneDNN ISA, CPU support of our kernels and switch (for tests).
+KernelChoice choose_kernels(const std::string& isa_name, bool amx, bool avx512_bf16_isa,
+                            bool cpu_has_avx512_bf16, bool winograd_switch_on);
+
+const char* tier_name(CpuTier tier);
+
+// (op and pass, kernel) rows for the choice; the first rows name the tier and ISA.
+std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice& c);
+// The table as aligned text lines, for programs to print.
+std::string kernel_table_text(const KernelChoice& c);
+// A one-line warning when bf16 would be emulated on this CPU; empty when it is native.
+std::string bf16_emulation_warning(const KernelChoice& c);
+
+// The environment switches that change kernel choices, with their values ("" when unset).
+std::vector<std::pair<std::string, std::string>> kernel_switches();
+
+}  // namespace sg::onednn
