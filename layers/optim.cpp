@@ -26,8 +26,8 @@ void Optimizer::step() {
       const Tensor& p = group.params[pi].second;
       Tensor g = p.grad();
       if (!g.defined()) continue;
-      engine::sgd_update(p, g, buffers_[gi][pi], group.lr, momentum_, group.weight_decay, nesterov_,
-                         scales[pi]);
+      engine::sgd_update(p, g, buffers_[gi][pi], group.lr, momentum_, weight_decay(group),
+                         nesterov_, scales[pi]);
     }
   }
   ++steps_;

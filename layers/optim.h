@@ -37,6 +37,8 @@ class Optimizer {
   // Per parameter of the group, the factor its decayed gradient is scaled by before momentum
   // (1 for SGD; parameters without a gradient are skipped whatever their factor).
   virtual std::vector<double> grad_scales(const ParamGroup& group) const = 0;
+  // The weight decay the group's parameters get (the group's own for SGD).
+  virtual double weight_decay(const ParamGroup& group) const { return group.weight_decay; }
 
  private:
   std::vector<ParamGroup> groups_;
@@ -66,6 +68,10 @@ class LARS : public Optimizer {
 
  protected:
   std::vector<double> grad_scales(const ParamGroup& group) const override;
+  // Excluded groups (BatchNorm and biases) get neither trust ratio nor weight decay.
+  double weight_decay(const ParamGroup& group) const override {
+    return group.exclude_from_lars ? 0.0 : group.weight_decay;
+  }
 
  private:
   double eta_;

@@ -44,6 +44,20 @@ TEST_CASE("optim.lars_trust_ratio_and_exclusions") {
   check_values(b, {-1}, 1e-6);
 }
 
+// layers/optim.h: parameters excluded from LARS get neither trust ratio nor weight decay,
+// even when their group carries one; SGD applies the group's weight decay.
+TEST_CASE("optim.lars_excluded_parameters_get_no_weight_decay") {
+  Tensor b = param(1.0), c = param(1.0);
+  LARS lars({{{{"b", b}}, 1.0, 0.5, false, true}}, 0.0);
+  SGD sgd({{{{"c", c}}, 1.0, 0.5, false, true}}, 0.0);
+  b.set_grad(Tensor::from_vector({2}, {1}));
+  c.set_grad(Tensor::from_vector({2}, {1}));
+  lars.step();
+  sgd.step();
+  check_values(b, {-1}, 1e-6);    // 1 - 1 * 2
+  check_values(c, {-1.5}, 1e-6);  // 1 - 1 * (2 + 0.5 * 1)
+}
+
 TEST_CASE("optim.groups_fixed_lr_and_schedule") {
   auto groups = weight_and_norm_groups(
       {{"fc.weight", Tensor::zeros({2, 2})}, {"fc.bias", Tensor::zeros({2})}}, 0.5, 1e-4);
