@@ -26,8 +26,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
 }
 
 Tensor l2_normalize(const Tensor& x, int64_t dim, double eps) {
-  Tensor norm = sqrt(sum(x * x, {dim}, /*keepdim=*/true));
-  return x / clamp_min(norm, eps);
+  // max(||x||, eps) as sqrt(max(||x||^2, eps^2)): the same value, but a zero row's gradient is
+  // finite (x / eps, as PyTorch's F.normalize gives) where sqrt's derivative at 0 is infinite
+  // and clamp's zero times it made NaN.
+  Tensor norm = sqrt(clamp_min(sum(x * x, {dim}, /*keepdim=*/true), eps * eps));
+  return x / norm;
 }
 
 Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim, double eps) {

@@ -2,6 +2,8 @@
 // non-contiguous and strided-convolution cases. A wrong backward formula fails here.
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include "autograd/autograd.h"
 #include "tests/helpers.h"
 
@@ -242,6 +244,22 @@ TEST_CASE("gradcheck.cross_entropy") {
 }
 TEST_CASE("gradcheck.l2_normalize") {
   expect_gradcheck([](In x) { return l2_normalize(x[0], 1); }, {rnd({3, 4}, 1)});
+}
+// A zero row (a collapsed or dead embedding) normalises to zero with the finite gradient
+// upstream / eps, as PyTorch's F.normalize: sqrt's infinite slope at 0 made it NaN.
+TEST_CASE("gradcheck.l2_normalize_zero_row") {
+  Tensor x = t64({0, 0, 0, 3, 4, 0}, {2, 3}).set_requires_grad(true);
+  Tensor up = t64({1, 2, 3, 1, 1, 1}, {2, 3});
+  backward(sum(l2_normalize(x, 1, 1e-3) * up));
+  auto g = x.grad().to_vector();
+  for (double v : g) REQUIRE(std::isfinite(v));
+  CHECK(g[0] == doctest::Approx(1e3));  // upstream / eps on the zero row
+  CHECK(g[1] == doctest::Approx(2e3));
+  CHECK(g[2] == doctest::Approx(3e3));
+  // The non-zero row as before: (up - y (y . up)) / |x| with y = (0.6, 0.8, 0), y . up = 1.4.
+  CHECK(g[3] == doctest::Approx((1 - 0.6 * 1.4) / 5));
+  CHECK(g[4] == doctest::Approx((1 - 0.8 * 1.4) / 5));
+  CHECK(g[5] == doctest::Approx(1.0 / 5));
 }
 TEST_CASE("gradcheck.cosine_similarity") {
   expect_gradcheck([](In x) { return cosine_similarity(x[0], x[1], 1); },
