@@ -32,12 +32,17 @@ Tensor batch_norm_op(const char* name, const Tensor& x, const Tensor& weight, co
   if (training) {
     BatchNormForward f = e::batch_norm_forward_train(x, weight, bias, running_mean, running_var,
                                                      momentum, eps, relu);
+    // With the ReLU, backward needs where y > 0: the reference and CUDA kernels read it from y
+    // itself, oneDNN from its own mask. Both are saved (version-checked), so an in-place write
+    // to y before backward is an error on every backend, as for relu.
     return record(
         name, f.y, {x, weight, bias},
         [sx = SavedTensor(x), sw = SavedTensor(weight), mean = f.save_mean, var = f.save_var,
-         mask = f.relu_mask, eps, name](const Tensor& g, const std::vector<bool>& needs) {
+         mask = SavedTensor(f.relu_mask), sy = relu ? SavedTensor(f.y) : SavedTensor(), relu, eps,
+         name](const Tensor& g, const std::vector<bool>& needs) {
+          if (relu) sy.get(name);  // the version check alone
           BatchNormGrads b =
-              e::batch_norm_backward(g, sx.get(name), sw.get(name), mean, var, eps, mask);
+              e::batch_norm_backward(g, sx.get(name), sw.get(name), mean, var, eps, mask.get(name));
           return Grads{needs[0] ? b.dx : Tensor(), needs[1] ? b.dgamma : Tensor(),
                        needs[2] ? b.dbeta : Tensor()};
         });

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <optional>
 
 #include "autograd/autograd.h"
 #include "tests/helpers.h"
@@ -161,4 +162,38 @@ TEST_CASE("autograd.batch_norm_running_statistics") {
   Tensor ye = batch_norm(x, Tensor(), Tensor(), rm, rv, /*training=*/false, 0.1, 0.0);
   CHECK(ye.at({0, 0, 0, 0}) == doctest::Approx((1 - 0.4) / std::sqrt(0.9 + 0.1 * 20.0 / 3.0)));
   check_values(rm, {0.4, 0.3}, 1e-12);
+}
+
+// batch_norm_relu's backward needs where its output was positive: the reference kernel reads
+// that from the output itself, oneDNN from its own mask. Writing the output in place before
+// backward is an error on both backends, not a silently wrong gradient.
+TEST_CASE("autograd.batch_norm_relu_output_written_in_place_is_caught") {
+  for (bool reference : {true, false}) {
+    CAPTURE(reference);
+    std::optional<ReferenceKernelsGuard> guard;
+    if (reference) guard.emplace();
+    Generator g(1);
+    Tensor x = normal({4, 3, 4, 4}, 0, 1, g).set_requires_grad(true);
+    Tensor w = Tensor::ones({3}).set_requires_grad(true), b = Tensor::zeros({3});
+    Tensor y = batch_norm_relu(x, w, b, Tensor(), Tensor(), /*training=*/true, 0.1, 1e-5);
+    Tensor loss = sum(y);  // sum's backward needs nothing of y: only batch_norm_relu checks
+    engine::mul_(y, 2.0);
+    CHECK_THROWS_WITH_AS(backward(loss),
+                         doctest::Contains("saved by 'batch_norm_relu' for backward was modified"),
+                         Error);
+  }
+}
+
+// An index rewritten in place after index_select / gather / scatter_add would send gradients
+// to the wrong rows; the saved index is version-checked.
+TEST_CASE("autograd.index_written_in_place_is_caught") {
+  Tensor x = leaf({1, 2, 3, 4, 5, 6}, {3, 2});
+  Tensor index = Tensor::from_vector({2, 0}, {2}, DType::Int64);
+  Tensor selected = sum(index_select(x, 0, index));
+  Tensor gidx = Tensor::from_vector({1, 0, 0, 1, 1, 1}, {3, 2}, DType::Int64);
+  Tensor gathered = sum(gather(x, 1, gidx));
+  engine::fill_(index, 1);
+  engine::fill_(gidx, 0);
+  CHECK_THROWS_WITH_AS(backward(selected), doctest::Contains("saved by 'index_select'"), Error);
+  CHECK_THROWS_WITH_AS(backward(gathered), doctest::Contains("saved by 'gather'"), Error);
 }
