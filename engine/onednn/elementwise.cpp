@@ -81,7 +81,9 @@ bool flat_binary(BinaryOp op, float* out, const float* a, const float* b, bool b
 // b brought into a's physical layout when the two can be combined flat; undefined otherwise.
 Tensor flat_partner(const Tensor& a, const Tensor& b) {
   if (!is_f32(a) || !is_f32(b) || !flat(a)) return Tensor();
-  if (b.is_strided() && b.numel() == 1) return b;
+  // A one-element b broadcasts over a, unless it has more dimensions (then the result is b's
+  // shape, not a's).
+  if (b.is_strided() && b.numel() == 1 && b.dim() <= a.dim()) return b;
   if (b.shape() != a.shape()) return Tensor();
   if (a.is_contiguous()) return b.is_contiguous() ? b : Tensor();
   return in_layout(b, desc_of(a));  // a blocked: reorder b into the same blocks
@@ -205,7 +207,9 @@ Tensor OneDnnBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   // Commutative ops with the scalar or the same-layout operand first.
   bool commutative = op == BinaryOp::Add || op == BinaryOp::Mul || op == BinaryOp::Maximum ||
                      op == BinaryOp::Minimum;
-  if (commutative && a.shape() != b.shape() && a.numel() == 1) return binary(op, b, a);
+  // (Only when b is not a one-element tensor too: [1] op [] would swap back and forth forever.)
+  if (commutative && a.shape() != b.shape() && a.numel() == 1 && b.numel() != 1)
+    return binary(op, b, a);
   return ReferenceBackend::binary(op, strided(a), strided(b));
 }
 
@@ -262,26 +266,6 @@ Tensor OneDnnBackend::relu_backward(const Tensor& grad_y, const Tensor& y) {
               {DNNL_ARG_DIFF_DST, memory_of(g, d)},
               {DNNL_ARG_DIFF_SRC, memory_of(dx, d)}});
   return dx;
-}
-
-Tensor OneDnnBackend::matmul(const Tensor& a, const Tensor& b) {
-  if (!is_f32(a) || !is_f32(b)) return ReferenceBackend::matmul(a, b);
-  Shape out_shape = a.shape();
-  out_shape.back() = b.shape().back();
-  Tensor y = Tensor::empty(out_shape, DType::Float32);
-  memory::desc da = desc_of(a), db = desc_of(b), dy = desc_of(y);
-  try {
-    const auto& p = cached_primitive("matmul|" + desc_key(da) + "|" + desc_key(db), [&] {
-      dnnl::matmul::primitive_desc pd({da, db, dy}, default_attr(), cpu_engine());
-      return CachedPrimitive{pd, dnnl::matmul(pd)};
-    });
-    execute(p, {{DNNL_ARG_SRC, memory_of(a)},
-                {DNNL_ARG_WEIGHTS, memory_of(b)},
-                {DNNL_ARG_DST, memory_of(y)}});
-  } catch (const dnnl::error&) {
-    return ReferenceBackend::matmul(a, b);  // a stride pattern oneDNN's matmul does not take
-  }
-  return y;
 }
 
 }  // namespace sg

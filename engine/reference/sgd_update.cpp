@@ -1,4 +1,4 @@
-// Reference optimizer kernels: one loop each, the update rule written out per element.
+// Reference SGD step (momentum, weight decay, Nesterov): the update rule written out per element.
 #include "engine/reference/reference_backend.h"
 
 namespace sg {
@@ -16,15 +16,6 @@ void ReferenceBackend::sgd_update(const Tensor& param, const Tensor& grad,
       buf[i] = static_cast<T>(b);
       p[i] = static_cast<T>(double(p[i]) - lr * (nesterov ? d + momentum * b : b));
     }
-  });
-}
-
-void ReferenceBackend::ema_update(const Tensor& target, const Tensor& online, double tau) {
-  dispatch_floating(target.dtype(), "ema_update", [&]<typename T>() {
-    T* t = target.data<T>();
-    const T* o = online.data<T>();
-    for (int64_t i = 0; i < target.numel(); ++i)
-      t[i] = static_cast<T>(tau * double(t[i]) + (1 - tau) * double(o[i]));
   });
 }
 

@@ -29,6 +29,7 @@ Tensor rnd(const Shape& s, uint64_t seed) {
   Generator g(seed);
   return normal(s, 0, 1, g);
 }
+Tensor t(const std::vector<double>& v, const Shape& s) { return Tensor::from_vector(v, s); }
 
 struct ConvCase {
   Shape x, w;
@@ -317,17 +318,29 @@ TEST_CASE("onednn.elementwise") {
   expect_close(fast().binary(BinaryOp::Add, s, a), ref().binary(BinaryOp::Add, s, a), 0);
   Tensor row = rnd({40000}, 3);
   expect_close(fast().binary(BinaryOp::Add, a, row), ref().binary(BinaryOp::Add, a, row), 0);
+  // Signed inputs with exact zeros for the ops defined everywhere; positive ones for log, sqrt.
+  Tensor signed_zeros = e::where(e::gt(e::abs(a), 0.1), a, Tensor::zeros(a.shape()));
   Tensor pos = e::add(e::abs(a), 0.1);
-  for (UnaryOp op :
-       {UnaryOp::Exp, UnaryOp::Log, UnaryOp::Sqrt, UnaryOp::Abs, UnaryOp::Neg, UnaryOp::Sign})
-    expect_close(fast().unary(op, pos), ref().unary(op, pos),
-                 1e-5);  // oneDNN's exp/log are polynomial
+  for (UnaryOp op : {UnaryOp::Exp, UnaryOp::Abs, UnaryOp::Neg, UnaryOp::Sign})
+    expect_close(fast().unary(op, signed_zeros), ref().unary(op, signed_zeros),
+                 1e-5);  // oneDNN's exp is polynomial
+  for (UnaryOp op : {UnaryOp::Log, UnaryOp::Sqrt})
+    expect_close(fast().unary(op, pos), ref().unary(op, pos), 1e-5);
+  auto sign = fast().unary(UnaryOp::Sign, t({-2, 0, 3}, {3})).to_vector();
+  CHECK(sign == std::vector<double>{-1, 0, 1});
+  auto abs = fast().unary(UnaryOp::Abs, t({-2, 0, 3}, {3})).to_vector();
+  CHECK(abs == std::vector<double>{2, 0, 3});
   // Blocked operands: residual add and gradient accumulation.
   Tensor x = fast().conv2d_forward(rnd({2, 16, 5, 5}, 4), rnd({16, 16, 3, 3}, 5), Tensor(), {1, 1});
   Tensor sum = fast().binary(BinaryOp::Add, x, x);
   CHECK_FALSE(sum.is_strided());
   expect_close(sum, e::mul(e::to_strided(x), 2.0), 0);
   expect_close(fast().binary(BinaryOp::Add, x, e::to_strided(x)), sum, 0);  // mixed layouts
+  // One-element operands of different shapes ([1] and a 0-d scalar): once recursed forever.
+  Tensor one = t({3}, {1}), scalar = Tensor::scalar(0.5);
+  for (BinaryOp op : {BinaryOp::Mul, BinaryOp::Add, BinaryOp::Sub})
+    for (auto [x, y] : {std::pair{one, scalar}, std::pair{scalar, one}})
+      expect_close(fast().binary(op, x, y), ref().binary(op, x, y), 0, "one-element operands");
   Tensor acc = e::clone(a);
   fast().binary_inplace(BinaryOp::Add, acc, b);
   expect_close(acc, ref().binary(BinaryOp::Add, a, b), 0);
@@ -369,4 +382,42 @@ TEST_CASE("onednn.is_the_default_cpu_backend") {
     CHECK(backend_for(Device::cpu()).name() == "reference");
   }
   CHECK(backend_for(Device::cpu()).name() == "onednn");
+}
+
+// Full sums and means of large contiguous float32 tensors take the threaded kernel (double
+// accumulator); everything else falls through to the reference, also checked here.
+TEST_CASE("onednn.reduce") {
+  Tensor big = e::add(rnd({3, 40000}, 20), 0.25);  // 120,000 elements: the fast path
+  for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean}) {
+    expect_close(fast().reduce(op, big, {0, 1}, false), ref().reduce(op, big, {0, 1}, false), 1e-6,
+                 "full reduction");
+    Tensor kept = fast().reduce(op, big, {0, 1}, true);
+    CHECK(kept.shape() == Shape{1, 1});
+  }
+  Tensor small = rnd({5, 7}, 21);
+  for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min})
+    for (std::vector<int64_t> dims : {std::vector<int64_t>{0}, {1}, {0, 1}})
+      expect_close(fast().reduce(op, small, dims, false), ref().reduce(op, small, dims, false),
+                   1e-6, "partial reduction");
+  expect_close(fast().reduce(ReduceOp::Max, big, {0, 1}, false),
+               ref().reduce(ReduceOp::Max, big, {0, 1}, false), 0, "max");
+}
+
+TEST_CASE("onednn.sgd_update") {
+  for (bool nesterov : {false, true}) {
+    CAPTURE(nesterov);
+    Tensor p = rnd({70000}, 22), g = rnd({70000}, 23), buf = rnd({70000}, 24);
+    Tensor pf = e::clone(p), bf = e::clone(buf);
+    ref().sgd_update(p, g, buf, 0.1, 0.9, 5e-4, nesterov, 0.7);
+    fast().sgd_update(pf, g, bf, 0.1, 0.9, 5e-4, nesterov, 0.7);
+    expect_close(pf, p, 1e-6, "parameter");
+    expect_close(bf, buf, 1e-6, "momentum buffer");
+  }
+}
+
+TEST_CASE("onednn.ema_update") {
+  Tensor t = rnd({70000}, 25), online = rnd({70000}, 26), tf = e::clone(t);
+  ref().ema_update(t, online, 0.99);
+  fast().ema_update(tf, online, 0.99);
+  expect_close(tf, t, 1e-6, "target");
 }
