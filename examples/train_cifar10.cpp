@@ -157,25 +157,30 @@ int64_t resume_run(const Config& c, SiameseNet& net, SGD& sgd, TargetNetwork* ta
 int main(int argc, char** argv) {
   Config c;
   CLI::App app{"Self-supervised pretraining on CIFAR-10 (SimSiam, BYOL, and their GSG variants)"};
+  app.option_defaults()->always_capture_default();  // --help shows every default
   app.add_option("--method", c.method, "simsiam | simsiam-gsg | byol | byol-gsg")
       ->check(CLI::IsMember({"simsiam", "simsiam-gsg", "byol", "byol-gsg"}));
   app.add_option("--tau", c.tau, "BYOL: EMA rate at the start; rises to 1 along a cosine")
       ->check(CLI::Range(0.0, 1.0));
-  app.add_option("--arch", c.arch)->check(CLI::IsMember({"resnet18", "resnet34", "resnet50"}));
+  app.add_option("--arch", c.arch, "backbone: resnet18 | resnet34 | resnet50")
+      ->check(CLI::IsMember({"resnet18", "resnet34", "resnet50"}));
   app.add_option("--width", c.width, "channels of the first ResNet stage")->check(cli::positive);
   app.add_option("--dim", c.dim, "projection dimension d")->check(cli::positive);
   app.add_option("--pred-dim", c.pred_dim, "predictor bottleneck")->check(cli::positive);
-  app.add_option("--epochs", c.epochs)->check(cli::positive);
-  app.add_option("--batch-size", c.batch_size)->check(CLI::Range(4, 1 << 16));
-  app.add_option("--lr", c.lr, "base learning rate (default 0.03 x batch/256)")
-      ->check(cli::positive);
-  app.add_option("--wd", c.wd)->check(cli::non_negative);
-  app.add_option("--momentum", c.momentum)->check(CLI::Range(0.0, 1.0));
+  app.add_option("--epochs", c.epochs, "epochs of the cosine schedule")->check(cli::positive);
+  app.add_option("--batch-size", c.batch_size, "images per step (each seen as two views)")
+      ->check(CLI::Range(4, 1 << 16));
+  app.add_option("--lr", c.lr, "base learning rate")
+      ->check(cli::positive)
+      ->default_str("0.03 x batch-size / 256");
+  app.add_option("--wd", c.wd, "weight decay (not on BatchNorm parameters and biases)")
+      ->check(cli::non_negative);
+  app.add_option("--momentum", c.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0));
   app.add_flag("--fix-pred-lr", c.fix_pred_lr, "keep the predictor's learning rate constant");
   app.add_flag("--no-predictor", c.no_predictor, "ablation: h = identity");
   app.add_flag("--no-stop-grad", c.no_stop_grad, "ablation: targets are not detached");
-  app.add_option("--seed", c.seed);
-  app.add_option("--threads", c.threads)->check(cli::positive);
+  app.add_option("--seed", c.seed, "seed of the weights, the augmentations and GSG's pairing");
+  app.add_option("--threads", c.threads, "CPU threads for the kernels")->check(cli::positive);
   app.add_option("--workers", c.workers,
                  "threads augmenting the next batch on the CPU (the views do not depend on it)")
       ->check(cli::positive);
@@ -198,8 +203,9 @@ int main(int argc, char** argv) {
   app.add_option("--out", c.out, "run directory (default runs/<method>)");
   app.add_option("--knn-every", c.knn_every, "evaluate kNN every N epochs (0: first and last only)")
       ->check(cli::non_negative);
-  app.add_option("--knn-k", c.knn_k)->check(cli::positive);
-  app.add_option("--knn-t", c.knn_t)->check(cli::positive);
+  app.add_option("--knn-k", c.knn_k, "kNN monitor: neighbours")->check(cli::positive);
+  app.add_option("--knn-t", c.knn_t, "kNN monitor: temperature of the similarity weights")
+      ->check(cli::positive);
   app.add_option("--repeat-train", c.repeat_train,
                  "pass over the training images N times per epoch (timing full-size epochs on "
                  "a subset)")
@@ -239,6 +245,11 @@ int main(int argc, char** argv) {
                   long(std::min<int64_t>(16, batch.views[0].shape()[0])), c.dump_views.c_str());
       return 0;
     }
+    // Every check that can fail on the options runs before anything is written or computed.
+    int64_t train_images = train.size() * c.repeat_train;
+    SG_CHECK(c.batch_size <= train_images, "--batch-size ", c.batch_size, " is larger than the ",
+             train_images, " training images of ", c.data,
+             " (the loader drops the last incomplete batch, so an epoch would have no step)");
     fs::create_directories(c.out);
     json config = {{"method", c.method},
                    {"arch", c.arch},
@@ -405,10 +416,10 @@ int main(int argc, char** argv) {
     }
     const json& last = metrics.back();
     std::printf(
-        "summary: kNN top-1 %.2f%% untrained -> %.2f%% after %ld epochs; z_std %.3f (1 = spread, 0 "
-        "= collapsed)\n",
-        100 * knn0, 100 * last["knn_top1"].get<double>(), long(c.epochs),
-        last["z_std"].get<double>());
+        "summary: kNN top-1 %.2f%% untrained -> %.2f%% after %ld of %ld epochs; z_std %.3f (1 = "
+        "spread, 0 = collapsed)\n",
+        100 * knn0, 100 * last["knn_top1"].get<double>(), long(last["epoch"].get<int64_t>()),
+        long(c.epochs), last["z_std"].get<double>());
     std::printf("run directory: %s\n", c.out.c_str());
   } catch (const std::exception& e) {  // sg::Error, and what the libraries throw (bad_alloc...)
     std::fprintf(stderr, "train_cifar10: %s\n", e.what());
