@@ -1,6 +1,8 @@
 #include "engine/onednn/context.h"
 
+#include "engine/bfloat16.h"
 #include "engine/onednn/kernel_choice.h"
+#include "engine/parallel.h"
 
 #include <memory>
 #include <mutex>
@@ -119,8 +121,42 @@ bool emulate_bf16(const Tensor& t) {
   return t.defined() && t.dtype() == DType::BFloat16 && !kernel_choice().bf16_native;
 }
 
+// float32 <-> bf16 over a flat buffer (both in the same layout, element for element, padding
+// included): oneDNN 2.6's reorder does this conversion with a scalar loop below AVX-512 (3 s of
+// a 3.1 s emulated bf16 step at width 16), this loop vectorises.
+bool convert_flat(const Tensor& from, const Tensor& to, size_t n) {
+  if (n == 0) return from.dtype() != to.dtype();
+  if (from.dtype() == DType::Float32 && to.dtype() == DType::BFloat16) {
+    const float* src = static_cast<const float*>(from.raw_data());
+    bfloat16* dst = static_cast<bfloat16*>(to.raw_data());
+    parallel_for(int64_t(n), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) dst[i] = bfloat16(src[i]);
+    });
+    return true;
+  }
+  if (from.dtype() == DType::BFloat16 && to.dtype() == DType::Float32) {
+    const uint16_t* src = static_cast<const uint16_t*>(from.raw_data());
+    uint32_t* dst = static_cast<uint32_t*>(to.raw_data());
+    parallel_for(int64_t(n), [&](int64_t b, int64_t e) {
+#pragma omp simd
+      for (int64_t i = b; i < e; ++i) dst[i] = uint32_t(src[i]) << 16;
+    });
+    return true;
+  }
+  return false;
+}
+
 Tensor converted(const Tensor& t, DType dtype) {
   if (t.dtype() == dtype) return t;
+  if (t.is_contiguous()) {
+    Tensor out = Tensor::empty(t.shape(), dtype);
+    if (convert_flat(t, out, size_t(t.numel()))) return out;
+  } else if (!t.is_strided()) {
+    memory::desc d = desc_of(t);
+    d.data.data_type = dnnl_data_type_t(data_type(dtype));
+    Tensor out = empty_like_desc(d, t.shape(), dtype);
+    if (convert_flat(t, out, t.layout()->nbytes() / element_size(t.dtype()))) return out;
+  }
   if (t.is_strided()) {
     Tensor out = Tensor::empty(t.shape(), dtype);
     reorder(memory_of(t), memory_of(out));

@@ -59,6 +59,9 @@ inline Tensor widened(const Tensor& t) {
   return t.defined() && t.dtype() == DType::BFloat16 ? converted(t, DType::Float32) : t;
 }
 inline Tensor narrowed(const Tensor& t) { return converted(t, DType::BFloat16); }
+// float32 <-> bf16 of n elements from one buffer into another laid out alike (vectorised, round
+// to nearest even as oneDNN); false for other dtype pairs.
+bool convert_flat(const Tensor& from, const Tensor& to, size_t n);
 
 // The nChw16c bf16 descriptor of an [N, C, H, W] tensor: the layout oneDNN's bf16
 // convolutions and batch norm hand over, and the one our bf16 Winograd kernels read and write.

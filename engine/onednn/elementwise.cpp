@@ -105,6 +105,9 @@ void OneDnnBackend::copy(const Tensor& dst, const Tensor& src) {
                       (is_f32(src) || src.dtype() == DType::BFloat16);
   bool broadcast =
       src.is_strided() && std::count(src.strides().begin(), src.strides().end(), 0) > 0;
+  if (dst.dtype() != src.dtype() && dst.is_contiguous() && src.is_contiguous() &&
+      dst.shape() == src.shape() && convert_flat(src, dst, size_t(dst.numel())))
+    return;
   if (onednn_types && !broadcast && dst.numel() > 0) {
     reorder(memory_of(src), memory_of(dst));
     return;

@@ -93,7 +93,8 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
       bf16_other = "oneDNN direct bf16";
       break;
     case CpuTier::NoBf16:
-      bf16_3x3 = bf16_other = "emulated: bf16-rounded operands through the fp32 kernels (slow)";
+      bf16_3x3 = bf16_other =
+          "emulated: bf16-rounded operands through the fp32 kernels (no faster than fp32)";
       break;
   }
   return {
@@ -121,7 +122,7 @@ std::string kernel_table_text(const KernelChoice& c) {
 std::string bf16_emulation_warning(const KernelChoice& c) {
   if (c.bf16_native) return "";
   return "warning: this CPU (oneDNN isa " + c.isa +
-         ") has no bf16 convolutions; bf16 is emulated through the fp32 kernels and runs slower "
+         ") has no bf16 convolutions; bf16 is emulated through the fp32 kernels and is no faster "
          "than --precision fp32";
 }
 

@@ -19,7 +19,7 @@
 // choice per CPU").
 // Why no-bf16 CPUs emulate instead of failing: oneDNN 2.6 has no bf16 convolution below
 // AVX-512, and bf16 runs should still compute the same thing everywhere (bf16 operands,
-// float32 accumulation, bf16 results); it is slower than fp32 there, and the programs say so.
+// float32 accumulation, bf16 results); it is no faster than fp32 there, and the programs say so.
 //
 // Environment switches (read once; recorded with the table):
 //   DNNL_MAX_CPU_ISA  oneDNN's own cap on the ISA, e.g. AVX512_CORE_BF16 on an AMX machine
