@@ -3,9 +3,14 @@
 #include <stb_image.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <thread>
+
+#include "engine/parallel.h"
 
 namespace sg {
 
@@ -80,28 +85,57 @@ void resize_rgb(const uint8_t* hwc, int64_t height, int64_t width, int64_t size,
       }
 }
 
-ImageSet load_image_folder(const std::string& dir, int64_t size) {
+void load_image_file(const std::string& path, int64_t size, uint8_t* chw) {
+  int w = 0, h = 0, n = 0;
+  SG_CHECK(stbi_info(path.c_str(), &w, &h, &n), "cannot read image '", path,
+           "': ", stbi_failure_reason());
+  SG_CHECK(w > 0 && h > 0 && int64_t(w) * int64_t(h) <= kMaxImagePixels, "image '", path, "' is ",
+           w, " x ", h, " pixels; at most ", kMaxImagePixels, " pixels are read");
+  std::unique_ptr<uint8_t, decltype(&stbi_image_free)> img(stbi_load(path.c_str(), &w, &h, &n, 3),
+                                                           &stbi_image_free);
+  SG_CHECK(img, "cannot read image '", path, "': ", stbi_failure_reason());
+  resize_rgb(img.get(), h, w, size, chw);
+}
+
+ImageSet load_image_folder(const std::string& dir, int64_t size, int threads) {
   SG_CHECK(size >= 1, "image folder '", dir, "': image size ", size, " must be positive");
   SG_CHECK(fs::is_directory(dir), "image folder '", dir, "' is not a directory");
   ImageSet set;
   set.height = set.width = size;
+  std::vector<std::string> files;
   for (const fs::path& class_dir : sorted_entries(dir, true)) {
     int64_t label = int64_t(set.class_names.size());
     set.class_names.push_back(class_dir.filename().string());
     for (const fs::path& file : sorted_entries(class_dir, false)) {
-      int w = 0, h = 0, n = 0;
-      std::unique_ptr<uint8_t, decltype(&stbi_image_free)> img(
-          stbi_load(file.c_str(), &w, &h, &n, 3), &stbi_image_free);
-      SG_CHECK(img, "cannot read image '", file.string(), "': ", stbi_failure_reason());
-      size_t at = set.pixels.size();
-      set.pixels.resize(at + size_t(set.image_bytes()));
-      resize_rgb(img.get(), h, w, size, set.pixels.data() + at);
+      files.push_back(file.string());
       set.labels.push_back(label);
     }
   }
   SG_CHECK(!set.class_names.empty(), "image folder '", dir,
            "' has no class sub-folders (expected DIR/<class>/<image>.png|jpg)");
-  SG_CHECK(set.size() > 0, "image folder '", dir, "' has no .png, .jpg, .jpeg or .bmp images");
+  SG_CHECK(!files.empty(), "image folder '", dir, "' has no .png, .jpg, .jpeg or .bmp images");
+  // Each file decodes into its own slot, so threads share nothing but the first error.
+  set.pixels.resize(files.size() * size_t(set.image_bytes()));
+  std::mutex mutex;
+  std::string first_error;
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < files.size(); i = next++) {
+      try {
+        load_image_file(files[i], size, set.pixels.data() + i * size_t(set.image_bytes()));
+      } catch (const std::exception& e) {
+        std::lock_guard lock(mutex);
+        if (first_error.empty()) first_error = e.what();
+        next = files.size();
+      }
+    }
+  };
+  int n = std::max(1, threads > 0 ? threads : num_threads());
+  std::vector<std::thread> pool;
+  for (int t = 1; t < n; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  SG_CHECK(first_error.empty(), first_error);
   return set;
 }
 

@@ -134,3 +134,43 @@ TEST_CASE("dump_views.grid_png_shows_unnormalised_views") {
   stbi_image_free(png);
   CHECK(std::distance(fs::directory_iterator(tmp.path), fs::directory_iterator()) == 1);
 }
+
+// Decoding runs on several threads; each file has its own slot, so the set is the same for
+// any thread count, and a bad file is still named.
+TEST_CASE("image_folder.parallel_decode_is_deterministic") {
+  TempDir tmp;
+  for (int i = 0; i < 23; ++i) {
+    // Built with append: g++ 12 warns (-Wrestrict, falsely) on the chained operator+.
+    std::string name = "c";
+    name.append(std::to_string(i % 3)).append("/").append(std::to_string(i)).append(".png");
+    write_solid_png(tmp.file(name), 8 + i, 9, uint8_t(i * 10), uint8_t(255 - i), uint8_t(i));
+  }
+  ImageSet one = load_image_folder(tmp.path.string(), 12, 1);
+  ImageSet four = load_image_folder(tmp.path.string(), 12, 4);
+  CHECK(one.labels == four.labels);
+  CHECK(one.pixels == four.pixels);
+  std::ofstream(tmp.file("c1/broken.png")) << "not a png";
+  CHECK_THROWS_WITH_AS(load_image_folder(tmp.path.string(), 12, 4), doctest::Contains("broken.png"),
+                       Error);
+}
+
+// A header may claim a size stb_image accepts (its PNG reader takes up to 1 GB decoded) but that
+// no training image needs; it is refused by its dimensions before stb_image allocates for it:
+// here a valid PNG whose IHDR says 17000 x 17000 pixels (867 MB decoded, over 2^28 pixels).
+TEST_CASE("image_folder.refuses_huge_dimensions_before_decoding") {
+  TempDir tmp;
+  write_solid_png(tmp.file("a/small.png"), 4, 4, 1, 2, 3);
+  std::ifstream in(tmp.file("a/small.png"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // IHDR's width and height sit at bytes 16-23 (big-endian).
+  for (int k : {16, 20}) {
+    bytes[size_t(k)] = 0, bytes[size_t(k + 1)] = 0;
+    bytes[size_t(k + 2)] = char(0x42), bytes[size_t(k + 3)] = char(0x68);  // 17000
+  }
+  std::ofstream(tmp.file("a/huge.png"), std::ios::binary) << bytes;
+  std::vector<uint8_t> chw(3 * 8 * 8);
+  CHECK_THROWS_WITH_AS(load_image_file(tmp.file("a/huge.png"), 8, chw.data()),
+                       doctest::Contains("17000 x 17000 pixels; at most"), Error);
+  load_image_file(tmp.file("a/small.png"), 8, chw.data());
+  CHECK(chw[0] == 1);
+}
