@@ -21,4 +21,21 @@ class NoGradGuard {
   bool previous_;
 };
 
+// While alive, the graph keeps every node a detach() cut from (held by the edge of the op that
+// consumed the detached tensor), so graph_to_dot can draw both sides of each cut even where
+// nothing else uses the cut node's output (GSG's target rows). Off by default: training frees
+// what a stop-gradient cut off, as PyTorch does. Per thread, like GradMode.
+class GraphCaptureGuard {
+ public:
+  GraphCaptureGuard() : previous_(is_enabled()) { set_enabled(true); }
+  ~GraphCaptureGuard() { set_enabled(previous_); }
+  GraphCaptureGuard(const GraphCaptureGuard&) = delete;
+  GraphCaptureGuard& operator=(const GraphCaptureGuard&) = delete;
+  static bool is_enabled();
+
+ private:
+  static void set_enabled(bool enabled);
+  bool previous_;
+};
+
 }  // namespace sg

@@ -21,9 +21,27 @@ bool should_record(const std::vector<Tensor>& inputs) {
   return false;
 }
 
+namespace {
+// The cut an input carries (see Tensor::detached_from), if its node still exists.
+std::shared_ptr<Node> cut_of(const Tensor& t) {
+  return t.defined() && !t.requires_grad() ? t.detached_from().lock() : nullptr;
+}
+}  // namespace
+
 Tensor record(const char* name, const Tensor& output, const std::vector<Tensor>& inputs,
               BackwardFn backward) {
-  if (!should_record(inputs)) return output;
+  if (!should_record(inputs)) {
+    // Math on a detached tensor is not recorded, but its result still comes from the cut:
+    // carry the mark along so the graph can show where the stop-gradient was.
+    if (!GradMode::is_enabled()) return output;
+    for (const Tensor& t : inputs)
+      if (auto cut = cut_of(t)) {
+        Tensor out = output.detach();
+        out.set_detached_from(cut);
+        return out;
+      }
+    return output;
+  }
   auto node = std::make_shared<Node>();
   node->name = name;
   node->backward = std::move(backward);
@@ -35,6 +53,10 @@ Tensor record(const char* name, const Tensor& output, const std::vector<Tensor>&
         edge.node = t.grad_fn();
       else
         edge.leaf = t;
+    } else if (auto cut = cut_of(t)) {
+      edge.shape = t.shape();
+      edge.cut_from = cut;
+      if (GraphCaptureGuard::is_enabled()) edge.cut_kept = cut;
     }
     node->inputs.push_back(std::move(edge));
   }

@@ -35,6 +35,10 @@ struct Edge {
   std::shared_ptr<Node> node;
   Tensor leaf;  // defined for leaves that require grad
   Shape shape;  // the input's shape, to check the gradient the closure returns
+  // An input that takes no gradient because a detach() cut it: the node it was cut from
+  // (weakly; for drawing the graph, autograd/graph_dot.h). Backward never follows it.
+  std::weak_ptr<Node> cut_from;
+  std::shared_ptr<Node> cut_kept;  // the same node, held only under GraphCaptureGuard
   bool needs_grad() const { return node != nullptr || leaf.defined(); }
 };
 

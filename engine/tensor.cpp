@@ -203,6 +203,11 @@ void Tensor::set_grad(const Tensor& grad) const { impl().grad = grad; }
 const std::shared_ptr<Node>& Tensor::grad_fn() const { return impl().grad_fn; }
 void Tensor::set_grad_fn(std::shared_ptr<Node> node) const { impl().grad_fn = std::move(node); }
 
+const std::weak_ptr<Node>& Tensor::detached_from() const { return impl().detached_from; }
+void Tensor::set_detached_from(std::weak_ptr<Node> node) const {
+  impl().detached_from = std::move(node);
+}
+
 namespace {
 void print_rec(std::ostream& out, const Tensor& t, std::vector<int64_t>& index, int indent) {
   size_t d = index.size();

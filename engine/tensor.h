@@ -101,6 +101,10 @@ class Tensor {
   void set_grad(const Tensor& grad) const;
   const std::shared_ptr<Node>& grad_fn() const;
   void set_grad_fn(std::shared_ptr<Node> node) const;
+  // For a tensor made by autograd's detach() (or computed from one without a graph): the node
+  // the stop-gradient cut it from, held weakly. Only drawing the graph reads it.
+  const std::weak_ptr<Node>& detached_from() const;
+  void set_detached_from(std::weak_ptr<Node> node) const;
   bool is_leaf() const { return grad_fn() == nullptr; }
 
   std::string str() const;
@@ -123,6 +127,7 @@ struct TensorImpl {
   bool requires_grad = false;
   Tensor grad;
   std::shared_ptr<Node> grad_fn;
+  std::weak_ptr<Node> detached_from;
 };
 
 std::ostream& operator<<(std::ostream& out, const Tensor& t);

@@ -8,12 +8,17 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "autograd/autograd.h"
 #include "autograd/grad_flow.h"
+#include "autograd/graph_dot.h"
+#include "engine/atomic_file.h"
+#include "ssl/losses.h"
 
 using namespace sg;
 
@@ -74,15 +79,8 @@ Tensor simsiam_loss(const SimSiam& m, const Tensor& x1, const Tensor& x2, bool s
   return D(p1, sg(z2)) * 0.5 + D(p2, sg(z1)) * 0.5;
 }
 
-// Collapse metric: per-channel std of z/||z|| over the batch, averaged, times sqrt(d).
-// About 1 for spread-out outputs; 0 when every input maps to the same direction.
-double z_std(const Tensor& z) {
-  NoGradGuard no_grad;
-  Tensor n = l2_normalize(z, 1);
-  Tensor centered = n - mean(n, {0}, true);
-  Tensor std = sqrt(mean(centered * centered, {0}));
-  return mean(std).item() * std::sqrt(double(z.shape()[1]));
-}
+// The collapse metric z_std is ssl/losses.h's: per-channel std of z/||z|| over the batch,
+// averaged, times sqrt(d); about 1 for spread-out outputs, 0 when all map to one direction.
 
 // Points from 8 clusters in 16-d; a view adds noise and rescales, so views of one point agree.
 struct Data {
@@ -184,10 +182,84 @@ void part2(int steps) {
       "  slowly and z stays spread out.\n");
 }
 
+// The recorded graphs of the SimSiam, GSG and BYOL losses on this model, as DOT (and SVG when
+// Graphviz's `dot` is installed): FILE.svg -> FILE-simsiam.svg, FILE-gsg.svg, FILE-byol.svg,
+// each with its .dot beside it.
+int write_graphs(const std::string& file) {
+  std::string base = file, ext = ".dot";
+  if (auto dot = file.rfind('.'); dot != std::string::npos && dot > file.rfind('/')) {
+    base = file.substr(0, dot);
+    ext = file.substr(dot);
+  }
+  if (ext != ".svg" && ext != ".dot") {
+    std::fprintf(stderr, "stopgrad_demo: --graph expects FILE.svg or FILE.dot, got '%s'\n",
+                 file.c_str());
+    return 2;
+  }
+  bool have_dot = ext == ".svg" && std::system("command -v dot > /dev/null 2>&1") == 0;
+  if (ext == ".svg" && !have_dot)
+    std::printf(
+        "Graphviz's dot is not installed (Debian: apt-get install graphviz): writing "
+        ".dot files only\n");
+  GraphCaptureGuard capture;  // keep the nodes behind each cut for the picture
+  std::filesystem::create_directories(std::filesystem::absolute(base).parent_path());
+  Generator gen(0);
+  SimSiam m(gen);
+  Data data;
+  Tensor x = data.points(64);
+  Tensor x1 = data.view(x), x2 = data.view(x);
+  NamedTensors names;
+  for (auto& p : m.params()) names.emplace_back(p.name, p.value);
+  Head h = [&](const Tensor& z) { return m.predictor(z); };
+  // BYOL's target: a copy of the encoder whose outputs are computed without a graph.
+  Mlp target = m.encoder;
+  for (auto& p : target.params) {
+    p.value = engine::clone(p.value).set_requires_grad(true);
+    p.name = "target." + p.name;
+  }
+  auto target_encode = [&](const Tensor& v) {
+    NoGradGuard no_grad;
+    return target(v);
+  };
+  struct Graph {
+    const char* name;
+    const char* title;
+    Tensor loss;
+  };
+  Tensor z1 = m.encoder(x1), z2 = m.encoder(x2);
+  Generator pair_gen(1);
+  Tensor perm = randperm(64, pair_gen);
+  Tensor t1 = target_encode(x1), t2 = target_encode(x2);
+  std::vector<Graph> graphs{
+      {"simsiam", "SimSiam: 1/2 D(h(z1), sg(z2)) + 1/2 D(h(z2), sg(z1))", simsiam_loss(z1, z2, h)},
+      {"gsg", "SimSiam-GSG: the closest cross-image pair as sources, their other views sg targets",
+       gsg_loss(z1, z2, perm, gsg_select(z1, z2, perm), h)},
+      {"byol", "BYOL: 1/2 D(h(z1), sg(t2)) + 1/2 D(h(z2), sg(t1)), t from the EMA target",
+       byol_loss(z1, z2, t1, t2, h)},
+  };
+  for (const Graph& g : graphs) {
+    std::string dot_path = base + "-" + g.name + ".dot";
+    write_text_atomically(dot_path, graph_to_dot(g.loss, names, {g.title}));
+    std::printf("%s: %d stop-gradient cut(s), %s\n", g.name, count_stop_gradient_cuts(g.loss),
+                dot_path.c_str());
+    if (have_dot) {
+      std::string svg = base + "-" + g.name + ".svg", tmp = svg + ".tmp";
+      std::string cmd = "dot -Tsvg '" + dot_path + "' -o '" + tmp + "'";
+      if (std::system(cmd.c_str()) != 0 || std::rename(tmp.c_str(), svg.c_str()) != 0) {
+        std::fprintf(stderr, "stopgrad_demo: dot could not render %s\n", dot_path.c_str());
+        return 1;
+      }
+      std::printf("  rendered %s\n", svg.c_str());
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int steps = 300;
+  std::string graph;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--steps" && i + 1 < argc) {
@@ -197,11 +269,22 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "stopgrad_demo: --steps expects a whole number, got '%s'\n", text);
         return 2;
       }
+    } else if (arg == "--graph" && i + 1 < argc) {
+      graph = argv[++i];
     } else {
       std::fprintf(stderr,
-                   "stopgrad_demo: unknown argument '%s' (usage: stopgrad_demo [--steps N])\n",
+                   "stopgrad_demo: unknown argument '%s' (usage: stopgrad_demo [--steps N] "
+                   "[--graph FILE.svg|FILE.dot])\n",
                    argv[i]);
       return 2;
+    }
+  }
+  if (!graph.empty()) {
+    try {
+      return write_graphs(graph);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "stopgrad_demo: %s\n", e.what());
+      return 1;
     }
   }
   if (steps < 10) {

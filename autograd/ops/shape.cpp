@@ -102,6 +102,11 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
   return cat(pieces, dim);
 }
 
-Tensor detach(const Tensor& x) { return x.detach(); }
+Tensor detach(const Tensor& x) {
+  Tensor out = x.detach();
+  // Remember where the graph was cut, for drawing it (autograd/graph_dot.h); backward ignores it.
+  if (x.grad_fn()) out.set_detached_from(x.grad_fn());
+  return out;
+}
 
 }  // namespace sg

@@ -48,4 +48,13 @@ for args in "--steps abc" "--steps 5" "--frobnicate"; do
   [ $rc -eq 2 ] || fail "'$args' exited $rc, expected 2"
   [ "$(wc -l <<< "$err")" -eq 1 ] && grep -q "^stopgrad_demo: " <<< "$err" || fail "'$args' printed '$err'"
 done
+# --graph: the SimSiam graph has exactly two stop-gradient cuts, BYOL's none and no target node.
+graphs=$(mktemp -d)
+trap 'rm -rf "$graphs"' EXIT
+"$demo" --graph "$graphs/g.dot" > /dev/null
+[ "$(grep -c 'label="stop-gradient' "$graphs/g-simsiam.dot")" -eq 2 ] || fail "SimSiam graph: expected 2 stop-gradient cuts"
+[ "$(grep -c 'label="stop-gradient' "$graphs/g-gsg.dot")" -eq 2 ] || fail "GSG graph: expected 2 stop-gradient cuts"
+[ "$(grep -c 'label="stop-gradient' "$graphs/g-byol.dot")" -eq 0 ] || fail "BYOL graph: expected no cut"
+! grep -q 'target\.' "$graphs/g-byol.dot" || fail "BYOL graph: the target network must not appear"
+
 echo "stopgrad_demo shows what docs/stop-gradient.md says (z_std with sg $first_sg -> $last_sg, without $first_nosg -> $last_nosg)"

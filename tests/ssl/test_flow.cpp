@@ -11,6 +11,7 @@
 #include <set>
 
 #include "autograd/grad_flow.h"
+#include "autograd/graph_dot.h"
 #include "ssl/byol.h"
 #include "ssl/heads.h"
 #include "ssl/losses.h"
@@ -263,4 +264,43 @@ TEST_CASE("grad_flow.report_and_mismatches") {
   CHECK(r.named(GradState::None) == std::vector<std::string>{"unused"});
   CHECK_THROWS_WITH_AS(r.at("nope"), doctest::Contains("'nope' was not among"), Error);
   CHECK(r.table().find("unused") != std::string::npos);
+}
+
+// autograd/graph_dot.h on the real losses: SimSiam and SimSiam-GSG show exactly their two
+// stop-gradient cuts as dashed edges; without stop-gradient there are none; BYOL's graph has
+// no node or leaf of the target network.
+TEST_CASE("flow.graph_shows_the_cuts") {
+  GraphCaptureGuard capture;
+  SiameseNet net = tiny_net();
+  TargetNetwork target(net, "resnet18", kWidth, kDim, kPred, true);
+  Views v = views(9);
+  Head h = [&](const Tensor& z) { return (*net.predictor)(z); };
+  NamedTensors names = net.named_parameters();
+  for (const auto& [n, p] : target.net().named_parameters()) names.emplace_back("target." + n, p);
+  auto cuts_drawn = [](const std::string& dot) {
+    int n = 0;
+    for (size_t at = dot.find("style=dashed"); at != std::string::npos;
+         at = dot.find("style=dashed", at + 1))
+      ++n;
+    return n;
+  };
+  Tensor z1 = net.encode(v.x1), z2 = net.encode(v.x2);
+  Tensor simsiam = simsiam_loss(z1, z2, h);
+  CHECK(count_stop_gradient_cuts(simsiam) == 2);
+  std::string dot = graph_to_dot(simsiam, names);
+  CHECK(cuts_drawn(dot) == 2);
+  CHECK(dot.find("label=\"backbone.conv1.weight\"") != std::string::npos);  // leaves by name
+  CHECK(dot.find("stop-gradient [8, 16]") != std::string::npos);            // shape at the cut
+  CHECK(count_stop_gradient_cuts(simsiam_loss(z1, z2, h, {false})) == 0);
+
+  Generator gen(3);
+  Tensor perm = randperm(kBatch, gen);
+  Tensor gsg = gsg_loss(z1, z2, perm, gsg_select(z1, z2, perm), h);
+  CHECK(count_stop_gradient_cuts(gsg) == 2);
+  CHECK(cuts_drawn(graph_to_dot(gsg, names)) == 2);
+
+  Tensor t1 = target.encode(v.x1), t2 = target.encode(v.x2);
+  std::string byol = graph_to_dot(byol_loss(z1, z2, t1, t2, h), names);
+  CHECK(byol.find("target.") == std::string::npos);
+  CHECK(byol.find("label=\"predictor.fc1.weight\"") != std::string::npos);
 }
