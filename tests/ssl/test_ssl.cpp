@@ -6,6 +6,7 @@
 #include "ssl/heads.h"
 #include "ssl/knn.h"
 #include "ssl/losses.h"
+#include "ssl/spectrum.h"
 #include "tests/helpers.h"
 
 using namespace sg;
@@ -195,4 +196,50 @@ TEST_CASE("byol.target_never_receives_gradient_and_follows_by_ema") {
   }
   target.update(0.9);
   CHECK(target_w.at({0, 0, 0, 0}) == doctest::Approx(0.9 * before + 0.1 * (before + 1.0)));
+}
+
+// ssl/spectrum.h: collapsed embeddings have effective rank 1, isotropic ones about d; the
+// eigenvalues of unit rows' covariance sum to at most 1.
+TEST_CASE("metrics.embedding_spectrum") {
+  Generator gen(11);
+  Tensor collapsed = engine::contiguous(engine::expand(normal({1, 32}, 0, 1, gen), {256, 32}));
+  Spectrum c = embedding_spectrum(collapsed);
+  CHECK(c.effective_rank == 1.0);
+  CHECK(c.eigenvalues.size() == 32);
+  CHECK(c.eigenvalues[0] == 0.0);
+  Spectrum iso = embedding_spectrum(normal({8192, 32}, 0, 1, gen));
+  CHECK(iso.effective_rank > 30.5);  // of 32: sampling noise keeps it a little below d
+  CHECK(iso.effective_rank <= 32.0);
+  double total = 0;
+  for (size_t k = 0; k < iso.eigenvalues.size(); ++k) {
+    total += iso.eigenvalues[k];
+    if (k > 0) CHECK(iso.eigenvalues[k] <= iso.eigenvalues[k - 1]);
+  }
+  CHECK(total == doctest::Approx(1.0).epsilon(0.01));
+  // Two directions only (rows +-u and +-v): rank 2.
+  std::vector<double> rows;
+  for (int i = 0; i < 400; ++i)
+    for (int j = 0; j < 8; ++j) rows.push_back(j == (i % 2) ? (i % 4 < 2 ? 1.0 : -1.0) : 0.0);
+  CHECK(embedding_spectrum(Tensor::from_vector(rows, {400, 8})).effective_rank ==
+        doctest::Approx(2.0).epsilon(1e-6));
+}
+
+// Fewer rows than dimensions: the spectrum comes from the n x n Gram matrix, the same
+// non-zero eigenvalues as the d x d covariance.
+TEST_CASE("metrics.embedding_spectrum_wide") {
+  Generator gen(12);
+  Tensor z = normal({40, 64}, 0, 1, gen, DType::Float64);
+  Spectrum wide = embedding_spectrum(z);
+  Spectrum tall = embedding_spectrum(engine::contiguous(engine::transpose(
+      engine::transpose(z, 0, 1), 0, 1)));  // same data, checks the path is deterministic
+  CHECK(wide.eigenvalues == tall.eigenvalues);
+  CHECK(wide.eigenvalues.size() == 64);
+  for (size_t k = 40; k < 64; ++k) CHECK(wide.eigenvalues[k] == 0.0);  // rank <= n - 1
+  CHECK(wide.effective_rank < 40.0);
+  // Against the d x d route: duplicate the rows so n > d; the eigenvalues scale by (n-1)/(2n-1).
+  Tensor twice = engine::cat({z, z}, 0);
+  Spectrum big = embedding_spectrum(twice);
+  for (size_t k = 0; k < 39; ++k)
+    CHECK(big.eigenvalues[k] ==
+          doctest::Approx(wide.eigenvalues[k] * 39.0 / 79.0 * 2.0).epsilon(1e-6));
 }
