@@ -25,12 +25,14 @@
 #include "engine/parallel.h"
 #include "examples/cli_checks.h"
 #include "examples/features.h"
+#include "examples/report_html.h"
 #include "layers/checkpoint.h"
 #include "layers/optim.h"
 #include "ssl/byol.h"
 #include "ssl/heads.h"
 #include "ssl/knn.h"
 #include "ssl/losses.h"
+#include "ssl/spectrum.h"
 
 using namespace sg;
 using json = nlohmann::json;
@@ -87,6 +89,27 @@ ImageSet repeated(const ImageSet& set, int64_t n) {
 double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const Config& c) {
   return knn_accuracy(backbone_features(net, train), train.labels, backbone_features(net, test),
                       test.labels, train.num_classes(), c.knn_k, c.knn_t);
+}
+
+// The embedding spectra (ssl/spectrum.h) of the backbone features and of the projections z
+// over a fixed evaluation batch: the first 512 test images, eval-mode BatchNorm. metrics.jsonl
+// keeps each effective rank and the largest 256 eigenvalues.
+void add_spectra(SiameseNet& net, const ImageSet& test, json& m) {
+  NoGradGuard no_grad;
+  bool was_training = net.is_training();
+  net.eval();
+  Device device = net.state_dict().front().second.device();
+  Tensor x = engine::to(eval_batch(test, 0, std::min<int64_t>(512, test.size()), AugmentOptions{}),
+                        device);
+  Tensor features = net.backbone->features(x);
+  Tensor z = (*net.projector)(features);
+  net.train(was_training);
+  for (auto [name, t] : {std::pair{"z", z}, std::pair{"feature", features}}) {
+    Spectrum s = embedding_spectrum(t);
+    s.eigenvalues.resize(std::min<size_t>(s.eigenvalues.size(), 256));
+    m[std::string(name) + "_effective_rank"] = s.effective_rank;
+    m[std::string(name) + "_spectrum"] = s.eigenvalues;
+  }
 }
 
 json read_json(const std::string& path) {
@@ -317,6 +340,7 @@ int main(int argc, char** argv) {
     } else {
       knn0 = knn(net, train, test, c);
       metrics.push_back({{"epoch", 0}, {"knn_top1", knn0}});
+      add_spectra(net, test, metrics.back());
       write_text_atomically((fs::path(c.out) / "metrics.jsonl").string(),
                             metrics.back().dump() + "\n");
       std::printf("epoch %3d  knn %.2f%% (untrained)\n", 0, 100 * knn0);
@@ -394,6 +418,7 @@ int main(int argc, char** argv) {
       if (eval_now) {
         auto k0 = std::chrono::steady_clock::now();
         m["knn_top1"] = knn(net, train, test, c);
+        add_spectra(net, test, m);
         m["seconds"] =
             seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - k0).count();
       }
@@ -401,6 +426,9 @@ int main(int argc, char** argv) {
       std::string all;
       for (auto& line : metrics) all += line.dump() + "\n";
       write_text_atomically((fs::path(c.out) / "metrics.jsonl").string(), all);
+      write_text_atomically(
+          (fs::path(c.out) / "report.html").string(),
+          report_html({RunRecord{fs::path(c.out).filename().string(), config, metrics}}));
       save_module(net, (fs::path(c.out) / "checkpoint.safetensors").string(),
                   {{"epoch", std::to_string(epoch)}, {"config", config.dump()}});
       save_safetensors((fs::path(c.out) / "optimizer.safetensors").string(), sgd.state_dict());
