@@ -1,5 +1,6 @@
 #include "examples/report_html.h"
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 
@@ -51,9 +52,33 @@ svg::Series over_epochs(const RunRecord& r, const std::string& key, double scale
   return s;
 }
 
+std::string base64(const std::string& bytes) {
+  static const char* digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    uint32_t v = uint32_t(uint8_t(bytes[i])) << 16 | uint32_t(uint8_t(bytes[i + 1])) << 8 |
+                 uint8_t(bytes[i + 2]);
+    for (int k = 3; k >= 0; --k) out += digits[(v >> (6 * k)) & 63];
+  }
+  if (i < bytes.size()) {
+    uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
+    if (i + 1 < bytes.size()) v |= uint32_t(uint8_t(bytes[i + 1])) << 8;
+    out += digits[(v >> 18) & 63];
+    out += digits[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? digits[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+// Each plot is its SVG inlined as a data URI in an <img>: the page stays one file that any HTML
+// parser (xmllint's HTML 4 one included) reads without unknown tags, and needs no script.
 std::string figure(const std::string& metric, const svg::Plot& p, const std::string& caption) {
-  return "<figure data-metric=\"" + metric + "\">\n" + svg::render(p) + "<figcaption>" +
-         svg::escape(caption) + "</figcaption>\n</figure>\n";
+  return "<div class=\"plot\" data-metric=\"" + metric + "\">\n<img width=\"" +
+         std::to_string(p.width) + "\" height=\"" + std::to_string(p.height) + "\" alt=\"" +
+         svg::escape(p.title) + "\" src=\"data:image/svg+xml;base64," + base64(svg::render(p)) +
+         "\">\n<p class=\"caption\">" + svg::escape(caption) + "</p>\n</div>\n";
 }
 
 // The epochs whose spectrum a single-run page draws: first, two in between, last.
@@ -86,7 +111,8 @@ std::string report_html(const std::vector<RunRecord>& runs) {
       "</title>\n<style>\n"
       "body { font-family: Helvetica, Arial, sans-serif; margin: 24px; color: #222; }\n"
       ".plots { display: flex; flex-wrap: wrap; gap: 12px; }\n"
-      "figure { margin: 0; } figcaption { font-size: 12px; color: #555; max-width: 520px; }\n"
+      ".plot { margin: 0; } .caption { font-size: 12px; color: #555; max-width: 520px; "
+      "margin: 2px 0 8px; }\n"
       "table { border-collapse: collapse; font-size: 13px; margin-top: 8px; }\n"
       "td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }\n"
       "</style>\n</head>\n<body>\n<h1>" +
