@@ -91,6 +91,19 @@ double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const C
                       test.labels, train.num_classes(), c.knn_k, c.knn_t);
 }
 
+// "1h02m", "3m05s", "12s": times left in progress lines.
+std::string duration(double seconds) {
+  auto s = int64_t(std::max(0.0, seconds) + 0.5);
+  char buf[32];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", long(s / 3600), long(s / 60 % 60));
+  else if (s >= 60)
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", long(s / 60), long(s % 60));
+  else
+    std::snprintf(buf, sizeof buf, "%lds", long(s));
+  return buf;
+}
+
 // The embedding spectra (ssl/spectrum.h) of the backbone features and of the projections z
 // over a fixed evaluation batch: the first 512 test images, eval-mode BatchNorm. metrics.jsonl
 // keeps each effective rank and the largest 256 eigenvalues.
@@ -394,11 +407,24 @@ int main(int argc, char** argv) {
         zstd_sum += z_std(z1);
         ++steps;
         images += z1.shape()[0];
-        if (tty) {
-          int done = int(30 * steps / loader.batches_per_epoch());
-          std::printf("\repoch %3ld [%-30s] %ld/%ld loss %.4f", long(epoch),
-                      std::string(done, '#').c_str(), long(steps), long(loader.batches_per_epoch()),
-                      l);
+        // Progress: images/s and the time left for the epoch and the run (epochs to come at
+        // this epoch's pace). On a terminal one line redrawn; otherwise (a log, `tail -f`) a
+        // plain line at every 10% of the epoch.
+        int64_t batches = loader.batches_per_epoch();
+        double elapsed =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        double epoch_s = elapsed / double(steps) * double(batches);
+        double epoch_left = epoch_s - elapsed,
+               run_left = epoch_left + epoch_s * double(last_epoch - epoch);
+        bool tenth = steps * 10 / batches != (steps - 1) * 10 / batches;
+        if (tty || tenth) {
+          int done = int(30 * steps / batches);
+          std::printf(
+              "%sepoch %3ld [%-30s] %ld/%ld loss %.4f  %.0f images/s  epoch %s left, run %s "
+              "left%s",
+              tty ? "\r" : "", long(epoch), std::string(done, '#').c_str(), long(steps),
+              long(batches), l, double(images) / elapsed, duration(epoch_left).c_str(),
+              duration(run_left).c_str(), tty ? "   " : "\n");
           std::fflush(stdout);
         }
       }
