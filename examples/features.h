@@ -11,17 +11,32 @@
 
 namespace sg {
 
+// While alive: no graph, eval-mode BatchNorm; the network's mode is restored after.
+class Evaluating {
+ public:
+  explicit Evaluating(Module& net) : net_(net), was_training_(net.is_training()) { net.eval(); }
+  ~Evaluating() { net_.train(was_training_); }
+  Evaluating(const Evaluating&) = delete;
+  Evaluating& operator=(const Evaluating&) = delete;
+
+ private:
+  NoGradGuard no_grad_;
+  Module& net_;
+  bool was_training_;
+};
+
+// Images [first, first + count) of `set` as an eval batch on the network's device.
+inline Tensor eval_images(SiameseNet& net, const ImageSet& set, int64_t first, int64_t count) {
+  return engine::to(eval_batch(set, first, count, AugmentOptions{}),
+                    net.state_dict().front().second.device());
+}
+
 inline Tensor backbone_features(SiameseNet& net, const ImageSet& set) {
-  NoGradGuard no_grad;
-  bool was_training = net.is_training();
-  net.eval();
-  Device device = net.state_dict().front().second.device();
-  AugmentOptions o;
+  Evaluating eval(net);
   std::vector<Tensor> parts;
   for (int64_t first = 0; first < set.size(); first += 256)
     parts.push_back(net.backbone->features(
-        engine::to(eval_batch(set, first, std::min<int64_t>(256, set.size() - first), o), device)));
-  net.train(was_training);
+        eval_images(net, set, first, std::min<int64_t>(256, set.size() - first))));
   return engine::to(engine::cat(parts, 0), Device::cpu());
 }
 

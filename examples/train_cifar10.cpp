@@ -108,15 +108,10 @@ std::string duration(double seconds) {
 // over a fixed evaluation batch: the first 512 test images, eval-mode BatchNorm. metrics.jsonl
 // keeps each effective rank and the largest 256 eigenvalues.
 void add_spectra(SiameseNet& net, const ImageSet& test, json& m) {
-  NoGradGuard no_grad;
-  bool was_training = net.is_training();
-  net.eval();
-  Device device = net.state_dict().front().second.device();
-  Tensor x = engine::to(eval_batch(test, 0, std::min<int64_t>(512, test.size()), AugmentOptions{}),
-                        device);
-  Tensor features = net.backbone->features(x);
+  Evaluating eval(net);
+  Tensor features =
+      net.backbone->features(eval_images(net, test, 0, std::min<int64_t>(512, test.size())));
   Tensor z = (*net.projector)(features);
-  net.train(was_training);
   for (auto [name, t] : {std::pair{"z", z}, std::pair{"feature", features}}) {
     Spectrum s = embedding_spectrum(t);
     s.eigenvalues.resize(std::min<size_t>(s.eigenvalues.size(), 256));

@@ -148,23 +148,19 @@ bool convert_flat(const Tensor& from, const Tensor& to, size_t n) {
 
 Tensor converted(const Tensor& t, DType dtype) {
   if (t.dtype() == dtype) return t;
-  if (t.is_contiguous()) {
-    Tensor out = Tensor::empty(t.shape(), dtype);
-    if (convert_flat(t, out, size_t(t.numel()))) return out;
-  } else if (!t.is_strided()) {
-    memory::desc d = desc_of(t);
-    d.data.data_type = dnnl_data_type_t(data_type(dtype));
-    Tensor out = empty_like_desc(d, t.shape(), dtype);
-    if (convert_flat(t, out, t.layout()->nbytes() / element_size(t.dtype()))) return out;
-  }
-  if (t.is_strided()) {
-    Tensor out = Tensor::empty(t.shape(), dtype);
-    reorder(memory_of(t), memory_of(out));
-    return out;
-  }
-  memory::desc d = desc_of(t);
+  // The same layout with the other dtype: plain contiguous for strided tensors, else t's blocks.
+  memory::desc d = t.is_strided() ? memory::desc(dims(t.shape()), data_type(dtype),
+                                                 dims(contiguous_strides(t.shape())))
+                                  : desc_of(t);
   d.data.data_type = dnnl_data_type_t(data_type(dtype));
-  return in_layout(t, d);
+  Tensor out = empty_like_desc(d, t.shape(), dtype);
+  // Element for element when t's bytes are one flat array (contiguous, or blocked: padding
+  // included); otherwise, and for other dtype pairs, oneDNN's reorder.
+  if (t.is_contiguous() && convert_flat(t, out, size_t(t.numel()))) return out;
+  if (!t.is_strided() && convert_flat(t, out, t.layout()->nbytes() / element_size(t.dtype())))
+    return out;
+  reorder(memory_of(t), memory_of(out, d));
+  return out;
 }
 
 memory::desc nchw16c_bf16(const Shape& shape) {

@@ -47,25 +47,22 @@ bool winograd_bf16::cpu_supports() {
          __builtin_cpu_supports("avx512bf16");
 }
 
-KernelChoice choose_kernels(const std::string& isa, bool amx, bool avx512_bf16_isa,
-                            bool cpu_has_avx512_bf16, bool winograd_switch_on) {
+KernelChoice choose_kernels(dnnl::cpu_isa isa, bool cpu_has_avx512_bf16, bool winograd_switch_on) {
   KernelChoice c;
-  c.isa = isa;
-  c.tier = amx ? CpuTier::Amx : avx512_bf16_isa ? CpuTier::Avx512Bf16 : CpuTier::NoBf16;
+  c.isa = isa_name(isa);
+  c.tier = isa == dnnl::cpu_isa::avx512_core_amx    ? CpuTier::Amx
+           : isa == dnnl::cpu_isa::avx512_core_bf16 ? CpuTier::Avx512Bf16
+                                                    : CpuTier::NoBf16;
   c.bf16_native = c.tier != CpuTier::NoBf16;
   c.winograd_bf16 = c.tier == CpuTier::Avx512Bf16 && cpu_has_avx512_bf16 && winograd_switch_on;
   return c;
 }
 
 const KernelChoice& kernel_choice() {
-  static const KernelChoice choice = [] {
-    // oneDNN's effective ISA already honours DNNL_MAX_CPU_ISA, so our tier and its kernels agree.
-    dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
-    bool switch_on = std::strcmp(env_or_empty("SG_WINOGRAD_BF16"), "0") != 0;
-    return choose_kernels(isa_name(isa), isa == dnnl::cpu_isa::avx512_core_amx,
-                          isa == dnnl::cpu_isa::avx512_core_bf16, winograd_bf16::cpu_supports(),
-                          switch_on);
-  }();
+  // oneDNN's effective ISA already honours DNNL_MAX_CPU_ISA, so our tier and its kernels agree.
+  static const KernelChoice choice =
+      choose_kernels(dnnl::get_effective_cpu_isa(), winograd_bf16::cpu_supports(),
+                     std::strcmp(env_or_empty("SG_WINOGRAD_BF16"), "0") != 0);
   return choice;
 }
 

@@ -25,6 +25,8 @@
 //   DNNL_MAX_CPU_ISA  oneDNN's own cap on the ISA, e.g. AVX512_CORE_BF16 on an AMX machine
 //                     selects the avx512bf16 row (ours is read back from oneDNN, so they agree)
 //   SG_WINOGRAD_BF16=0  our Winograd kernels off: the avx512bf16 row uses oneDNN's direct ones
+#include <oneapi/dnnl/dnnl.hpp>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,8 +46,7 @@ struct KernelChoice {
 const KernelChoice& kernel_choice();
 
 // The choice for a given oneDNN ISA, CPU support of our kernels and switch (for tests).
-KernelChoice choose_kernels(const std::string& isa_name, bool amx, bool avx512_bf16_isa,
-                            bool cpu_has_avx512_bf16, bool winograd_switch_on);
+KernelChoice choose_kernels(dnnl::cpu_isa isa, bool cpu_has_avx512_bf16, bool winograd_switch_on);
 
 const char* tier_name(CpuTier tier);
 

@@ -35,20 +35,20 @@ std::vector<double> values(const Tensor& t) { return f32(t).to_vector(); }
 }  // namespace
 
 TEST_CASE("kernel_choice.table_follows_the_isa") {
-  auto amx = o::choose_kernels("avx512_core_amx", true, false, true, true);
+  auto amx = o::choose_kernels(dnnl::cpu_isa::avx512_core_amx, true, true);
   CHECK(amx.tier == o::CpuTier::Amx);
   CHECK(amx.bf16_native);
   CHECK_FALSE(amx.winograd_bf16);  // AMX machines run oneDNN's AMX kernels, never a mix
 
-  auto zen4 = o::choose_kernels("avx512_core_bf16", false, true, true, true);
+  auto zen4 = o::choose_kernels(dnnl::cpu_isa::avx512_core_bf16, true, true);
   CHECK(zen4.tier == o::CpuTier::Avx512Bf16);
   CHECK(zen4.winograd_bf16);
-  CHECK_FALSE(o::choose_kernels("avx512_core_bf16", false, true, true, false).winograd_bf16);
+  CHECK_FALSE(o::choose_kernels(dnnl::cpu_isa::avx512_core_bf16, true, false).winograd_bf16);
   // DNNL_MAX_CPU_ISA may say avx512_core_bf16 where CPUID lacks it only in emulators; never
   // run our kernels on a CPU that cannot execute them.
-  CHECK_FALSE(o::choose_kernels("avx512_core_bf16", false, true, false, true).winograd_bf16);
+  CHECK_FALSE(o::choose_kernels(dnnl::cpu_isa::avx512_core_bf16, false, true).winograd_bf16);
 
-  auto avx2 = o::choose_kernels("avx2", false, false, false, true);
+  auto avx2 = o::choose_kernels(dnnl::cpu_isa::avx2, false, true);
   CHECK(avx2.tier == o::CpuTier::NoBf16);
   CHECK_FALSE(avx2.bf16_native);
   CHECK_FALSE(avx2.winograd_bf16);

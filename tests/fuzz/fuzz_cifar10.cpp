@@ -6,22 +6,14 @@
 //   cmake --build build-fuzz --target fuzz_cifar10
 //   build-fuzz/tests/fuzz_cifar10 -max_total_time=600 -max_len=20000
 // Run 2026-12-01 for 600 s under ASan; what it found: docs/robustness.md.
-#include <unistd.h>
-
-#include <cstdio>
-#include <filesystem>
 #include <string>
 
 #include "data/cifar10.h"
+#include "tests/fuzz/fuzz_input_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = (std::filesystem::temp_directory_path() /
-                                   ("fuzz_cifar10." + std::to_string(getpid()) + ".bin"))
-                                      .string();
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return 0;
-  std::fwrite(data, 1, size, f);
-  std::fclose(f);
+  const std::string path = fuzz_input_file("fuzz_cifar10", data, size);
+  if (path.empty()) return 0;
   try {
     sg::ImageSet set = sg::read_cifar10_records({path});
     // Every record read must be whole and labelled 0-9.

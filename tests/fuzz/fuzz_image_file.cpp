@@ -9,23 +9,15 @@
 //     "$(find build-fuzz -name '*.png' | head -3)" /tmp/image-seeds/   # any small PNG/JPEG/BMP
 //   build-fuzz/tests/fuzz_image_file -max_total_time=600 -rss_limit_mb=4096 /tmp/image-seeds
 // Run 2026-12-01 for 600 s under ASan; what it found: docs/robustness.md.
-#include <unistd.h>
-
-#include <cstdio>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "data/image_folder.h"
+#include "tests/fuzz/fuzz_input_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = (std::filesystem::temp_directory_path() /
-                                   ("fuzz_image_file." + std::to_string(getpid()) + ".img"))
-                                      .string();
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return 0;
-  std::fwrite(data, 1, size, f);
-  std::fclose(f);
+  const std::string path = fuzz_input_file("fuzz_image_file", data, size);
+  if (path.empty()) return 0;
   std::vector<uint8_t> chw(3 * 16 * 16);
   try {
     sg::load_image_file(path, 16, chw.data());

@@ -4,23 +4,14 @@
 //     -DSG_FUZZ=ON -DCMAKE_CXX_FLAGS="-fsanitize=address,fuzzer-no-link"
 //   cmake --build build-fuzz --target fuzz_safetensors
 //   build-fuzz/tests/fuzz_safetensors -max_total_time=240 -dict=tests/fuzz/safetensors.dict
-#include <unistd.h>
-
-#include <cstdio>
-#include <filesystem>
 #include <string>
 
 #include "engine/safetensors.h"
+#include "tests/fuzz/fuzz_input_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path =
-      (std::filesystem::temp_directory_path() /
-       ("fuzz_safetensors." + std::to_string(getpid()) + ".safetensors"))
-          .string();
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return 0;
-  std::fwrite(data, 1, size, f);
-  std::fclose(f);
+  const std::string path = fuzz_input_file("fuzz_safetensors", data, size);
+  if (path.empty()) return 0;
   try {
     sg::load_safetensors(path);
   } catch (const sg::Error&) {
