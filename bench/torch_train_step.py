@@ -54,16 +54,17 @@ class CifarResNet18(nn.Module):
 
 
 class SimSiam(nn.Module):
-    """Backbone + 3-layer projector (last BN without affine) + bottleneck predictor, as stopgrad's."""
+    """Backbone + 3-layer projector (hidden width = the backbone's feature width, last BN without
+    affine) + bottleneck predictor, as stopgrad's defaults (and the official code's)."""
 
     def __init__(self, width, dim, pred_dim):
         super().__init__()
         self.backbone = CifarResNet18(width, 10)
         f = width * 8
         self.projector = nn.Sequential(
-            nn.Linear(f, dim, bias=False), nn.BatchNorm1d(dim), nn.ReLU(),
-            nn.Linear(dim, dim, bias=False), nn.BatchNorm1d(dim), nn.ReLU(),
-            nn.Linear(dim, dim, bias=False), nn.BatchNorm1d(dim, affine=False))
+            nn.Linear(f, f, bias=False), nn.BatchNorm1d(f), nn.ReLU(),
+            nn.Linear(f, f, bias=False), nn.BatchNorm1d(f), nn.ReLU(),
+            nn.Linear(f, dim, bias=False), nn.BatchNorm1d(dim, affine=False))
         self.predictor = nn.Sequential(nn.Linear(dim, pred_dim, bias=False), nn.BatchNorm1d(pred_dim), nn.ReLU(),
                                        nn.Linear(pred_dim, dim))
 
@@ -79,24 +80,29 @@ def simsiam_loss(model, z1, z2):
     return 0.5 * D(model.predictor(z1), z2) + 0.5 * D(model.predictor(z2), z1)
 
 
-def gsg_loss(model, z1, z2):
-    """Guided stop-gradient: per image and its permuted partner, the closest cross-image pair
-    (on detached projections) are the predictor's sources, each image's other view the target."""
+def gsg_loss(model, z1, z2, z3, z4):
+    """Guided stop-gradient: image i's crops (z1, z2) and its permuted partner's crops (z3, z4:
+    crops 3-4 with four views, the partner's own views 1-2 with two); the closest cross-image
+    pair (on detached projections) are the predictor's sources, each image's other crop the
+    target."""
     n = z1.shape[0]
     perm = torch.randperm(n, device=z1.device)
+    b1, b2 = z3[perm], z4[perm]
     with torch.no_grad():
-        d = torch.stack([(z1 - z1[perm]).pow(2).sum(1), (z1 - z2[perm]).pow(2).sum(1),
-                         (z2 - z1[perm]).pow(2).sum(1), (z2 - z2[perm]).pow(2).sum(1)], 1)
+        d = torch.stack([(z1 - b1).pow(2).sum(1), (z1 - b2).pow(2).sum(1),
+                         (z2 - b1).pow(2).sum(1), (z2 - b2).pow(2).sum(1)], 1)
         best = d.argmin(1)
         a, b = (best // 2).bool().unsqueeze(1), (best % 2).bool().unsqueeze(1)
     src_i, tgt_i = torch.where(a, z2, z1), torch.where(a, z1, z2)
-    src_j, tgt_j = torch.where(b, z2[perm], z1[perm]), torch.where(b, z1[perm], z2[perm])
+    src_j, tgt_j = torch.where(b, b2, b1), torch.where(b, b1, b2)
     return 0.5 * D(model.predictor(src_i), tgt_i) + 0.5 * D(model.predictor(src_j), tgt_j)
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--method", default="supervised", choices=["supervised", "simsiam", "simsiam-gsg"])
+    p.add_argument("--gsg-views", type=int, default=4, choices=[2, 4],
+                   help="GSG: 4 crops per image (the paper's code) or 2 (stopgrad's variant)")
     p.add_argument("--dim", type=int, default=2048)
     p.add_argument("--pred-dim", type=int, default=512)
     p.add_argument("--width", type=int, default=64)
@@ -123,6 +129,8 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(a.batch, 3, 32, 32).to(dev, memory_format=torch.channels_last)
     x2 = torch.randn(a.batch, 3, 32, 32).to(dev, memory_format=torch.channels_last)
+    x3 = torch.randn(a.batch, 3, 32, 32).to(dev, memory_format=torch.channels_last)
+    x4 = torch.randn(a.batch, 3, 32, 32).to(dev, memory_format=torch.channels_last)
     y = torch.randint(0, 10, (a.batch,)).to(dev)
 
     def step_loss():
@@ -133,7 +141,11 @@ def main():
         if a.method == "supervised":
             return F.cross_entropy(model(x), y)
         z1, z2 = model.encode(x), model.encode(x2)
-        return simsiam_loss(model, z1, z2) if a.method == "simsiam" else gsg_loss(model, z1, z2)
+        if a.method == "simsiam":
+            return simsiam_loss(model, z1, z2)
+        if a.gsg_views == 2:
+            return gsg_loss(model, z1, z2, z1, z2)
+        return gsg_loss(model, z1, z2, model.encode(x3), model.encode(x4))
 
     times = []
     for s in range(a.warmup + a.steps):

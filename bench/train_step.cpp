@@ -17,8 +17,7 @@
 #include "examples/cli_checks.h"
 #include "layers/optim.h"
 #include "layers/resnet.h"
-#include "ssl/byol.h"
-#include "ssl/losses.h"
+#include "ssl/ssl_step.h"
 
 using namespace sg;
 
@@ -28,8 +27,13 @@ int main(int argc, char** argv) {
   int64_t width = 64, batch = 64, image = 32;
   int threads = 2, steps = 10, warmup = 2;
   int64_t dim = 2048, pred_dim = 512;
+  int gsg_views = 4;
   app.add_option("--method", method, "supervised | simsiam | simsiam-gsg | byol | byol-gsg")
       ->check(CLI::IsMember({"supervised", "simsiam", "simsiam-gsg", "byol", "byol-gsg"}));
+  app.add_option("--gsg-views", gsg_views,
+                 "GSG: 4 crops per image (the paper's code; 4 encoder passes) or 2 (stopgrad's "
+                 "variant)")
+      ->check(CLI::IsMember({2, 4}));
   app.add_option("--dim", dim, "SSL projection dimension")->check(cli::positive);
   app.add_option("--pred-dim", pred_dim, "SSL predictor bottleneck")->check(cli::positive);
   app.add_option("--arch", arch, "resnet18|resnet34|resnet50")
@@ -65,39 +69,42 @@ int main(int argc, char** argv) {
   o.stem = Stem::Cifar;
   o.width = width;
   o.num_classes = 10;
-  // One step of the chosen method on fixed random data (two views for the SSL methods).
+  // One step of the chosen method on fixed random data (each SSL method its views).
   Generator gen(0);
   auto input = [&] {
     Tensor x = engine::to(normal({batch, 3, image, image}, 0, 1, gen), device);
     return precision == "bf16" ? engine::to(x, DType::BFloat16) : x;
   };
-  Tensor x = input(), x2 = input();
   std::shared_ptr<Module> model;
   std::function<Tensor()> step_loss;
-  std::shared_ptr<TargetNetwork> ema_target;
+  std::function<void()> after_step = [] {};
   if (method == "supervised") {
+    Tensor x = input();
     auto net = make_resnet(arch, o);
     net->to(device);
     Tensor y = engine::to(engine::to(uniform({batch}, 0, 10, gen), DType::Int64), device);
     step_loss = [net, x, y] { return cross_entropy((*net)(x), y); };
     model = net;
   } else {
-    auto net = std::make_shared<SiameseNet>(arch, width, dim, pred_dim, /*cifar_stem=*/true, 0);
+    MethodOptions m;
+    m.method = method;
+    m.gsg_views = gsg_views;
+    SiameseOptions shape;
+    shape.arch = arch;
+    shape.width = width;
+    shape.dim = dim;
+    shape.pred_dim = pred_dim;
+    auto net = std::make_shared<SiameseNet>(shape);
     net->to(device);
-    bool byol = method.starts_with("byol"), gsg = method.ends_with("-gsg");
-    auto target =
-        byol ? std::make_shared<TargetNetwork>(*net, arch, width, dim, pred_dim, true) : nullptr;
+    auto step = std::make_shared<SslStep>(*net, m);  // the step train_cifar10 runs
+    std::vector<Tensor> views;
+    for (int v = 0; v < views_per_image(m); ++v) views.push_back(input());
+    std::printf("encoder passes per step: %d online%s\n", views_per_image(m),
+                is_byol(m) ? (" + " + std::to_string(views_per_image(m)) + " target").c_str() : "");
     auto pair_gen = std::make_shared<Generator>(1);
-    step_loss = [=] {
-      Head h = [&](const Tensor& z) { return (*net->predictor)(z); };
-      Tensor z1 = net->encode(x), z2 = net->encode(x2);
-      Tensor t1 = byol ? target->encode(x) : z1, t2 = byol ? target->encode(x2) : z2;
-      if (!gsg) return byol ? byol_loss(z1, z2, t1, t2, h) : simsiam_loss(z1, z2, h);
-      Tensor perm = engine::to(randperm(batch, *pair_gen), device);
-      return gsg_loss(z1, z2, t1, t2, perm, gsg_select(t1, t2, perm), h);
-    };
+    step_loss = [step, views, pair_gen] { return step->loss(views, *pair_gen).loss; };
+    after_step = [step] { step->after_optimizer_step(0, 1); };  // BYOL's EMA update
     model = net;
-    ema_target = target;  // BYOL's EMA update is part of its step
   }
   SGD sgd(weight_and_norm_groups(model->named_parameters(), 0.1, 5e-4), 0.9);
 
@@ -111,7 +118,7 @@ int main(int argc, char** argv) {
     Tensor loss = step_loss();
     backward(loss);
     sgd.step();
-    if (ema_target) ema_target->update(0.99);
+    after_step();
     synchronize(device);  // GPU kernels run asynchronously: time them to completion
     double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (s >= warmup) times.push_back(dt);

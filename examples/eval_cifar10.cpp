@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
   std::string mode, data = "data/cifar10-sample", weights, arch, split = "test", out;
   int64_t width = 0, dim = 0, pred_dim = 0;
   int threads = 2, epochs = 100, k = 200;
-  double lr = 0.1, t = 0.1;
+  double lr = 0.1, t = 0.2;  // kNN k = 200, t = 0.2: the official GSG monitor
   app.add_option("mode", mode, "knn | linear | features")
       ->required()
       ->check(CLI::IsMember({"knn", "linear", "features"}));
@@ -131,7 +131,15 @@ int main(int argc, char** argv) {
     if (width == 0) width = number("width");
     dim = number("dim");
     pred_dim = number("pred_dim");
-    SiameseNet net(arch, width, dim, pred_dim, /*cifar_stem=*/true, 0);
+    SiameseOptions shape;
+    shape.arch = arch;
+    shape.width = width;
+    shape.dim = dim;
+    shape.pred_dim = pred_dim;
+    // Runs before the projector's shape was an option recorded it as d x d, 3 layers.
+    shape.proj_hidden = config.contains("proj_hidden") ? number("proj_hidden") : dim;
+    shape.proj_layers = config.contains("proj_layers") ? int(number("proj_layers")) : 3;
+    SiameseNet net(shape);
     load_named(net.state_dict(), file.tensors, "'" + weights + "'");
     Splits splits = load_splits(data, config.contains("image_size") ? number("image_size") : 32);
     const ImageSet &train = splits.train, &test = splits.test;

@@ -4,6 +4,7 @@
 // normalisation only, rows in file order, batches of 256, computed on the network's device and
 // returned on the CPU. The network's mode is restored.
 #include <algorithm>
+#include <functional>
 #include <vector>
 
 #include "data/loader.h"
@@ -31,12 +32,16 @@ inline Tensor eval_images(SiameseNet& net, const ImageSet& set, int64_t first, i
                     net.state_dict().front().second.device());
 }
 
-inline Tensor backbone_features(SiameseNet& net, const ImageSet& set) {
+// after_batch(images done), when given, is called after each batch (a progress line).
+inline Tensor backbone_features(SiameseNet& net, const ImageSet& set,
+                                const std::function<void(int64_t)>& after_batch = {}) {
   Evaluating eval(net);
   std::vector<Tensor> parts;
-  for (int64_t first = 0; first < set.size(); first += 256)
-    parts.push_back(net.backbone->features(
-        eval_images(net, set, first, std::min<int64_t>(256, set.size() - first))));
+  for (int64_t first = 0; first < set.size(); first += 256) {
+    int64_t count = std::min<int64_t>(256, set.size() - first);
+    parts.push_back(net.backbone->features(eval_images(net, set, first, count)));
+    if (after_batch) after_batch(first + count);
+  }
   return engine::to(engine::cat(parts, 0), Device::cpu());
 }
 

@@ -6,9 +6,8 @@
 
 namespace sg {
 
-TargetNetwork::TargetNetwork(const SiameseNet& online, const std::string& arch, int64_t width,
-                             int64_t dim, int64_t pred_dim, bool cifar_stem)
-    : net_(std::make_unique<SiameseNet>(arch, width, dim, pred_dim, cifar_stem, 0)) {
+TargetNetwork::TargetNetwork(const SiameseNet& online)
+    : net_(std::make_unique<SiameseNet>(online.options())) {
   std::map<std::string, Tensor> theirs;
   for (auto& [name, t] : online.state_dict()) theirs[name] = t;
   SG_CHECK(!theirs.empty(), "target network: the online network has no state");
@@ -40,6 +39,20 @@ void TargetNetwork::update(double tau) {
 double byol_tau(double tau_base, int64_t step, int64_t total_steps) {
   double progress = total_steps > 0 ? double(step) / double(total_steps) : 1.0;
   return 1 - (1 - tau_base) * (std::cos(std::numbers::pi * std::min(progress, 1.0)) + 1) / 2;
+}
+
+double ema_tau(TauSchedule schedule, double tau_base, int64_t step, int64_t total_steps) {
+  return schedule == TauSchedule::Constant ? tau_base : byol_tau(tau_base, step, total_steps);
+}
+
+TauSchedule parse_tau_schedule(const std::string& name) {
+  SG_CHECK(name == "constant" || name == "cosine", "tau schedule '", name,
+           "': expected constant or cosine");
+  return name == "constant" ? TauSchedule::Constant : TauSchedule::Cosine;
+}
+
+const char* tau_schedule_name(TauSchedule schedule) {
+  return schedule == TauSchedule::Constant ? "constant" : "cosine";
 }
 
 }  // namespace sg

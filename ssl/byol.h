@@ -10,9 +10,8 @@ namespace sg {
 
 class TargetNetwork {
  public:
-  // Copies `online`'s weights; the constructor arguments must match online's.
-  TargetNetwork(const SiameseNet& online, const std::string& arch, int64_t width, int64_t dim,
-                int64_t pred_dim, bool cifar_stem);
+  // A network of online's shape, with online's weights.
+  explicit TargetNetwork(const SiameseNet& online);
   // Target projections (train-mode BatchNorm, as in BYOL), recorded by no graph.
   Tensor encode(const Tensor& x);
   void update(double tau);
@@ -23,7 +22,12 @@ class TargetNetwork {
   std::vector<std::pair<Tensor, Tensor>> pairs_;  // (target, online) parameters
 };
 
-// BYOL's schedule: τ rises from tau_base to 1 along a cosine over the run.
-double byol_tau(double tau_base, int64_t step, int64_t total_steps);
+// The EMA rate τ at a step. Constant: τ = tau_base throughout (the GSG paper's code, 0.99).
+// Cosine: τ rises from tau_base to 1 along a cosine over the run (BYOL's paper).
+enum class TauSchedule { Constant, Cosine };
+double byol_tau(double tau_base, int64_t step, int64_t total_steps);  // the cosine schedule
+double ema_tau(TauSchedule schedule, double tau_base, int64_t step, int64_t total_steps);
+TauSchedule parse_tau_schedule(const std::string& name);  // "constant" | "cosine"
+const char* tau_schedule_name(TauSchedule schedule);
 
 }  // namespace sg

@@ -1,6 +1,6 @@
 #pragma once
-// SimSiam's heads: a 3-layer projector (Linear-BN-ReLU, Linear-BN-ReLU, Linear-BN with the last
-// BN without affine) and a 2-layer bottleneck predictor (Linear-BN-ReLU, Linear: d -> pred -> d).
+// SimSiam's heads: the projector (Linear-BN-ReLU layers, then Linear-BN with the last BN without
+// affine) and a 2-layer bottleneck predictor (Linear-BN-ReLU, Linear: d -> pred -> d).
 #include <memory>
 
 #include "layers/layers.h"
@@ -8,14 +8,31 @@
 
 namespace sg {
 
+// The shape of the Siamese network. Each default follows the official SimSiam and GSG code
+// (facebookresearch/simsiam, bych-lee/gsg builder.py); docs/ssl-cifar10.md says where from.
+struct SiameseOptions {
+  std::string arch = "resnet18";
+  int64_t width = 64;       // channels of the first ResNet stage
+  int64_t dim = 2048;       // projection dimension d
+  int64_t pred_dim = 512;   // predictor bottleneck
+  int64_t proj_hidden = 0;  // projector hidden width; 0: the backbone's feature width (official)
+  int proj_layers = 3;      // 3 (official), or 2 (several CIFAR reproductions)
+  bool zero_init_residual = true;  // the last BN gamma of each residual block starts at 0
+  bool cifar_stem = true;
+  uint64_t seed = 0;
+};
+
 class Projector : public Module {
  public:
-  Projector(int64_t in, int64_t dim, Generator& gen);
+  // layers 2: in -> hidden -> dim; layers 3: in -> hidden -> hidden -> dim.
+  Projector(int64_t in, int64_t hidden, int64_t dim, int layers, Generator& gen);
   Tensor forward(const Tensor& x) override;
 
  private:
-  std::shared_ptr<Linear> fc1, fc2, fc3;
-  std::shared_ptr<BatchNorm1d> bn1, bn2, bn3;
+  std::vector<std::shared_ptr<Linear>> hidden_fc_;
+  std::vector<std::shared_ptr<BatchNorm1d>> hidden_bn_;
+  std::shared_ptr<Linear> out_fc_;
+  std::shared_ptr<BatchNorm1d> out_bn_;
 };
 
 class Predictor : public Module {
@@ -31,13 +48,17 @@ class Predictor : public Module {
 // Backbone (ResNet without classifier) + projector = the encoder f; predictor h.
 class SiameseNet : public Module {
  public:
-  SiameseNet(const std::string& arch, int64_t width, int64_t dim, int64_t pred_dim, bool cifar_stem,
-             uint64_t seed);
+  explicit SiameseNet(const SiameseOptions& options);
   Tensor forward(const Tensor& x) override { return encode(x); }
   Tensor encode(const Tensor& x) { return (*projector)(backbone->features(x)); }  // z
+  const SiameseOptions& options() const { return options_; }
+  int64_t proj_hidden() const;  // the projector's hidden width, resolved
   std::shared_ptr<ResNet> backbone;
   std::shared_ptr<Projector> projector;
   std::shared_ptr<Predictor> predictor;
+
+ private:
+  SiameseOptions options_;
 };
 
 }  // namespace sg

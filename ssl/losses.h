@@ -20,20 +20,42 @@ struct SslOptions {
 // SimSiam: L = ½ D(h(z1), sg(z2)) + ½ D(h(z2), sg(z1)).
 Tensor simsiam_loss(const Tensor& z1, const Tensor& z2, const Head& h, SslOptions o = {});
 
-// GSG's choice for each image i paired with partner perm[i]: among the four cross-image pairs
-// (z_a of i, z_b of perm[i]), a, b in {view 1, view 2}, the closest in Euclidean distance.
+// The crops GSG compares, as rows aligned by image: image i's two crops (a1, a2) and its
+// partner's two crops (b1, b2), row i of b1/b2 belonging to image i's partner perm[i].
+struct GsgCrops {
+  Tensor a1, a2, b1, b2;
+};
+// Four views (the official method): image i's crops 1-2 and its partner's crops 3-4.
+GsgCrops four_view_crops(const Tensor& z1, const Tensor& z2, const Tensor& z3, const Tensor& z4,
+                         const Tensor& perm);
+// Two views (stopgrad's cheaper variant): the partner's crops are its own views 1-2, the pair it
+// already forms as an anchor; half the encoder passes.
+GsgCrops two_view_crops(const Tensor& z1, const Tensor& z2, const Tensor& perm);
+
+// GSG's choice for each image i: among the four cross-image pairs (a_x of i, b_y of its partner),
+// x, y in {1, 2}, the closest in Euclidean distance, on detached values.
 struct GsgChoice {
-  std::vector<int> a, b;            // per image: 0 = view 1, 1 = view 2
+  std::vector<int> a, b;            // per image: 0 = crop 1 (of the pair), 1 = crop 2
   std::array<int64_t, 4> counts{};  // how often (a, b) = (1,1), (1,2), (2,1), (2,2) was chosen
 };
-GsgChoice gsg_select(const Tensor& z1, const Tensor& z2, const Tensor& perm);
+GsgChoice gsg_choose(const GsgCrops& c);
 
-// GSG: the closest pair become the sources (through h), the other view of each image its
-// target: L = ½ D(h(z_a of i), sg(z_ā of i)) + ½ D(h(z_b of perm i), sg(z_b̄ of perm i)).
-// Targets t default to z itself (SimSiam-GSG); BYOL-GSG passes the EMA target network's
-// projections.
-Tensor gsg_loss(const Tensor& z1, const Tensor& z2, const Tensor& t1, const Tensor& t2,
-                const Tensor& perm, const GsgChoice& choice, const Head& h, SslOptions o = {});
+// GSG: the closest pair become the sources (through h), the other crop of each image its
+// target: L = ½ D(h(a_x), sg(a_x̄)) + ½ D(h(b_y), sg(b_ȳ)), averaged over the images. `targets`
+// are z itself (SimSiam-GSG) or the EMA target network's projections of the same crops
+// (BYOL-GSG). The predictor sees only the chosen sources, so only they carry its gradient.
+Tensor gsg_crops_loss(const GsgCrops& z, const GsgCrops& targets, const GsgChoice& choice,
+                      const Head& h, SslOptions o = {});
+
+// The two-view forms used by the tests and the demo: partner rows are views 1-2 of perm[i].
+inline GsgChoice gsg_select(const Tensor& z1, const Tensor& z2, const Tensor& perm) {
+  return gsg_choose(two_view_crops(z1, z2, perm));
+}
+inline Tensor gsg_loss(const Tensor& z1, const Tensor& z2, const Tensor& t1, const Tensor& t2,
+                       const Tensor& perm, const GsgChoice& choice, const Head& h,
+                       SslOptions o = {}) {
+  return gsg_crops_loss(two_view_crops(z1, z2, perm), two_view_crops(t1, t2, perm), choice, h, o);
+}
 inline Tensor gsg_loss(const Tensor& z1, const Tensor& z2, const Tensor& perm,
                        const GsgChoice& choice, const Head& h, SslOptions o = {}) {
   return gsg_loss(z1, z2, z1, z2, perm, choice, h, o);

@@ -13,7 +13,7 @@ ls "$work/folder/train" | grep -qx airplane
 
 args=(--method simsiam-gsg --image-size 24 --blur 0.5 --width 4 --dim 32
       --pred-dim 8 --batch-size 64 --epochs 1 --threads 1)
-"$train" "${args[@]}" --data "$work/folder" --dump-views "$work/views.png" | grep -q "wrote the two augmented views"
+"$train" "${args[@]}" --data "$work/folder" --dump-views "$work/views.png" | grep -q "wrote the 4 augmented views"  # GSG: four crops per image
 head -c 8 "$work/views.png" | grep -q PNG
 [ ! -e "$work/run" ]  # --dump-views only writes the grid
 "$train" "${args[@]}" --data "$work/folder" --out "$work/run" > "$work/train.log"

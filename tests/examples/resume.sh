@@ -10,7 +10,7 @@ args=(--method byol-gsg --data "$data" --width 4 --dim 32 --pred-dim 8 --batch-s
 "$train" "${args[@]}" --out "$work/full" > /dev/null
 "$train" "${args[@]}" --out "$work/part" --stop-after 1 > /dev/null
 "$train" "${args[@]}" --out "$work/part" --resume > /dev/null
-strip() { sed -E 's/"(images_per_s|seconds)":[^,}]*,?//g' "$1"; }
+strip() { sed -E 's/"(images_per_s|seconds|knn_seconds|data_wait_s)":[^,}]*,?//g' "$1"; }
 diff <(strip "$work/full/metrics.jsonl") <(strip "$work/part/metrics.jsonl")
 cmp "$work/full/checkpoint.safetensors" "$work/part/checkpoint.safetensors"
 if "$train" "${args[@]}" --out "$work/part" --resume --lr 0.5 2> "$work/err"; then

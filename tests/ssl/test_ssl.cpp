@@ -155,8 +155,13 @@ TEST_CASE("ema.update_values") {
 }
 
 TEST_CASE("byol.target_never_receives_gradient_and_follows_by_ema") {
-  SiameseNet online("resnet18", 4, 16, 4, true, 1);
-  TargetNetwork target(online, "resnet18", 4, 16, 4, true);
+  SiameseOptions o;
+  o.width = 4;
+  o.dim = 16;
+  o.pred_dim = 4;
+  o.seed = 1;
+  SiameseNet online(o);
+  TargetNetwork target(online);
   Generator gen(2);
   Tensor x1 = normal({8, 3, 8, 8}, 0, 1, gen), x2 = normal({8, 3, 8, 8}, 0, 1, gen);
   Head h = [&](const Tensor& z) { return (*online.predictor)(z); };

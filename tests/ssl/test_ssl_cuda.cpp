@@ -31,8 +31,12 @@ TEST_CASE("cuda.simsiam_gsg_step_matches_cpu") {
     sgd.step();
     return std::pair{loss.item(), choice.counts};
   };
-  SiameseNet cpu_net("resnet18", 4, 32, 8, /*cifar_stem=*/true, 7);
-  SiameseNet gpu_net("resnet18", 4, 32, 8, /*cifar_stem=*/true, 7);
+  SiameseOptions o;
+  o.width = 4;
+  o.dim = 32;
+  o.pred_dim = 8;
+  o.seed = 7;
+  SiameseNet cpu_net(o), gpu_net(o);
   auto [cpu_loss, cpu_counts] = step(Device::cpu(), cpu_net);
   auto [gpu_loss, gpu_counts] = step(Device::cuda(0), gpu_net);
   CHECK(gpu_counts == cpu_counts);  // the same pairs chosen
