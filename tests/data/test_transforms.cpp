@@ -158,3 +158,30 @@ TEST_CASE("augment.blur_rate_and_kernel_size") {
     REQUIRE(a == b);
   }
 }
+
+// GSG's loader: four crops per image, each its own draw from the image's generator (so no crop
+// repeats another), and all four of the image the batch row names.
+TEST_CASE("loader.four_views_are_independent_draws_of_the_same_image") {
+  ImageSet set = sample();
+  AugmentOptions o;
+  ViewLoader loader(set, 64, 4, o, 11);
+  loader.start_epoch(2);
+  ViewBatch batch = loader.next();
+  REQUIRE(batch.views.size() == 4);
+  int64_t per_image = 3 * o.size * o.size;
+  for (int64_t i = 0; i < 64; ++i) {
+    CAPTURE(i);
+    // Redraw the row's four crops from its image's own generator, in order.
+    Generator gen = view_generator(11, 2, batch.indices[size_t(i)]);
+    std::vector<std::vector<float>> crops;
+    for (int v = 0; v < 4; ++v) {
+      std::vector<float> expected(size_t(per_image), 0.0f);
+      augment(set, batch.indices[size_t(i)], o, gen, expected.data());
+      const float* got = batch.views[size_t(v)].data<float>() + i * per_image;
+      CHECK(std::equal(expected.begin(), expected.end(), got));
+      crops.push_back(expected);
+    }
+    for (int v = 0; v < 4; ++v)
+      for (int w = v + 1; w < 4; ++w) CHECK(crops[size_t(v)] != crops[size_t(w)]);
+  }
+}

@@ -125,3 +125,26 @@ TEST_CASE("resnet.tiny_gradcheck_end_to_end") {
   }
   CHECK(checked == 62);
 }
+
+// With gamma = 0 on each block's last BatchNorm the residual branch outputs exactly 0, so a
+// block without downsampling passes its (non-negative, post-ReLU) input through unchanged.
+TEST_CASE("resnet.zero_init_residual_blocks_start_as_identity") {
+  Generator gen(4);
+  Tensor x = relu(normal({4, 16, 6, 6}, 0, 1, gen));
+  for (bool zero_init : {true, false}) {
+    CAPTURE(zero_init);
+    Generator wgen(5);
+    BasicBlock basic(16, 16, 1, wgen, zero_init);
+    Bottleneck bottleneck(16, 4, 1, wgen, zero_init);  // 4 planes x expansion 4 = 16 channels
+    for (Module* block : std::initializer_list<Module*>{&basic, &bottleneck}) {
+      for (bool training : {true, false}) {
+        block->train(training);
+        double diff = sg::testing::max_abs_diff(block->forward(x), x);
+        if (zero_init)
+          CHECK(diff == 0);
+        else
+          CHECK(diff > 0.1);  // the check can fail: a normal block changes its input
+      }
+    }
+  }
+}
