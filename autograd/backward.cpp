@@ -46,6 +46,11 @@ std::vector<Node*> topological_order(Node* root) {
 }  // namespace
 
 void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+  backward(root, LeafReady(), grad, retain_graph);
+}
+
+void backward(const Tensor& root, const LeafReady& leaf_ready, const Tensor& grad,
+              bool retain_graph) {
   SG_CHECK(root.defined(), "backward() on an undefined tensor");
   SG_CHECK(root.requires_grad(),
            "backward() on a tensor that does not require grad and has no "
@@ -62,16 +67,32 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   NoGradGuard no_grad;
   if (!root.grad_fn()) {
     accumulate_into_leaf(root, seed);
+    if (leaf_ready) leaf_ready(root);
     return;
   }
+  std::vector<Node*> order = topological_order(root.grad_fn().get());
+  // For leaf_ready: how many edges of the graph still lead to each leaf.
+  std::unordered_map<const void*, int> leaf_uses;
+  if (leaf_ready)
+    for (Node* node : order)
+      for (const Edge& e : node->inputs)
+        if (!e.node && e.needs_grad()) ++leaf_uses[e.leaf.id()];
+  auto used_once_more = [&](const Node* node) {
+    if (!leaf_ready) return;
+    for (const Edge& e : node->inputs)
+      if (!e.node && e.needs_grad() && --leaf_uses[e.leaf.id()] == 0) leaf_ready(e.leaf);
+  };
   std::unordered_map<Node*, Tensor> grads{{root.grad_fn().get(), seed}};
-  for (Node* node : topological_order(root.grad_fn().get())) {
+  for (Node* node : order) {
     SG_CHECK(!node->released, "backward through '", node->name,
              "' a second time: its saved tensors were freed by the first backward; pass "
              "retain_graph=true to the first call");
     Tensor g = std::move(grads[node]);
     grads.erase(node);
-    if (!g.defined()) continue;  // no path from root carried a gradient here
+    if (!g.defined()) {  // no path from root carried a gradient here
+      used_once_more(node);
+      continue;
+    }
     std::vector<bool> needs;
     for (const Edge& e : node->inputs) needs.push_back(e.needs_grad());
     Grads input_grads = node->backward(g, needs);
@@ -88,6 +109,7 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
       else
         accumulate_into_leaf(e.leaf, gi);
     }
+    used_once_more(node);
     if (!retain_graph) {
       node->backward = nullptr;
       node->released = true;

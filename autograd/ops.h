@@ -6,6 +6,7 @@
 
 #include "autograd/node.h"
 #include "engine/backend.h"
+#include "engine/communicator.h"
 
 namespace sg {
 
@@ -91,6 +92,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
 Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias,
                        const Tensor& running_mean, const Tensor& running_var, bool training,
                        double momentum = 0.1, double eps = 1e-5);
+// Training-mode batch normalisation over the batches of all ranks of `comm` together
+// (autograd/ops/sync_batch_norm.cpp): the statistics are those of the global batch, the running
+// ones updated from them (variance unbiased over the global count), and backward all-reduces the
+// two per-channel sums the input gradient needs. gamma's and beta's gradients stay this rank's
+// own (data-parallel averaging sums them). With one rank it equals batch_norm.
+Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                       const Tensor& running_mean, const Tensor& running_var, Communicator& comm,
+                       double momentum = 0.1, double eps = 1e-5, bool relu = false);
 Tensor max_pool2d(const Tensor& x, Pool2dOptions options);
 Tensor avg_pool2d(const Tensor& x, Pool2dOptions options);
 // Global average pooling: [N, C, H, W] -> [N, C, 1, 1].

@@ -16,14 +16,21 @@ Generator view_generator(uint64_t seed, int64_t epoch, int64_t index) {
 }
 
 ViewLoader::ViewLoader(const ImageSet& set, int64_t batch_size, int n_views, AugmentOptions options,
-                       uint64_t seed, bool drop_last, int workers)
+                       uint64_t seed, bool drop_last, int workers, Shard shard)
     : set_(set),
       batch_size_(batch_size),
       n_views_(n_views),
       options_(options),
       seed_(seed),
       drop_last_(drop_last),
-      workers_(workers) {
+      workers_(workers),
+      shard_(shard) {
+  SG_CHECK(shard.world >= 1 && shard.rank >= 0 && shard.rank < shard.world, "loader shard: rank ",
+           shard.rank, " of a world of ", shard.world);
+  SG_CHECK(shard.world == 1 || drop_last, "loader shard: a world of ", shard.world,
+           " uses only whole global batches (drop_last)");
+  SG_CHECK(batch_size * shard.world <= set.size(), "global batch ", batch_size * shard.world, " (",
+           shard.world, " ranks x ", batch_size, ") for a dataset of ", set.size(), " images");
   SG_CHECK(workers >= 1, "at least one loader worker, got ", workers);
   SG_CHECK(batch_size >= 1 && batch_size <= set.size(), "batch size ", batch_size,
            " for a dataset of ", set.size(), " images");
@@ -39,7 +46,7 @@ int64_t batches_in_epoch(int64_t images, int64_t batch_size, bool drop_last) {
 }
 
 int64_t ViewLoader::batches_per_epoch() const {
-  return batches_in_epoch(set_.size(), batch_size_, drop_last_);
+  return batches_in_epoch(set_.size(), batch_size_ * shard_.world, drop_last_);
 }
 
 void ViewLoader::start_epoch(int64_t epoch) {
@@ -61,7 +68,8 @@ ViewBatch ViewLoader::next() {
 }
 
 ViewBatch ViewLoader::make(int64_t epoch, int64_t b) const {
-  int64_t first = b * batch_size_, count = std::min(batch_size_, set_.size() - first);
+  int64_t first = (b * shard_.world + shard_.rank) * batch_size_,
+          count = std::min(batch_size_, set_.size() - first);
   int64_t side = options_.size, per_image = 3 * side * side;
   ViewBatch out;
   for (int v = 0; v < n_views_; ++v) out.views.push_back(Tensor::empty({count, 3, side, side}));

@@ -23,10 +23,20 @@ struct ViewBatch {
   Tensor labels;  // int64 [B] (only for monitoring; SSL never reads them)
 };
 
+// Data-parallel sharding: rank `rank` of `world`. Every rank draws the same (seed, epoch)
+// permutation; global batch k is its images [k B, (k+1) B) with B = world x batch_size, and rank
+// r takes the r-th slice of it, so the ranks' batches of a step together are exactly the batch a
+// single process would train on. An image's views come from its own (seed, epoch, image)
+// generator, so they are the same whichever rank draws them and however many ranks there are.
+// Only whole global batches are used (drop_last), on every rank alike.
+struct Shard {
+  int rank = 0, world = 1;
+};
+
 class ViewLoader {
  public:
   ViewLoader(const ImageSet& set, int64_t batch_size, int n_views, AugmentOptions options,
-             uint64_t seed, bool drop_last = true, int workers = 1);
+             uint64_t seed, bool drop_last = true, int workers = 1, Shard shard = {});
   ~ViewLoader();
   ViewLoader(const ViewLoader&) = delete;
   ViewLoader& operator=(const ViewLoader&) = delete;
@@ -45,6 +55,7 @@ class ViewLoader {
   uint64_t seed_;
   bool drop_last_;
   int workers_;
+  Shard shard_;
   int64_t epoch_ = 0, next_batch_ = 0;
   std::vector<int64_t> order_;
   std::future<ViewBatch> prefetch_;

@@ -93,6 +93,8 @@ class Tensor {
   uint64_t version() const;
   void bump_version() const;
   bool same(const Tensor& other) const { return impl_ == other.impl_; }
+  // The tensor's identity (what same() compares), as a key for maps of tensors.
+  const void* id() const { return impl_.get(); }
 
   // Autograd's fields. Only autograd/ gives them meaning.
   bool requires_grad() const;

@@ -4,6 +4,10 @@
 // (examples/run_directory.h): config.json, metrics.jsonl, report.html and a checkpoint after
 // every epoch. The method's step is ssl/ssl_step.h; this file holds the options and the epoch
 // loop, `train`, which reads top to bottom.
+//
+// Under `mpirun -np N` it trains data-parallel (docs/distributed.md): the global batch
+// --batch-size split evenly over the ranks, SyncBatchNorm unless --no-sync-bn, gradients
+// averaged (layers/data_parallel.h); rank 0 alone writes the run directory.
 #include <CLI/CLI.hpp>
 
 #include <chrono>
@@ -22,6 +26,7 @@
 #include "examples/features.h"
 #include "examples/progress.h"
 #include "examples/run_directory.h"
+#include "layers/data_parallel.h"
 #include "layers/optim.h"
 #include "ssl/knn.h"
 #include "ssl/spectrum.h"
@@ -39,7 +44,7 @@ struct Config {
   std::string tau_schedule = "constant";
   int64_t epochs = 20, batch_size = 512, image_size = 32;
   double blur = 0, lr = -1, wd = 5e-4, momentum = 0.9;
-  bool fix_pred_lr = false, no_zero_init_residual = false, resume = false;
+  bool fix_pred_lr = false, no_zero_init_residual = false, resume = false, no_sync_bn = false;
   int threads = 2, knn_every = 1, knn_k = 200, workers = 1;
   double knn_t = 0.2;
   int64_t stop_after = 0;  // 0: run every epoch
@@ -124,6 +129,9 @@ bool parse_options(int argc, char** argv, Config& c, int& code) {
   app.add_option("--stop-after", c.stop_after,
                  "stop after this epoch of the schedule (continue later with --resume)")
       ->check(cli::non_negative);
+  app.add_flag("--no-sync-bn", c.no_sync_bn,
+               "under mpirun: BatchNorm statistics of each rank's own batch (default: of the "
+               "global batch, SyncBatchNorm)");
   app.add_flag("--resume", c.resume,
                "continue the run in --out from its last checkpoint (same options required)");
   try {
@@ -152,7 +160,7 @@ json kernels_record() {
 }
 
 // Every setting that changes results, as config.json records it (and --resume compares).
-json config_record(const Config& c, const SiameseNet& net) {
+json config_record(const Config& c, const SiameseNet& net, const Communicator& comm) {
   const MethodOptions& m = c.method;
   const SiameseOptions& n = c.net;
   json j = {{"method", m.method},
@@ -182,6 +190,8 @@ json config_record(const Config& c, const SiameseNet& net) {
             {"device", c.device},
             {"repeat_train", c.repeat_train},
             {"knn", {{"k", c.knn_k}, {"t", c.knn_t}, {"every", c.knn_every}}},
+            {"world_size", comm.size()},
+            {"sync_bn", comm.size() > 1 && !c.no_sync_bn},
             {"kernels", kernels_record()},
             {"version", std::string(stopgrad_version())}};
   if (is_gsg(m)) j["gsg_views"] = m.gsg_views;
@@ -196,13 +206,15 @@ json config_record(const Config& c, const SiameseNet& net) {
 // GaussianBlur is CPU-only, so --blur keeps the CPU loader and moves its views).
 class EpochBatches {
  public:
+  // Each rank's share of the global batch (one rank: all of it).
   EpochBatches(const ImageSet& set, const Config& c, int views, const AugmentOptions& aug,
-               Device device) {
-    if (device.is_cuda() && aug.blur_p == 0)
-      gpu_ = std::make_unique<DeviceViewLoader>(set, c.batch_size, views, aug, c.net.seed, device);
+               Device device, const Communicator& comm) {
+    int64_t per_rank = c.batch_size / comm.size();
+    if (device.is_cuda() && aug.blur_p == 0 && comm.size() == 1)
+      gpu_ = std::make_unique<DeviceViewLoader>(set, per_rank, views, aug, c.net.seed, device);
     else
-      cpu_ =
-          std::make_unique<ViewLoader>(set, c.batch_size, views, aug, c.net.seed, true, c.workers);
+      cpu_ = std::make_unique<ViewLoader>(set, per_rank, views, aug, c.net.seed, true, c.workers,
+                                          Shard{comm.rank(), comm.size()});
   }
   void start_epoch(int64_t epoch) { gpu_ ? gpu_->start_epoch(epoch) : cpu_->start_epoch(epoch); }
   int64_t batches_per_epoch() const {
@@ -226,9 +238,33 @@ ImageSet repeated(const ImageSet& set, int64_t n) {
   return out;
 }
 
+// Backbone features of `set`, each rank computing a 1/N slice and all-gathering the rest.
+Tensor features_of(SiameseNet& net, const ImageSet& set, Communicator& comm,
+                   const std::function<void(int64_t)>& after_batch) {
+  if (comm.size() == 1) return backbone_features(net, set, after_batch);
+  int64_t per = (set.size() + comm.size() - 1) / comm.size();  // the last slice padded
+  int64_t first = std::min<int64_t>(comm.rank() * per, set.size());
+  int64_t count = std::min(per, set.size() - first);
+  ImageSet slice = set;
+  slice.pixels.assign(set.pixels.begin() + first * set.image_bytes(),
+                      set.pixels.begin() + (first + count) * set.image_bytes());
+  slice.labels.assign(set.labels.begin() + first, set.labels.begin() + first + count);
+  Tensor padded = Tensor::zeros({per, net.backbone->feature_dim()});
+  if (count > 0) {
+    Tensor mine = backbone_features(net, slice, [&](int64_t done) {
+      if (after_batch) after_batch(done * comm.size());
+    });
+    engine::copy_(engine::narrow(padded, 0, 0, count), mine);
+  }
+  Tensor all = comm.all_gather(padded);  // [ranks, per, features]
+  return engine::contiguous(engine::narrow(
+      engine::reshape(all, {comm.size() * per, net.backbone->feature_dim()}), 0, 0, set.size()));
+}
+
 // The kNN monitor on backbone features, with its own progress line (the feature pass over the
 // training set is most of its time).
-double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const Config& c) {
+double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const Config& c,
+           Communicator& comm) {
   ProgressLine progress(train.size() + test.size());
   auto show = [&](int64_t offset) {
     return [&, offset](int64_t done) {
@@ -238,12 +274,12 @@ double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const C
                     long(all), long(train.size() + test.size()),
                     double(all) / std::max(progress.elapsed(), 1e-9),
                     duration_text(progress.left(all)).c_str());
-      progress.show(all, text);
+      if (comm.rank() == 0) progress.show(all, text);
     };
   };
-  Tensor train_features = backbone_features(net, train, show(0));
-  Tensor test_features = backbone_features(net, test, show(train.size()));
-  std::printf("%s", progress.line_start());
+  Tensor train_features = features_of(net, train, comm, show(0));
+  Tensor test_features = features_of(net, test, comm, show(train.size()));
+  if (comm.rank() == 0) std::printf("%s", progress.line_start());
   return knn_accuracy(train_features, train.labels, test_features, test.labels, train.num_classes(),
                       c.knn_k, c.knn_t);
 }
@@ -266,8 +302,8 @@ void add_spectra(SiameseNet& net, const ImageSet& test, json& m) {
 
 // Epoch 0: the untrained network's kNN and spectra.
 json evaluate_untrained(SiameseNet& net, const ImageSet& train, const ImageSet& test,
-                        const Config& c) {
-  json m = {{"epoch", 0}, {"knn_top1", knn(net, train, test, c)}};
+                        const Config& c, Communicator& comm) {
+  json m = {{"epoch", 0}, {"knn_top1", knn(net, train, test, c, comm)}};
   add_spectra(net, test, m);
   return m;
 }
@@ -285,7 +321,8 @@ SGD make_optimizer(SiameseNet& net, const Config& c) {
 // The epoch loop: per epoch the learning rate, the steps, the metrics, kNN, the checkpoint.
 void train(const Config& c, SiameseNet& net, SslStep& step, SGD& sgd, RunDirectory& run,
            EpochBatches& loader, const ImageSet& train_set, const ImageSet& test_set,
-           int64_t first_epoch, Device device) {
+           int64_t first_epoch, Device device, DataParallel* ddp, Communicator& comm) {
+  bool writer = comm.rank() == 0;  // rank 0 alone prints and writes the run directory
   int64_t last_epoch = c.stop_after > 0 ? std::min(c.stop_after, c.epochs) : c.epochs;
   int64_t batches = loader.batches_per_epoch();
   for (int64_t epoch = first_epoch; epoch <= last_epoch; ++epoch) {
@@ -309,7 +346,7 @@ void train(const Config& c, SiameseNet& net, SslStep& step, SGD& sgd, RunDirecto
       }
       StepLoss out = step.loss(batch.views, pair_gen);
       sgd.zero_grad();
-      backward(out.loss);
+      ddp ? ddp->backward(out.loss) : backward(out.loss);  // ddp: gradients averaged over ranks
       sgd.step();
       step.after_optimizer_step((epoch - 1) * batches + steps, c.epochs * batches);
 
@@ -319,7 +356,7 @@ void train(const Config& c, SiameseNet& net, SslStep& step, SGD& sgd, RunDirecto
       zstd_sum += z_std(out.z1);
       for (int k = 0; k < 4; ++k) pairs[k] += out.pair_counts[k];
       ++steps;
-      images += out.z1.shape()[0];
+      images += out.z1.shape()[0] * comm.size();
       // Time left for the epoch, and for the run at this epoch's pace.
       double epoch_left = progress.left(steps),
              run_left = epoch_left + (epoch_left + progress.elapsed()) * double(last_epoch - epoch);
@@ -328,8 +365,13 @@ void train(const Config& c, SiameseNet& net, SslStep& step, SGD& sgd, RunDirecto
                     "epoch %3ld %ld/%ld loss %.4f  %.0f images/s  epoch %s left, run %s left",
                     long(epoch), long(steps), long(batches), l, double(images) / progress.elapsed(),
                     duration_text(epoch_left).c_str(), duration_text(run_left).c_str());
-      progress.show(steps, text);
+      if (writer) progress.show(steps, text);
     }
+    // The epoch's means over every rank's steps.
+    Tensor sums = Tensor::from_vector({loss_sum, zstd_sum}, {2}, DType::Float64);
+    comm.all_reduce(sums, ReduceOp::Mean);
+    loss_sum = sums.at({0});
+    zstd_sum = sums.at({1});
     double seconds = progress.elapsed();
     json m = {{"epoch", epoch},
               {"loss", loss_sum / double(steps)},
@@ -343,15 +385,16 @@ void train(const Config& c, SiameseNet& net, SslStep& step, SGD& sgd, RunDirecto
       m["gsg_pair_share"] = {pairs[0] / total, pairs[1] / total, pairs[2] / total,
                              pairs[3] / total};
     }
-    std::printf("%s", progress.line_start());
+    if (writer) std::printf("%s", progress.line_start());
     bool eval_now = epoch == last_epoch || (c.knn_every > 0 && epoch % c.knn_every == 0);
     if (eval_now) {
       ProgressLine eval_time(1);
-      m["knn_top1"] = knn(net, train_set, test_set, c);
-      add_spectra(net, test_set, m);
+      m["knn_top1"] = knn(net, train_set, test_set, c, comm);
+      if (writer) add_spectra(net, test_set, m);
       m["knn_seconds"] = eval_time.elapsed();
       m["seconds"] = seconds + eval_time.elapsed();
     }
+    if (!writer) continue;
     run.record(m);
     run.save_checkpoint(epoch, net, sgd, step.target());
     std::string knn_text =
@@ -377,12 +420,27 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // MPI when started by mpirun, else one process. Only rank 0 prints; every rank's errors go to
+  // stderr, and one rank's error ends the whole job (abort), never a hang.
+  std::shared_ptr<Communicator> comm = communicator_from_environment();
+  bool writer = comm->rank() == 0;
+  if (!writer && !std::freopen("/dev/null", "w", stdout)) return 1;
   try {
+    SG_CHECK(c.batch_size % comm->size() == 0, "--batch-size ", c.batch_size,
+             " is not divisible by the ", comm->size(),
+             " ranks (the global batch is split evenly over them)");
+    SG_CHECK(comm->size() == 1 || c.device == "cpu",
+             "--device cuda under mpirun needs the NCCL communicator, which stopgrad does not "
+             "have yet; train data-parallel on CPUs, or on one GPU");
     set_num_threads(c.threads);
     SG_CHECK(c.device == "cpu" || cuda_device_count() > 0,
              "--device cuda: no CUDA device here (or stopgrad was built without CUDA)");
     Device device = c.device == "cuda" ? Device::cuda(0) : Device::cpu();
+    ProgressLine load_time(1);
     Splits data = load_splits(c.data, c.image_size);
+    std::printf("loaded %ld training and %ld test images from %s in %.1f s\n",
+                long(data.train.size()), long(data.test.size()), c.data.c_str(),
+                load_time.elapsed());
     const ImageSet &train_set = data.train, &test_set = data.test;
     AugmentOptions aug;
     aug.size = c.image_size;
@@ -410,29 +468,44 @@ int main(int argc, char** argv) {
 
     SiameseNet net(c.net);
     net.to(device);  // before the optimizer, whose momentum buffers follow the parameters
+    std::unique_ptr<DataParallel> ddp;
+    if (comm->size() > 1) {
+      if (!c.no_sync_bn) convert_sync_batchnorm(net, comm);
+      ddp = std::make_unique<DataParallel>(net, comm);
+      ddp->broadcast_state();  // every rank starts from rank 0's weights
+    }
     SGD sgd = make_optimizer(net, c);
     SslStep step(net, c.method);  // BYOL: its target network copies net here
-    json config = config_record(c, net);
+    if (step.target() && comm->size() > 1 && !c.no_sync_bn)
+      convert_sync_batchnorm(step.target()->net(), comm);
+    json config = config_record(c, net, *comm);
     RunDirectory run(c.out);
     std::printf(
-        "%s on %ld images (%s), %s width %ld, d=%ld, batch %ld, lr %.4g, %s %s, %d threads\n",
+        "%s on %ld images (%s), %s width %ld, d=%ld, batch %ld, lr %.4g, %s %s, %d threads%s\n",
         c.method.method.c_str(), long(train_set.size()), c.data.c_str(), c.net.arch.c_str(),
         long(c.net.width), long(c.net.dim), long(c.batch_size), c.lr, c.device.c_str(),
-        c.precision.c_str(), c.threads);
+        c.precision.c_str(), c.threads,
+        comm->size() > 1 ? (", " + comm->name() + " (" +
+                            std::to_string(c.batch_size / comm->size()) + " images each)")
+                               .c_str()
+                         : "");
     int64_t first_epoch = 1;
     if (c.resume) {
       first_epoch = run.resume(config, c.epochs, net, sgd, step.target()) + 1;
       std::printf("resumed from the end of epoch %ld\n", long(first_epoch - 1));
     } else {
-      run.start(config);
-      run.record(evaluate_untrained(net, train_set, test_set, c));
+      if (writer) run.start(config);
+      json untrained = evaluate_untrained(net, train_set, test_set, c, *comm);  // every rank
+      if (writer) run.record(untrained);
       std::printf("epoch %3d  knn %.2f%% (untrained)\n", 0,
-                  100 * run.metrics().back()["knn_top1"].get<double>());
+                  100 * untrained["knn_top1"].get<double>());
     }
 
     ImageSet train_views = c.repeat_train > 1 ? repeated(train_set, c.repeat_train) : ImageSet();
-    EpochBatches loader(c.repeat_train > 1 ? train_views : train_set, c, views, aug, device);
-    train(c, net, step, sgd, run, loader, train_set, test_set, first_epoch, device);
+    EpochBatches loader(c.repeat_train > 1 ? train_views : train_set, c, views, aug, device, *comm);
+    train(c, net, step, sgd, run, loader, train_set, test_set, first_epoch, device, ddp.get(),
+          *comm);
+    if (!writer) return 0;
 
     const json &first = run.metrics().front(), &last = run.metrics().back();
     std::printf(
@@ -442,8 +515,14 @@ int main(int argc, char** argv) {
         long(last["epoch"].get<int64_t>()), long(c.epochs), last["z_std"].get<double>());
     std::printf("run directory: %s\n", c.out.c_str());
   } catch (const std::exception& e) {  // sg::Error, and what the libraries throw (bad_alloc...)
-    std::fprintf(stderr, "train_cifar10: %s\n", e.what());
-    return 1;
+    if (comm->size() == 1) {
+      std::fprintf(stderr, "train_cifar10: %s\n", e.what());
+      return 1;
+    }
+    std::fprintf(stderr, "train_cifar10: rank %d of %d: %s\n", comm->rank(), comm->size(),
+                 e.what());
+    std::fflush(stderr);
+    comm->abort(1);  // the other ranks would wait for this one forever
   }
   return 0;
 }

@@ -44,6 +44,9 @@ Tensor BatchNorm::run(const Tensor& x, bool relu) {
     engine::add_(num_batches_tracked,
                  Tensor::scalar(1, DType::Int64, num_batches_tracked.device()));
   }
+  if (is_training() && sync_group && sync_group->size() > 1)
+    return sync_batch_norm(x, weight, bias, running_mean, running_var, *sync_group, momentum, eps,
+                           relu);
   return relu
              ? batch_norm_relu(x, weight, bias, running_mean, running_var, is_training(), momentum,
                                eps)

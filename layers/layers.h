@@ -34,6 +34,9 @@ class BatchNorm : public Module {
   Tensor forward_relu(const Tensor& x);
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   double momentum, eps;
+  // Set (convert_sync_batchnorm): in training the statistics are those of every rank's batch
+  // together (sync_batch_norm) when the group has more than one rank.
+  std::shared_ptr<Communicator> sync_group;
 
  private:
   Tensor run(const Tensor& x, bool relu);

@@ -2,7 +2,7 @@
 # one is missing (so a second run costs nothing).
 sg_packages=(cmake ninja-build g++ pkgconf libeigen3-dev libdnnl-dev opencl-c-headers ocl-icd-opencl-dev
              libstb-dev doctest-dev nlohmann-json3-dev
-             libcli11-dev libxml2-utils)
+             libcli11-dev libxml2-utils openmpi-bin libopenmpi-dev)
 
 sg_install_missing_packages() {
   local missing=()

@@ -214,6 +214,33 @@ TEST_CASE("gradcheck.batch_norm") {
   expect_gradcheck([rm, rv](In x) { return batch_norm(x[0], x[1], x[2], rm, rv, false); },
                    {rnd({3, 2}, 5), positive({2}, 6), rnd({2}, 7)});
 }
+// With one rank sync_batch_norm is batch_norm; its multi-rank checks run under mpirun
+// (tests/dist/test_dist.cpp).
+TEST_CASE("gradcheck.sync_batch_norm") {
+  auto one = std::shared_ptr<Communicator>(make_single_process_communicator());
+  for (bool relu : {false, true}) {
+    CAPTURE(relu);
+    expect_gradcheck(
+        [one, relu](In x) {
+          return sync_batch_norm(x[0], x[1], x[2], Tensor(), Tensor(), *one, 0.1, 1e-5, relu);
+        },
+        {rnd({3, 2, 2, 2}, 1), positive({2}, 2), rnd({2}, 3)});
+    expect_gradcheck(
+        [one, relu](In x) {
+          return sync_batch_norm(x[0], Tensor(), Tensor(), Tensor(), Tensor(), *one, 0.1, 1e-5,
+                                 relu);
+        },
+        {rnd({4, 3}, 4)});
+  }
+  // Forward, and the running statistics, as batch_norm's.
+  Tensor x = rnd({5, 3, 2, 2}, 8), w = positive({3}, 9), b = rnd({3}, 10);
+  Tensor rm1 = t64({0, 0, 0}, {3}), rv1 = t64({1, 1, 1}, {3});
+  Tensor rm2 = engine::clone(rm1), rv2 = engine::clone(rv1);
+  Tensor y1 = batch_norm(x, w, b, rm1, rv1, true), y2 = sync_batch_norm(x, w, b, rm2, rv2, *one);
+  CHECK(sg::testing::max_abs_diff(y1, y2) < 1e-12);
+  CHECK(sg::testing::max_abs_diff(rm1, rm2) < 1e-12);
+  CHECK(sg::testing::max_abs_diff(rv1, rv2) < 1e-12);
+}
 TEST_CASE("gradcheck.batch_norm_relu") {
   expect_gradcheck([](In x) { return batch_norm_relu(x[0], x[1], x[2], Tensor(), Tensor(), true); },
                    {rnd({3, 2, 2, 2}, 1), positive({2}, 2), rnd({2}, 3)});

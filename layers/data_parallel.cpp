@@ -1,0 +1,103 @@
+#include "layers/data_parallel.h"
+
+#include <unordered_map>
+
+#include "autograd/autograd.h"
+#include "layers/layers.h"
+
+namespace sg {
+
+namespace e = engine;
+
+void convert_sync_batchnorm(Module& module, std::shared_ptr<Communicator> group) {
+  if (auto* bn = dynamic_cast<BatchNorm*>(&module)) bn->sync_group = group;
+  for (const auto& [name, child] : module.children()) convert_sync_batchnorm(*child, group);
+}
+
+struct DataParallel::Bucket {
+  std::vector<Tensor> params;  // one dtype per bucket
+  size_t ready = 0;
+  Tensor flat;  // the gradients laid end to end while their all-reduce runs
+  std::unique_ptr<PendingCollective> pending;
+};
+
+DataParallel::DataParallel(Module& model, std::shared_ptr<Communicator> comm, size_t bucket_bytes)
+    : model_(model), comm_(std::move(comm)), params_(model.named_parameters()) {
+  // Reverse registration order: the last layers' gradients are final first.
+  std::vector<size_t> order;
+  for (size_t i = params_.size(); i-- > 0;)
+    if (params_[i].second.requires_grad()) order.push_back(i);
+  slot_of_.assign(params_.size(), {SIZE_MAX, 0});
+  size_t bytes = 0;
+  for (size_t i : order) {
+    const Tensor& p = params_[i].second;
+    size_t size = size_t(p.numel()) * element_size(p.dtype());
+    if (buckets_.empty() || bytes + size > bucket_bytes ||
+        buckets_.back()->params.front().dtype() != p.dtype()) {
+      buckets_.push_back(std::make_unique<Bucket>());
+      bytes = 0;
+    }
+    slot_of_[i] = {buckets_.size() - 1, buckets_.back()->params.size()};
+    buckets_.back()->params.push_back(p);
+    bytes += size;
+  }
+}
+
+DataParallel::~DataParallel() = default;
+
+size_t DataParallel::bucket_count() const { return buckets_.size(); }
+
+void DataParallel::broadcast_state() {
+  NoGradGuard no_grad;
+  for (auto& [name, t] : model_.state_dict()) {
+    SG_CHECK(t.device().is_cpu() && t.is_contiguous(), "broadcast_state: '", name,
+             "' is not a contiguous CPU tensor");
+    comm_->broadcast(t, 0);
+  }
+}
+
+// Buckets start strictly in their order, so that every rank issues the same collectives in the
+// same sequence (MPI requires it), whatever order backward finishes them in.
+void DataParallel::launch_ready_buckets() {
+  while (next_launch_ < buckets_.size() &&
+         buckets_[next_launch_]->ready == buckets_[next_launch_]->params.size()) {
+    Bucket& b = *buckets_[next_launch_++];
+    std::vector<Tensor> parts;
+    for (const Tensor& p : b.params) {
+      Tensor g = p.grad().defined() ? p.grad() : Tensor::zeros(p.shape(), p.dtype(), p.device());
+      parts.push_back(e::reshape(e::contiguous(g), {p.numel()}));
+    }
+    b.flat = e::contiguous(e::cat(parts, 0));
+    b.pending = comm_->all_reduce_async(b.flat, ReduceOp::Mean);
+  }
+}
+
+void DataParallel::backward(const Tensor& loss) {
+  for (auto& b : buckets_) b->ready = 0;
+  next_launch_ = 0;
+  std::unordered_map<const void*, size_t> index;
+  for (size_t i = 0; i < params_.size(); ++i) index[params_[i].second.id()] = i;
+  auto leaf_ready = [&](const Tensor& leaf) {
+    auto it = index.find(leaf.id());
+    if (it == index.end() || slot_of_[it->second].first == SIZE_MAX) return;
+    ++buckets_[slot_of_[it->second].first]->ready;
+    launch_ready_buckets();
+  };
+  sg::backward(loss, leaf_ready);
+  // Parameters backward never reached (not in this loss's graph) join with zeros.
+  for (auto& b : buckets_) b->ready = b->params.size();
+  launch_ready_buckets();
+  NoGradGuard no_grad;
+  for (auto& b : buckets_) {
+    b->pending->wait();
+    int64_t offset = 0;
+    for (const Tensor& p : b->params) {
+      p.set_grad(e::contiguous(e::reshape(e::narrow(b->flat, 0, offset, p.numel()), p.shape())));
+      offset += p.numel();
+    }
+    b->pending.reset();
+    b->flat = Tensor();
+  }
+}
+
+}  // namespace sg

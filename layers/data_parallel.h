@@ -1,0 +1,48 @@
+#pragma once
+// Data-parallel training over the ranks of a communicator (engine/communicator.h). Every rank
+// holds the same model and trains on its own shard of the global batch:
+//   - at the start the parameters and buffers are broadcast from rank 0;
+//   - backward runs with the gradients grouped in buckets of about 25 MB, in reverse
+//     registration order (about the order backward finishes them); each bucket's all-reduce
+//     (mean) starts as soon as its last gradient is final, while the rest of backward runs;
+//   - after backward every rank holds the same averaged gradients, so the optimizer step runs
+//     identically everywhere.
+// A parameter no gradient reached on this rank takes part with zeros and then holds the average.
+#include <memory>
+
+#include "engine/communicator.h"
+#include "layers/module.h"
+
+namespace sg {
+
+// Gives every BatchNorm of `module` (at any depth) the group it synchronises its statistics
+// over (sync_batch_norm); with one rank nothing changes.
+void convert_sync_batchnorm(Module& module, std::shared_ptr<Communicator> group);
+
+class DataParallel {
+ public:
+  DataParallel(Module& model, std::shared_ptr<Communicator> comm,
+               size_t bucket_bytes = size_t(25) << 20);
+  ~DataParallel();
+  DataParallel(const DataParallel&) = delete;
+  DataParallel& operator=(const DataParallel&) = delete;
+
+  // Rank 0's parameters and buffers to every rank.
+  void broadcast_state();
+  // backward(loss), then the gradients averaged over the ranks.
+  void backward(const Tensor& loss);
+  size_t bucket_count() const;
+  Communicator& communicator() { return *comm_; }
+
+ private:
+  struct Bucket;
+  void launch_ready_buckets();
+  Module& model_;
+  std::shared_ptr<Communicator> comm_;
+  std::vector<std::unique_ptr<Bucket>> buckets_;
+  std::vector<std::pair<size_t, size_t>> slot_of_;  // parameter index -> (bucket, position)
+  NamedTensors params_;
+  size_t next_launch_ = 0;
+};
+
+}  // namespace sg
