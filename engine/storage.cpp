@@ -1,6 +1,9 @@
 #include "engine/storage.h"
 
 #include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
 
 #include "engine/error.h"
 
@@ -8,12 +11,72 @@ namespace sg {
 
 namespace {
 
+// Freed host blocks of 1 MiB and more, kept by size for the next request of that size. A training
+// step allocates the same activation sizes step after step, in an order glibc's heap fragments
+// under: measured for the four-view GSG step of ResNet-18 width 16, batch 256 (bench/train_step),
+// 1.64 GB peak resident with plain malloc/free against 1.40 GB live at most (glibc told to give
+// every free back, which costs a page fault per reused page). Small blocks stay with malloc,
+// which reuses them well. An explicit cache: release_cached_host_memory() empties it.
+class HostBlockCache {
+ public:
+  static constexpr size_t kMinBytes = size_t(1) << 20;
+  void* take(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = free_.find(bytes);
+    if (it == free_.end() || it->second.empty()) return nullptr;
+    void* p = it->second.back();
+    it->second.pop_back();
+    return p;
+  }
+  void give(void* p, size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_[bytes].push_back(p);
+  }
+  void release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [bytes, blocks] : free_)
+      for (void* p : blocks) std::free(p);
+    free_.clear();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+};
+
+// Never destroyed: tensors held by other static objects die during static destruction, after a
+// function-local static cache would be gone.
+HostBlockCache& host_cache() {
+  static HostBlockCache& cache = *new HostBlockCache;
+  return cache;
+}
+
+// Under AddressSanitizer every block goes back to free(), so that a use after free is caught.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kCacheHostBlocks = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kCacheHostBlocks = false;
+#else
+constexpr bool kCacheHostBlocks = true;
+#endif
+#else
+constexpr bool kCacheHostBlocks = true;
+#endif
+
 class CpuAllocator final : public Allocator {
  public:
   DataPtr allocate(size_t nbytes) override {
     // 64-byte alignment: one AVX-512 register, and what oneDNN asks for.
     size_t rounded = (nbytes + 63) / 64 * 64;
-    void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+    if (rounded == 0) rounded = 64;
+    if (kCacheHostBlocks && rounded >= HostBlockCache::kMinBytes) {
+      void* p = host_cache().take(rounded);
+      if (!p) p = std::aligned_alloc(64, rounded);
+      SG_CHECK(p != nullptr, "out of host memory allocating ", nbytes, " bytes");
+      return DataPtr(p, [rounded](void* q) { host_cache().give(q, rounded); });
+    }
+    void* p = std::aligned_alloc(64, rounded);
     SG_CHECK(p != nullptr, "out of host memory allocating ", nbytes, " bytes");
     return DataPtr(p, [](void* q) { std::free(q); });
   }
@@ -36,6 +99,8 @@ Allocator& allocator_for(Device device) {
   SG_CHECK(false, "device ", device.str(), " requested, but stopgrad was built without CUDA");
 #endif
 }
+
+void release_cached_host_memory() { host_cache().release(); }
 
 Storage::Storage(size_t nbytes, Device device)
     : data_(allocator_for(device).allocate(nbytes)), nbytes_(nbytes), device_(device) {}

@@ -20,6 +20,9 @@ class Allocator {
 };
 
 Allocator& allocator_for(Device device);
+// Host blocks of 1 MiB and more are cached by size when freed (engine/storage.cpp says why);
+// this gives them back to the system (after a phase whose sizes will not come again).
+void release_cached_host_memory();
 
 // A block of bytes shared by a tensor and all of its views. The version counter lives here so
 // that an in-place write through any view is seen by every tensor that saved this storage.
