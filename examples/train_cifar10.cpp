@@ -367,11 +367,14 @@ void train(const Config& c, SiameseNet& net, SslStep& step, SGD& sgd, RunDirecto
                     duration_text(epoch_left).c_str(), duration_text(run_left).c_str());
       if (writer) progress.show(steps, text);
     }
-    // The epoch's means over every rank's steps.
-    Tensor sums = Tensor::from_vector({loss_sum, zstd_sum}, {2}, DType::Float64);
-    comm.all_reduce(sums, ReduceOp::Mean);
-    loss_sum = sums.at({0});
-    zstd_sum = sums.at({1});
+    // Over every rank's steps: the means of loss and z_std, the GSG pair counts.
+    Tensor sums = Tensor::from_vector({loss_sum, zstd_sum, double(pairs[0]), double(pairs[1]),
+                                       double(pairs[2]), double(pairs[3])},
+                                      {6}, DType::Float64);
+    comm.all_reduce(sums, ReduceOp::Sum);
+    loss_sum = sums.at({0}) / comm.size();
+    zstd_sum = sums.at({1}) / comm.size();
+    for (int k = 0; k < 4; ++k) pairs[size_t(k)] = int64_t(sums.at({2 + k}));
     double seconds = progress.elapsed();
     json m = {{"epoch", epoch},
               {"loss", loss_sum / double(steps)},
