@@ -21,6 +21,7 @@
 #include "data/view_grid.h"
 #include "engine/onednn/kernel_choice.h"
 #include "engine/parallel.h"
+#include "engine/storage.h"
 #include "engine/version.h"
 #include "examples/cli_checks.h"
 #include "examples/features.h"
@@ -280,8 +281,13 @@ double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const C
   Tensor train_features = features_of(net, train, comm, show(0));
   Tensor test_features = features_of(net, test, comm, show(train.size()));
   if (comm.rank() == 0) std::printf("%s", progress.line_start());
-  return knn_accuracy(train_features, train.labels, test_features, test.labels, train.num_classes(),
-                      c.knn_k, c.knn_t);
+  double accuracy = knn_accuracy(train_features, train.labels, test_features, test.labels,
+                                 train.num_classes(), c.knn_k, c.knn_t);
+  // The pass's large blocks (features, similarity blocks) are of sizes training never asks for:
+  // give them back rather than keep them cached through the next epoch.
+  train_features = test_features = Tensor();
+  release_cached_host_memory();
+  return accuracy;
 }
 
 // The embedding spectra (ssl/spectrum.h) of the backbone features and of the projections z
