@@ -28,6 +28,7 @@ DataParallel::DataParallel(Module& model, std::shared_ptr<Communicator> comm, si
   for (size_t i = params_.size(); i-- > 0;)
     if (params_[i].second.requires_grad()) order.push_back(i);
   slot_of_.assign(params_.size(), {SIZE_MAX, 0});
+  for (size_t i = 0; i < params_.size(); ++i) index_of_[params_[i].second.id()] = i;
   size_t bytes = 0;
   for (size_t i : order) {
     const Tensor& p = params_[i].second;
@@ -75,11 +76,9 @@ void DataParallel::launch_ready_buckets() {
 void DataParallel::backward(const Tensor& loss) {
   for (auto& b : buckets_) b->ready = 0;
   next_launch_ = 0;
-  std::unordered_map<const void*, size_t> index;
-  for (size_t i = 0; i < params_.size(); ++i) index[params_[i].second.id()] = i;
   auto leaf_ready = [&](const Tensor& leaf) {
-    auto it = index.find(leaf.id());
-    if (it == index.end() || slot_of_[it->second].first == SIZE_MAX) return;
+    auto it = index_of_.find(leaf.id());
+    if (it == index_of_.end() || slot_of_[it->second].first == SIZE_MAX) return;
     ++buckets_[slot_of_[it->second].first]->ready;
     launch_ready_buckets();
   };

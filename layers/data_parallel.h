@@ -9,6 +9,7 @@
 //     identically everywhere.
 // A parameter no gradient reached on this rank takes part with zeros and then holds the average.
 #include <memory>
+#include <unordered_map>
 
 #include "engine/communicator.h"
 #include "layers/module.h"
@@ -40,7 +41,8 @@ class DataParallel {
   Module& model_;
   std::shared_ptr<Communicator> comm_;
   std::vector<std::unique_ptr<Bucket>> buckets_;
-  std::vector<std::pair<size_t, size_t>> slot_of_;  // parameter index -> (bucket, position)
+  std::vector<std::pair<size_t, size_t>> slot_of_;    // parameter index -> (bucket, position)
+  std::unordered_map<const void*, size_t> index_of_;  // parameter (Tensor::id) -> index
   NamedTensors params_;
   size_t next_launch_ = 0;
 };

@@ -3,26 +3,14 @@
 #include <cmath>
 
 #include "autograd/ops.h"
+#include "autograd/ops/per_channel.h"
 #include "engine/ops.h"
 
 namespace sg {
 
 namespace e = engine;
-
-namespace {
-// A per-channel vector shaped to broadcast against x ([1,C] or [1,C,1,1]).
-Tensor per_channel(const Tensor& v, const Tensor& x) {
-  Shape s(x.dim(), 1);
-  s[1] = x.shape()[1];
-  return e::reshape(v, s);
-}
-
-std::vector<int64_t> non_channel_dims(const Tensor& x) {
-  std::vector<int64_t> dims{0};
-  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
-  return dims;
-}
-}  // namespace
+using detail::non_channel_dims;
+using detail::per_channel;
 
 namespace {
 // batch_norm and batch_norm_relu: one forward/backward pair, the ReLU optional.

@@ -16,25 +16,16 @@
 #include <cmath>
 
 #include "autograd/ops.h"
+#include "autograd/ops/per_channel.h"
 #include "engine/ops.h"
 
 namespace sg {
 
 namespace e = engine;
+using detail::non_channel_dims;
+using detail::per_channel;
 
 namespace {
-
-Tensor per_channel(const Tensor& v, const Tensor& x) {  // [C] shaped to broadcast against x
-  Shape s(x.dim(), 1);
-  s[1] = x.shape()[1];
-  return e::reshape(v, s);
-}
-
-std::vector<int64_t> non_channel_dims(const Tensor& x) {
-  std::vector<int64_t> dims{0};
-  for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
-  return dims;
-}
 
 struct GlobalStats {
   Tensor mean, invstd;  // [C] float64 on x's device
