@@ -17,11 +17,23 @@ class PendingCollective {
  public:
   virtual ~PendingCollective() = default;
   virtual void wait() = 0;
+  // Whether it has finished; calling it also lets the library move the transfer on (Open MPI
+  // progresses non-blocking collectives only inside MPI calls).
+  virtual bool test() = 0;
+};
+
+// What this rank has handed to collectives so far: calls, and payload bytes (the size of its own
+// tensor; what crosses the wire depends on the algorithm: a ring all-reduce sends about
+// 2 (N-1)/N times it, an all-gather (N-1) times).
+struct CollectiveTraffic {
+  long calls = 0;
+  double bytes = 0;
 };
 
 class Communicator {
  public:
   virtual ~Communicator() = default;
+  const CollectiveTraffic& traffic() const { return traffic_; }
   virtual int rank() const = 0;
   virtual int size() const = 0;
   virtual int local_rank() const = 0;  // the rank among the processes of this machine
@@ -40,6 +52,15 @@ class Communicator {
   // Ends the whole job now with `code` (MPI_Abort): what a rank does when it fails, so that the
   // others do not wait for it forever.
   [[noreturn]] virtual void abort(int code) = 0;
+
+ protected:
+  void count(const Tensor& t) {
+    traffic_.calls += 1;
+    traffic_.bytes += double(t.numel()) * double(element_size(t.dtype()));
+  }
+
+ private:
+  CollectiveTraffic traffic_;
 };
 
 // One process: rank 0 of 1.

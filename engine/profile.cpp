@@ -8,9 +8,9 @@ thread_local int depth = 0;
 }  // namespace
 
 std::string_view op_kind_name(OpKind kind) {
-  static constexpr std::string_view names[] = {"conv",         "batch_norm", "pooling",
-                                               "elementwise",  "matmul",     "reduction",
-                                               "copy/reorder", "optimizer",  "other"};
+  static constexpr std::string_view names[] = {
+      "conv",      "batch_norm",   "pooling",   "elementwise", "matmul",
+      "reduction", "copy/reorder", "optimizer", "collective",  "other"};
   return names[size_t(kind)];
 }
 

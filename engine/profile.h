@@ -17,6 +17,7 @@ enum class OpKind {
   Reduce,
   Copy,
   Optimizer,
+  Collective,  // time blocked in a communicator call (engine/communicator.h)
   Other,
   Count
 };

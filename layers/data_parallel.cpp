@@ -1,5 +1,6 @@
 #include "layers/data_parallel.h"
 
+#include <chrono>
 #include <unordered_map>
 
 #include "autograd/autograd.h"
@@ -48,6 +49,13 @@ DataParallel::~DataParallel() = default;
 
 size_t DataParallel::bucket_count() const { return buckets_.size(); }
 
+size_t DataParallel::gradient_bytes() const {
+  size_t bytes = 0;
+  for (const auto& b : buckets_)
+    for (const Tensor& p : b->params) bytes += size_t(p.numel()) * element_size(p.dtype());
+  return bytes;
+}
+
 void DataParallel::broadcast_state() {
   NoGradGuard no_grad;
   for (auto& [name, t] : model_.state_dict()) {
@@ -73,6 +81,13 @@ void DataParallel::launch_ready_buckets() {
   }
 }
 
+// Open MPI moves a non-blocking collective on only inside MPI calls; testing the oldest running
+// bucket as each gradient arrives lets its transfer proceed while backward computes.
+void DataParallel::move_transfers_on() {
+  for (size_t i = 0; i < next_launch_; ++i)
+    if (buckets_[i]->pending && !buckets_[i]->pending->test()) return;
+}
+
 void DataParallel::backward(const Tensor& loss) {
   for (auto& b : buckets_) b->ready = 0;
   next_launch_ = 0;
@@ -81,14 +96,19 @@ void DataParallel::backward(const Tensor& loss) {
     if (it == index_of_.end() || slot_of_[it->second].first == SIZE_MAX) return;
     ++buckets_[slot_of_[it->second].first]->ready;
     launch_ready_buckets();
+    move_transfers_on();
   };
   sg::backward(loss, leaf_ready);
   // Parameters backward never reached (not in this loss's graph) join with zeros.
   for (auto& b : buckets_) b->ready = b->params.size();
   launch_ready_buckets();
   NoGradGuard no_grad;
+  last_wait_seconds_ = 0;
   for (auto& b : buckets_) {
+    auto start = std::chrono::steady_clock::now();
     b->pending->wait();
+    last_wait_seconds_ +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     int64_t offset = 0;
     for (const Tensor& p : b->params) {
       p.set_grad(e::contiguous(e::reshape(e::narrow(b->flat, 0, offset, p.numel()), p.shape())));

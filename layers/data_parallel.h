@@ -33,11 +33,17 @@ class DataParallel {
   // backward(loss), then the gradients averaged over the ranks.
   void backward(const Tensor& loss);
   size_t bucket_count() const;
+  // Bytes every rank all-reduces per backward (all gradients, once).
+  size_t gradient_bytes() const;
+  // Seconds the last backward waited for gradient all-reduces after its own work was done: the
+  // communication that did not overlap it.
+  double last_wait_seconds() const { return last_wait_seconds_; }
   Communicator& communicator() { return *comm_; }
 
  private:
   struct Bucket;
   void launch_ready_buckets();
+  void move_transfers_on();
   Module& model_;
   std::shared_ptr<Communicator> comm_;
   std::vector<std::unique_ptr<Bucket>> buckets_;
@@ -45,6 +51,7 @@ class DataParallel {
   std::unordered_map<const void*, size_t> index_of_;  // parameter (Tensor::id) -> index
   NamedTensors params_;
   size_t next_launch_ = 0;
+  double last_wait_seconds_ = 0;
 };
 
 }  // namespace sg

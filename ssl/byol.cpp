@@ -12,6 +12,11 @@ TargetNetwork::TargetNetwork(const SiameseNet& online)
   for (auto& [name, t] : online.state_dict()) theirs[name] = t;
   SG_CHECK(!theirs.empty(), "target network: the online network has no state");
   net_->to(theirs.begin()->second.device());  // the target lives where the online network does
+  for (const auto& [name, t] : theirs)        // and in its floating-point dtype (float64 in tests)
+    if (t.dtype() == DType::Float32 || t.dtype() == DType::Float64) {
+      net_->to(t.dtype());
+      break;
+    }
   NamedTensors mine = net_->state_dict();
   NoGradGuard no_grad;
   for (auto& [name, t] : mine) {

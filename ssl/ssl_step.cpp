@@ -23,6 +23,11 @@ SslStep::SslStep(SiameseNet& net, const MethodOptions& m) : net_(net), m_(m) {
 }
 
 StepLoss SslStep::loss(const std::vector<Tensor>& views, Generator& pair_gen) {
+  SG_CHECK(!views.empty(), m_.method, ": no views");
+  return loss(views, is_gsg(m_) ? randperm(views[0].shape()[0], pair_gen) : Tensor());
+}
+
+StepLoss SslStep::loss(const std::vector<Tensor>& views, const Tensor& pair_perm) {
   SG_CHECK(int(views.size()) == views_per_image(m_), m_.method, ": ", views.size(),
            " views per image, expected ", views_per_image(m_));
   Head h = m_.predictor ? Head([this](const Tensor& z) { return (*net_.predictor)(z); })
@@ -39,7 +44,9 @@ StepLoss SslStep::loss(const std::vector<Tensor>& views, Generator& pair_gen) {
                        : simsiam_loss(z[0], z[1], h, SslOptions{m_.stop_grad});
     return out;
   }
-  Tensor perm = engine::to(randperm(z[0].shape()[0], pair_gen), z[0].device());  // moved once
+  SG_CHECK(pair_perm.defined() && pair_perm.shape() == Shape{z[0].shape()[0]}, m_.method,
+           ": the pairing permutation must have one entry per image (", z[0].shape()[0], ")");
+  Tensor perm = engine::to(pair_perm, z[0].device());  // moved once
   auto crops = [&](const std::vector<Tensor>& x) {
     return m_.gsg_views == 4 ? four_view_crops(x[0], x[1], x[2], x[3], perm)
                              : two_view_crops(x[0], x[1], perm);

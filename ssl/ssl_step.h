@@ -46,6 +46,10 @@ class SslStep {
   // views: views_per_image(m) tensors [B, 3, H, W] on the network's device. GSG draws its
   // pairing permutation from pair_gen.
   StepLoss loss(const std::vector<Tensor>& views, Generator& pair_gen);
+  // The same with GSG's pairing given: image i's partner is perm[i] (int64, a permutation of the
+  // batch rows; ignored by the other methods). The data-parallel tests give one process the
+  // block-wise permutation that the ranks draw each for its own rows.
+  StepLoss loss(const std::vector<Tensor>& views, const Tensor& perm);
   // After the optimizer step: BYOL's EMA update with τ for this step of total_steps.
   void after_optimizer_step(int64_t step, int64_t total_steps);
   TargetNetwork* target() { return target_.get(); }  // null for the SimSiam methods

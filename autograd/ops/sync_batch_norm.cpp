@@ -1,34 +1,38 @@
-// SyncBatchNorm: batch normalisation whose batch is the union of every rank's batch.
+// SyncBatchNorm: batch normalisation whose batch is the union of every rank's batch, built from
+// the batch_norm kernels (oneDNN's on the CPU, in whatever layout the convolution left x in),
+// so that it costs about what batch_norm costs plus two small exchanges.
 //
-// Forward. Each rank computes, per channel, its count n_r, mean m_r and sum of squared
-// deviations M2_r (two passes over its own x, in double), and the ranks exchange these three
-// numbers. Merging (Chan et al.'s parallel variance) gives the global
+// Forward. Each rank's batch_norm_forward_train kernel gives its count n_r, mean m_r and biased
+// variance v_r per channel (M2_r = n_r v_r); the ranks exchange these, and merging them in double
+// (Chan et al.'s parallel variance) gives the global
 //   N = sum n_r,  mean = sum n_r m_r / N,  M2 = sum (M2_r + n_r (m_r - mean)^2),
-// without the cancellation of sum(x^2) - N mean^2. y = (x - mean) / sqrt(M2/N + eps) * gamma +
-// beta, as batch_norm with the global statistics; the running variance takes M2/(N-1).
+// without the cancellation of sum(x^2) - N mean^2. y is batch_norm_forward_infer with the global
+// mean and variance M2/N; the running variance takes M2/(N-1).
 //
-// Backward. With xhat = (x - mean) * invstd and g = dL/dy, where L is the sum of all ranks'
-// losses,
-//   dx = gamma * invstd * (g - mean_N(g) - xhat * mean_N(g * xhat)),
-// where mean_N averages over the global batch: each rank sums g and g * xhat over its rows and
-// one all-reduce adds the ranks' sums. dgamma = sum(g * xhat) and dbeta = sum(g) over this
-// rank's rows only; data-parallel gradient averaging combines them as every other parameter.
+// Backward. With xhat = (x - mean) * invstd, scale = gamma * invstd and g = dL/dy, where L is the
+// sum of all ranks' losses,
+//   dx = scale * (g - G/N - xhat * GX/N),   G = sum g,  GX = sum g * xhat  over the global batch.
+// batch_norm_backward, given the global mean and variance, returns this rank's sums
+// (dbeta = sum g, dgamma = sum g xhat over its n rows) and dx_local, the same formula with the
+// local means G_r/n and GX_r/n. One all-reduce of [G_r, GX_r] gives G and GX, and
+//   dx = dx_local + scale * (G_r/n - G/N) + scale * xhat * (GX_r/n - GX/N),
+// a per-channel affine correction a + b * x. dgamma and dbeta stay this rank's own sums;
+// data-parallel gradient averaging combines them as every other parameter.
 #include <cmath>
 
 #include "autograd/ops.h"
-#include "autograd/ops/per_channel.h"
 #include "engine/ops.h"
 
 namespace sg {
 
 namespace e = engine;
-using detail::non_channel_dims;
-using detail::per_channel;
 
 namespace {
 
+// The global statistics per channel, as [C] tensors in the dtype of the kernel's statistics.
 struct GlobalStats {
-  Tensor mean, invstd;  // [C] float64 on x's device
+  Tensor mean, var;  // var biased: what the batch is normalised with
+  std::vector<double> invstd;
   double count = 0;
 };
 
@@ -36,50 +40,59 @@ GlobalStats global_statistics(const Tensor& x, const Tensor& running_mean,
                               const Tensor& running_var, Communicator& comm, double momentum,
                               double eps) {
   int64_t c = x.shape()[1];
-  Tensor xd = e::to(x, DType::Float64);
-  auto dims = non_channel_dims(x);
   double n = double(x.numel() / c);
-  Tensor m = e::mean(xd, dims);
-  Tensor d = e::sub(xd, per_channel(m, xd));
-  Tensor m2 = e::sum(e::mul(d, d), dims);
-  // One row per rank: [n, m_1..m_C, M2_1..M2_C], gathered on the host.
-  Tensor mine =
-      e::to(e::cat({Tensor::full({1}, n, DType::Float64, x.device()), m, m2}, 0), Device::cpu());
-  std::vector<double> rows = comm.all_gather(e::contiguous(mine)).to_vector();
-  size_t width = size_t(2 * c + 1);
+  BatchNormForward local =
+      e::batch_norm_forward_train(x, Tensor(), Tensor(), Tensor(), Tensor(), 0.0, eps, false);
+  std::vector<double> m = e::to(local.save_mean, Device::cpu()).to_vector(),
+                      v = e::to(local.save_var, Device::cpu()).to_vector();
+  // One row per rank: [n, m_1..m_C, M2_1..M2_C].
+  std::vector<double> row{n};
+  row.insert(row.end(), m.begin(), m.end());
+  for (double vk : v) row.push_back(vk * n);
+  size_t width = row.size();
+  std::vector<double> rows =
+      comm.all_gather(Tensor::from_vector(row, {int64_t(width)}, DType::Float64)).to_vector();
   int ranks = comm.size();
   double total = 0;
   for (int r = 0; r < ranks; ++r) total += rows[size_t(r) * width];
   SG_CHECK(total > 1, "sync_batch_norm: ", total, " value(s) per channel over ", ranks,
            " rank(s); training needs more than one");
-  std::vector<double> mean(static_cast<size_t>(c), 0.0), sq(static_cast<size_t>(c), 0.0);
+  size_t C = size_t(c);
+  std::vector<double> mean(C, 0.0), sq(C, 0.0);
   for (int r = 0; r < ranks; ++r)
-    for (int64_t k = 0; k < c; ++k)
-      mean[size_t(k)] += rows[size_t(r) * width] * rows[size_t(r) * width + 1 + size_t(k)] / total;
+    for (size_t k = 0; k < C; ++k)
+      mean[k] += rows[size_t(r) * width] * rows[size_t(r) * width + 1 + k] / total;
   for (int r = 0; r < ranks; ++r) {
     double nr = rows[size_t(r) * width];
-    for (int64_t k = 0; k < c; ++k) {
-      double dm = rows[size_t(r) * width + 1 + size_t(k)] - mean[size_t(k)];
-      sq[size_t(k)] += rows[size_t(r) * width + 1 + size_t(c + k)] + nr * dm * dm;
+    for (size_t k = 0; k < C; ++k) {
+      double dm = rows[size_t(r) * width + 1 + k] - mean[k];
+      sq[k] += rows[size_t(r) * width + 1 + C + k] + nr * dm * dm;
     }
   }
-  std::vector<double> invstd(static_cast<size_t>(c)), unbiased(static_cast<size_t>(c));
-  for (int64_t k = 0; k < c; ++k) {
-    invstd[size_t(k)] = 1.0 / std::sqrt(sq[size_t(k)] / total + eps);
-    unbiased[size_t(k)] = sq[size_t(k)] / (total - 1);
-  }
   GlobalStats g;
-  g.mean = e::to(Tensor::from_vector(mean, {c}, DType::Float64), x.device());
-  g.invstd = e::to(Tensor::from_vector(invstd, {c}, DType::Float64), x.device());
+  std::vector<double> var(C), unbiased(C);
+  g.invstd.resize(C);
+  for (size_t k = 0; k < C; ++k) {
+    var[k] = sq[k] / total;
+    g.invstd[k] = 1.0 / std::sqrt(var[k] + eps);
+    unbiased[k] = sq[k] / (total - 1);
+  }
+  auto vec = [&](const std::vector<double>& values) {
+    return e::to(e::to(Tensor::from_vector(values, {c}, DType::Float64), local.save_mean.dtype()),
+                 x.device());
+  };
+  g.mean = vec(mean);
+  g.var = vec(var);
   g.count = total;
   // running = (1 - momentum) running + momentum batch, in the running statistics' dtype.
-  auto update = [&](const Tensor& running, const Tensor& batch) {
+  auto update = [&](const Tensor& running, const std::vector<double>& batch) {
     if (!running.defined()) return;
-    Tensor b = e::to(e::to(batch, running.dtype()), running.device());
+    Tensor b = e::to(e::to(Tensor::from_vector(batch, {c}, DType::Float64), running.dtype()),
+                     running.device());
     e::copy_(running, e::add(e::mul(running, 1 - momentum), e::mul(b, momentum)));
   };
-  update(running_mean, g.mean);
-  update(running_var, e::to(Tensor::from_vector(unbiased, {c}, DType::Float64), x.device()));
+  update(running_mean, mean);
+  update(running_var, unbiased);
   return g;
 }
 
@@ -90,48 +103,61 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
                        double momentum, double eps, bool relu) {
   SG_CHECK(x.dim() >= 2, "sync_batch_norm: input of shape ", shape_str(x.shape()),
            ", expected [N, C, ...]");
-  GlobalStats s = [&] {
-    NoGradGuard no_grad;
-    return global_statistics(x, running_mean, running_var, comm, momentum, eps);
-  }();
+  GlobalStats s;
   Tensor y;
-  Tensor mean = e::to(s.mean, x.dtype()), invstd = e::to(s.invstd, x.dtype());
   {
     NoGradGuard no_grad;
-    Tensor scale = weight.defined() ? e::mul(invstd, e::to(weight, x.dtype())) : invstd;
-    y = e::mul(e::sub(x, per_channel(mean, x)), per_channel(scale, x));
-    if (bias.defined()) y = e::add(y, per_channel(e::to(bias, x.dtype()), x));
-    if (relu) y = e::relu_forward(y);
+    s = global_statistics(x, running_mean, running_var, comm, momentum, eps);
+    y = e::batch_norm_forward_infer(x, weight, bias, s.mean, s.var, eps, relu);
   }
   const char* name = relu ? "sync_batch_norm_relu" : "sync_batch_norm";
-  return record(name, y, {x, weight, bias},
-                [sx = SavedTensor(x), sw = SavedTensor(weight),
-                 sy = relu ? SavedTensor(y) : SavedTensor(), mean, invstd, count = s.count, relu,
-                 name, bias_dtype = bias.defined() ? bias.dtype() : x.dtype(),
-                 &comm](const Tensor& g_in, const std::vector<bool>& needs) {
-                  Tensor x = sx.get(name), w = sw.get(name);
-                  Tensor g = relu ? e::relu_backward(g_in, sy.get(name)) : g_in;
-                  auto dims = non_channel_dims(x);
-                  Tensor xhat = e::mul(e::sub(x, per_channel(mean, x)), per_channel(invstd, x));
-                  Tensor sum_g = e::sum(g, dims), sum_gx = e::sum(e::mul(g, xhat), dims);
-                  Tensor gx, gw, gb;
-                  if (needs[0]) {
-                    int64_t c = x.shape()[1];
-                    // The two sums over the global batch: one all-reduce, in double, on the host.
-                    Tensor both = e::contiguous(
-                        e::to(e::to(e::cat({sum_g, sum_gx}, 0), DType::Float64), Device::cpu()));
-                    comm.all_reduce(both, ReduceOp::Sum);
-                    both = e::to(e::to(e::mul(both, 1.0 / count), x.dtype()), x.device());
-                    Tensor mean_g = e::narrow(both, 0, 0, c), mean_gx = e::narrow(both, 0, c, c);
-                    Tensor scale = w.defined() ? e::mul(invstd, e::to(w, x.dtype())) : invstd;
-                    Tensor centred = e::sub(e::sub(g, per_channel(mean_g, x)),
-                                            e::mul(xhat, per_channel(mean_gx, x)));
-                    gx = e::mul(centred, per_channel(scale, x));
-                  }
-                  if (needs[1]) gw = e::to(sum_gx, w.dtype());
-                  if (needs[2]) gb = e::to(sum_g, bias_dtype);
-                  return Grads{gx, gw, gb};
-                });
+  return record(
+      name, y, {x, weight, bias},
+      [sx = SavedTensor(x), sw = SavedTensor(weight), sy = relu ? SavedTensor(y) : SavedTensor(),
+       bias_dtype = bias.defined() ? bias.dtype() : x.dtype(), s, relu, eps, name,
+       &comm](const Tensor& g_in, const std::vector<bool>& needs) {
+        Tensor x = sx.get(name), w = sw.get(name);
+        Tensor g = relu ? e::relu_backward(g_in, sy.get(name)) : g_in;
+        int64_t c = x.shape()[1];
+        Tensor gamma = w.defined() ? w : Tensor::ones({c}, s.mean.dtype(), x.device());
+        BatchNormGrads local = e::batch_norm_backward(g, x, gamma, s.mean, s.var, eps, Tensor());
+        Tensor gx;
+        if (needs[0]) {
+          double n = double(x.numel() / c);
+          std::vector<double> mine = e::to(local.dbeta, Device::cpu()).to_vector(),
+                              sum_gx = e::to(local.dgamma, Device::cpu()).to_vector();
+          mine.insert(mine.end(), sum_gx.begin(), sum_gx.end());
+          Tensor both = Tensor::from_vector(mine, {2 * c}, DType::Float64);
+          comm.all_reduce(both, ReduceOp::Sum);  // the sums over the global batch
+          std::vector<double> global = both.to_vector(),
+                              gm = e::to(gamma, Device::cpu()).to_vector(),
+                              mean = e::to(s.mean, Device::cpu()).to_vector();
+          std::vector<double> a(static_cast<size_t>(c)), b(static_cast<size_t>(c));
+          for (size_t k = 0; k < size_t(c); ++k) {
+            double scale = gm[k] * s.invstd[k];
+            double shift_g = mine[k] / n - global[k] / s.count;
+            double shift_gx = mine[size_t(c) + k] / n - global[size_t(c) + k] / s.count;
+            b[k] = scale * shift_gx * s.invstd[k];  // xhat = (x - mean) * invstd
+            a[k] = scale * shift_g - b[k] * mean[k];
+          }
+          if (s.count == n) {
+            gx = local.dx;  // one rank: the local means are the global ones
+          } else {
+            // a + b x on the batch-norm kernel, in x's own layout: mean 0, variance 1, eps 0.
+            auto vec = [&](const std::vector<double>& values) {
+              return e::to(e::to(Tensor::from_vector(values, {c}, DType::Float64), s.mean.dtype()),
+                           x.device());
+            };
+            Tensor zeros = Tensor::zeros({c}, s.mean.dtype(), x.device()),
+                   ones = Tensor::ones({c}, s.mean.dtype(), x.device());
+            gx = e::add(local.dx,
+                        e::batch_norm_forward_infer(x, vec(b), vec(a), zeros, ones, 0.0, false));
+          }
+        }
+        Tensor gw = needs[1] ? e::to(local.dgamma, w.dtype()) : Tensor();
+        Tensor gb = needs[2] ? e::to(local.dbeta, bias_dtype) : Tensor();
+        return Grads{gx, gw, gb};
+      });
 }
 
 }  // namespace sg

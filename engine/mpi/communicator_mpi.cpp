@@ -6,6 +6,7 @@
 
 #include "engine/communicator.h"
 #include "engine/ops.h"
+#include "engine/profile.h"
 
 namespace sg {
 
@@ -63,8 +64,15 @@ class MpiPending : public PendingCollective {
     if (request_ != MPI_REQUEST_NULL) MPI_Wait(&request_, MPI_STATUS_IGNORE);
   }
   void wait() override {
+    KernelTimer timer(OpKind::Collective);  // the part of the transfer nothing overlapped
     check_mpi(MPI_Wait(&request_, MPI_STATUS_IGNORE), "MPI_Iallreduce", rank_);
     if (op_ == ReduceOp::Mean) divide_by(t_, size_);
+  }
+  bool test() override {
+    if (request_ == MPI_REQUEST_NULL) return true;
+    int done = 0;
+    check_mpi(MPI_Test(&request_, &done, MPI_STATUS_IGNORE), "MPI_Iallreduce", rank_);
+    return done != 0;
   }
 
  private:
@@ -105,7 +113,9 @@ class MpiCommunicator : public Communicator {
   std::string name() const override { return "MPI, " + std::to_string(size_) + " ranks"; }
 
   void all_reduce(Tensor& t, ReduceOp op) override {
+    KernelTimer timer(OpKind::Collective);
     check_operand(t, "all_reduce");
+    count(t);
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, t.raw_data(), int(t.numel()), mpi_type(t, "all_reduce"),
                             mpi_op(op), MPI_COMM_WORLD),
               "MPI_Allreduce", rank_);
@@ -113,7 +123,9 @@ class MpiCommunicator : public Communicator {
   }
 
   std::unique_ptr<PendingCollective> all_reduce_async(Tensor& t, ReduceOp op) override {
+    KernelTimer timer(OpKind::Collective);
     check_operand(t, "all_reduce_async");
+    count(t);
     MPI_Request request = MPI_REQUEST_NULL;
     check_mpi(MPI_Iallreduce(MPI_IN_PLACE, t.raw_data(), int(t.numel()),
                              mpi_type(t, "all_reduce_async"), mpi_op(op), MPI_COMM_WORLD, &request),
@@ -122,7 +134,9 @@ class MpiCommunicator : public Communicator {
   }
 
   void broadcast(Tensor& t, int root) override {
+    KernelTimer timer(OpKind::Collective);
     check_operand(t, "broadcast");
+    count(t);
     SG_CHECK(root >= 0 && root < size_, "broadcast from rank ", root, " in a world of ", size_);
     check_mpi(
         MPI_Bcast(t.raw_data(), int(t.numel()), mpi_type(t, "broadcast"), root, MPI_COMM_WORLD),
@@ -130,7 +144,9 @@ class MpiCommunicator : public Communicator {
   }
 
   Tensor all_gather(const Tensor& t) override {
+    KernelTimer timer(OpKind::Collective);
     check_operand(t, "all_gather");
+    count(t);
     Shape shape{int64_t(size_)};
     for (int64_t d : t.shape()) shape.push_back(d);
     Tensor out = Tensor::empty(shape, t.dtype());
@@ -140,7 +156,10 @@ class MpiCommunicator : public Communicator {
     return out;
   }
 
-  void barrier() override { check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier", rank_); }
+  void barrier() override {
+    KernelTimer timer(OpKind::Collective);
+    check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier", rank_);
+  }
 
   [[noreturn]] void abort(int code) override {
     MPI_Abort(MPI_COMM_WORLD, code);

@@ -3,13 +3,16 @@
 // averaging against one process training on the whole batch, and the loader's shards.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 
 #include "autograd/autograd.h"
 #include "data/loader.h"
 #include "layers/data_parallel.h"
 #include "layers/layers.h"
 #include "layers/optim.h"
+#include "ssl/ssl_step.h"
 #include "tests/dist/world.h"
 #include "tests/helpers.h"
 
@@ -46,6 +49,39 @@ TEST_CASE("dist.collectives") {
   pending->wait();
   CHECK(a.at({4}) == n);
   comm.barrier();
+  // Odd sizes and empty tensors, every reduction, every root.
+  for (int64_t size : {int64_t(0), int64_t(1), int64_t(7), int64_t(1001)}) {
+    CAPTURE(size);
+    std::vector<double> mine(static_cast<size_t>(size));
+    for (int64_t i = 0; i < size; ++i) mine[size_t(i)] = double((r + 1) * (i % 5) - r);
+    auto expected = [&](ReduceOp op, int64_t i) {
+      double acc = op == ReduceOp::Max ? -1e300 : op == ReduceOp::Min ? 1e300 : 0.0;
+      for (int k = 0; k < n; ++k) {
+        double v = double((k + 1) * (i % 5) - k);
+        acc = op == ReduceOp::Max   ? std::max(acc, v)
+              : op == ReduceOp::Min ? std::min(acc, v)
+                                    : acc + v;
+      }
+      return op == ReduceOp::Mean ? acc / n : acc;
+    };
+    for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min}) {
+      Tensor t = Tensor::from_vector(mine, {size}, DType::Float64);
+      comm.all_reduce(t, op);
+      std::vector<double> got = t.to_vector();
+      REQUIRE(int64_t(got.size()) == size);
+      for (int64_t i = 0; i < size; ++i) CHECK(got[size_t(i)] == doctest::Approx(expected(op, i)));
+    }
+    for (int root = 0; root < n; ++root) {
+      Tensor t = Tensor::full({size}, double(r == root ? 42 : -1), DType::Int64);
+      comm.broadcast(t, root);
+      CHECK(t.to_vector() == std::vector<double>(size_t(size), 42.0));
+    }
+    Tensor gathered = comm.all_gather(Tensor::from_vector(mine, {size}, DType::Float32));
+    REQUIRE(gathered.shape() == Shape{n, size});
+    for (int k = 0; k < n; ++k)
+      for (int64_t i = 0; i < size; ++i)
+        CHECK(gathered.at({k, i}) == double((k + 1) * (i % 5) - k));
+  }
   Tensor bf16 = Tensor::full({2}, 1.0, DType::BFloat16);
   if (n > 1)
     CHECK_THROWS_WITH_AS(comm.all_reduce(bf16, ReduceOp::Sum), doctest::Contains("bfloat16"),
@@ -54,10 +90,13 @@ TEST_CASE("dist.collectives") {
 
 TEST_CASE("dist.sync_batch_norm_equals_batch_norm_of_the_global_batch") {
   Communicator& comm = *world();
-  // float32 as trained; float64 at an offset of 1e8, where sum(x^2) - N mean^2 would lose every
-  // digit of the variance (x^2 ~ 1e16) and the per-rank deviations merged by Chan's formula
-  // lose none.
-  for (auto [dtype, offset] : {std::pair{DType::Float32, 0.0}, std::pair{DType::Float64, 1e8}}) {
+  // float32 as trained (oneDNN's kernels); float64 (the reference kernels) to 1e-10; and float64
+  // at an offset of 1e8, where sum(x^2) - N mean^2 would lose every digit of the variance
+  // (x^2 ~ 1e16) and the per-rank deviations merged by Chan's formula lose none. There x itself
+  // carries 1e8 * 2^-53 ~ 1e-8 of rounding into x - mean, so 1e-6 is what both sides can agree
+  // to.
+  for (auto [dtype, offset] : {std::pair{DType::Float32, 0.0}, std::pair{DType::Float64, 0.0},
+                               std::pair{DType::Float64, 1e8}}) {
     for (bool relu : {false, true}) {
       CAPTURE(offset);
       CAPTURE(relu);
@@ -82,7 +121,7 @@ TEST_CASE("dist.sync_batch_norm_equals_batch_norm_of_the_global_batch") {
       Tensor rm2 = Tensor::zeros({3}, dtype), rv2 = Tensor::ones({3}, dtype);
       Tensor y2 = sync_batch_norm(x2, g2, b2, rm2, rv2, comm, 0.1, 1e-5, relu);
       backward(sum(y2 * my_rows(weights, comm)));
-      double tol = dtype == DType::Float32 ? 1e-5 : 1e-6;
+      double tol = dtype == DType::Float32 ? 1e-5 : offset == 0 ? 1e-10 : 1e-6;
       CHECK(max_abs_diff(y2, my_rows(y1, comm)) < tol);
       CHECK(max_abs_diff(x2.grad(), my_rows(x1.grad(), comm)) < tol);
       CHECK(max_abs_diff(rm2, rm1) < tol * (1 + offset));
@@ -152,6 +191,103 @@ TEST_CASE("dist.data_parallel_matches_one_process_on_the_global_batch") {
     Tensor all = comm->all_gather(e::contiguous(b[i].second));
     for (int r = 1; r < comm->size(); ++r)
       CHECK(max_abs_diff(e::narrow(all, 0, r, 1), e::narrow(all, 0, 0, 1)) == 0);
+  }
+}
+
+namespace {
+// The pairing GSG draws on rank r for its own rows (each rank its own generator).
+Tensor rank_pairing(int64_t rows, int r, int step) {
+  Generator gen(uint64_t(1000 * step + r));
+  return randperm(rows, gen);
+}
+}  // namespace
+
+// SimSiam, BYOL and SimSiam-GSG (four views) with SyncBatchNorm: N ranks on their shards train
+// exactly as one process on the global batch. For GSG the one process is given the block-wise
+// pairing the ranks draw (rank r pairs its rows among themselves, as the official code under
+// DDP). float64 runs the reference kernels, float32 oneDNN's.
+TEST_CASE("dist.ssl_methods_match_one_process_on_the_global_batch") {
+  std::shared_ptr<Communicator> comm = world();
+  const int n = comm->size();
+  const int64_t per_rank = 4, rows = per_rank * n;
+  for (std::string method : {"simsiam", "byol", "simsiam-gsg"}) {
+    for (DType dtype : {DType::Float64, DType::Float32}) {
+      CAPTURE(method);
+      CAPTURE(dtype_name(dtype));
+      MethodOptions m;
+      m.method = method;
+      m.gsg_views = 4;
+      SiameseOptions shape;
+      shape.width = 4;
+      shape.dim = 16;
+      shape.pred_dim = 8;
+      shape.seed = 3;
+      Generator gen(21);  // the same views on every rank
+      std::vector<std::vector<Tensor>> views(3);
+      for (auto& step_views : views)
+        for (int v = 0; v < views_per_image(m); ++v)
+          step_views.push_back(normal({rows, 3, 8, 8}, 0, 1, gen, dtype));
+      auto block_pairing = [&](int step) {
+        std::vector<double> all;
+        for (int r = 0; r < n; ++r)
+          for (double p : rank_pairing(per_rank, r, step).to_vector())
+            all.push_back(p + double(r * per_rank));
+        return Tensor::from_vector(all, {rows}, DType::Int64);
+      };
+      // One process, the whole batch.
+      SiameseNet single(shape);
+      single.to(dtype);
+      SslStep step1(single, m);
+      SGD sgd1(weight_and_norm_groups(single.named_parameters(), 0.05, 1e-4), 0.9);
+      std::vector<double> losses1;
+      for (int s = 0; s < 3; ++s) {
+        sgd1.zero_grad();
+        Tensor loss = step1.loss(views[size_t(s)], block_pairing(s)).loss;
+        losses1.push_back(loss.item());
+        backward(loss);
+        sgd1.step();
+        step1.after_optimizer_step(s, 3);
+      }
+      // N ranks, each from other weights until broadcast_state.
+      SiameseOptions other = shape;
+      other.seed = 3 + uint64_t(comm->rank()) * 7;
+      SiameseNet net(other);
+      net.to(dtype);
+      convert_sync_batchnorm(net, comm);
+      DataParallel ddp(net, comm);
+      ddp.broadcast_state();
+      SslStep step2(net, m);  // BYOL's target copies the broadcast weights
+      if (step2.target()) convert_sync_batchnorm(step2.target()->net(), comm);
+      SGD sgd2(weight_and_norm_groups(net.named_parameters(), 0.05, 1e-4), 0.9);
+      double tol = dtype == DType::Float64 ? 1e-10 : 1e-5;  // measured: 2e-15 and 6e-7
+      for (int s = 0; s < 3; ++s) {
+        sgd2.zero_grad();
+        std::vector<Tensor> mine;
+        for (const Tensor& v : views[size_t(s)]) mine.push_back(my_rows(v, *comm));
+        Tensor loss = step2.loss(mine, rank_pairing(per_rank, comm->rank(), s)).loss;
+        Tensor mean_loss = Tensor::full({1}, loss.item(), DType::Float64);
+        comm->all_reduce(mean_loss, ReduceOp::Mean);
+        CHECK(std::abs(mean_loss.item() - losses1[size_t(s)]) < tol);
+        ddp.backward(loss);
+        sgd2.step();
+        step2.after_optimizer_step(s, 3);
+      }
+      auto a = single.state_dict(), b = net.state_dict();
+      REQUIRE(a.size() == b.size());
+      double worst = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (a[i].second.dtype() == DType::Int64) continue;  // num_batches_tracked
+        worst = std::max(worst, max_abs_diff(a[i].second, b[i].second));
+      }
+      CAPTURE(worst);
+      CHECK(worst < tol);
+      if (step1.target()) {
+        auto ta = step1.target()->net().state_dict(), tb = step2.target()->net().state_dict();
+        for (size_t i = 0; i < ta.size(); ++i)
+          if (ta[i].second.dtype() != DType::Int64)
+            CHECK(max_abs_diff(ta[i].second, tb[i].second) < tol);
+      }
+    }
   }
 }
 
