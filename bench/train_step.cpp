@@ -71,10 +71,7 @@ int main(int argc, char** argv) {
                    long(batch), ranks);
     return 2;
   }
-  if (ranks > 1 && device_name == "cuda") {
-    if (talk) std::fprintf(stderr, "train_step: --device cuda under mpirun is not supported yet\n");
-    return 2;
-  }
+
   const int64_t global_batch = batch;
   batch /= ranks;  // this rank's images
   if (device_name == "cuda" && cuda_device_count() == 0) {
@@ -83,7 +80,9 @@ int main(int argc, char** argv) {
                  "built without CUDA)\n");
     return 2;
   }
-  Device device = device_name == "cuda" ? Device::cuda(0) : Device::cpu();
+  // Several GPUs: NCCL between them, rank r on the GPU of its local rank.
+  if (ranks > 1 && device_name == "cuda") comm = make_nccl_communicator(comm);
+  Device device = device_name == "cuda" ? Device::cuda(comm->local_rank()) : Device::cpu();
 
   set_num_threads(threads);
   if (talk &&

@@ -52,4 +52,13 @@ std::unique_ptr<Communicator> make_mpi_communicator() {
 }
 #endif
 
+#ifndef SG_WITH_NCCL
+bool built_with_nccl() { return false; }
+std::unique_ptr<Communicator> make_nccl_communicator(std::shared_ptr<Communicator>) {
+  SG_CHECK(false,
+           "this stopgrad was built without NCCL (it needs the CUDA toolkit's nccl.h and "
+           "libnccl; reconfigure where they are)");
+}
+#endif
+
 }  // namespace sg

@@ -1,9 +1,9 @@
 #pragma once
 // The communicator seam of data-parallel training: the collectives a training step needs, on
 // tensors, between the ranks of one job. Implementations: one process (world size 1, no
-// library; every collective is the identity), and MPI between processes started by `mpirun`
-// (CPU tensors). What the ranks compute with them is in autograd/ (sync_batch_norm) and
-// layers/ (data_parallel.h).
+// library; every collective is the identity), MPI between processes started by `mpirun` (CPU
+// tensors), and NCCL between their GPUs (CUDA tensors). What the ranks compute with them is in
+// autograd/ (sync_batch_norm) and layers/ (data_parallel.h).
 #include <memory>
 #include <string>
 
@@ -70,5 +70,10 @@ std::unique_ptr<Communicator> make_mpi_communicator();
 // MPI when this process was started by mpirun (OMPI_COMM_WORLD_SIZE is set), else one process.
 std::unique_ptr<Communicator> communicator_from_environment();
 bool built_with_mpi();
+// NCCL between the GPUs of `bootstrap`'s ranks (engine/nccl/communicator_nccl.cpp): rank r drives
+// cuda:<its local rank>; CUDA tensors go through NCCL, CPU tensors through `bootstrap` (MPI
+// under mpirun; one process works too). Throws when stopgrad was built without NCCL.
+std::unique_ptr<Communicator> make_nccl_communicator(std::shared_ptr<Communicator> bootstrap);
+bool built_with_nccl();
 
 }  // namespace sg

@@ -438,13 +438,17 @@ int main(int argc, char** argv) {
     SG_CHECK(c.batch_size % comm->size() == 0, "--batch-size ", c.batch_size,
              " is not divisible by the ", comm->size(),
              " ranks (the global batch is split evenly over them)");
-    SG_CHECK(comm->size() == 1 || c.device == "cpu",
-             "--device cuda under mpirun needs the NCCL communicator, which stopgrad does not "
-             "have yet; train data-parallel on CPUs, or on one GPU");
     set_num_threads(c.threads);
     SG_CHECK(c.device == "cpu" || cuda_device_count() > 0,
              "--device cuda: no CUDA device here (or stopgrad was built without CUDA)");
-    Device device = c.device == "cuda" ? Device::cuda(0) : Device::cpu();
+    // Several GPUs: NCCL between them, each rank driving the GPU of its local rank; host tensors
+    // (the kNN monitor's features) still go over MPI.
+    if (comm->size() > 1 && c.device == "cuda") {
+      SG_CHECK(built_with_nccl(),
+               "--device cuda under mpirun needs NCCL, and this stopgrad was built without it");
+      comm = make_nccl_communicator(comm);
+    }
+    Device device = c.device == "cuda" ? Device::cuda(comm->local_rank()) : Device::cpu();
     ProgressLine load_time(1);
     Splits data = load_splits(c.data, c.image_size);
     std::printf("loaded %ld training and %ld test images from %s in %.1f s\n",

@@ -59,8 +59,7 @@ size_t DataParallel::gradient_bytes() const {
 void DataParallel::broadcast_state() {
   NoGradGuard no_grad;
   for (auto& [name, t] : model_.state_dict()) {
-    SG_CHECK(t.device().is_cpu() && t.is_contiguous(), "broadcast_state: '", name,
-             "' is not a contiguous CPU tensor");
+    SG_CHECK(t.is_contiguous(), "broadcast_state: '", name, "' is not contiguous");
     comm_->broadcast(t, 0);
   }
 }

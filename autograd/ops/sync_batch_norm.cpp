@@ -50,8 +50,9 @@ GlobalStats global_statistics(const Tensor& x, const Tensor& running_mean,
   row.insert(row.end(), m.begin(), m.end());
   for (double vk : v) row.push_back(vk * n);
   size_t width = row.size();
-  std::vector<double> rows =
-      comm.all_gather(Tensor::from_vector(row, {int64_t(width)}, DType::Float64)).to_vector();
+  // On x's device: the MPI communicator takes host tensors, NCCL's device ones.
+  Tensor mine = e::to(Tensor::from_vector(row, {int64_t(width)}, DType::Float64), x.device());
+  std::vector<double> rows = e::to(comm.all_gather(mine), Device::cpu()).to_vector();
   int ranks = comm.size();
   double total = 0;
   for (int r = 0; r < ranks; ++r) total += rows[size_t(r) * width];
@@ -127,9 +128,9 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
           std::vector<double> mine = e::to(local.dbeta, Device::cpu()).to_vector(),
                               sum_gx = e::to(local.dgamma, Device::cpu()).to_vector();
           mine.insert(mine.end(), sum_gx.begin(), sum_gx.end());
-          Tensor both = Tensor::from_vector(mine, {2 * c}, DType::Float64);
+          Tensor both = e::to(Tensor::from_vector(mine, {2 * c}, DType::Float64), x.device());
           comm.all_reduce(both, ReduceOp::Sum);  // the sums over the global batch
-          std::vector<double> global = both.to_vector(),
+          std::vector<double> global = e::to(both, Device::cpu()).to_vector(),
                               gm = e::to(gamma, Device::cpu()).to_vector(),
                               mean = e::to(s.mean, Device::cpu()).to_vector();
           std::vector<double> a(static_cast<size_t>(c)), b(static_cast<size_t>(c));
