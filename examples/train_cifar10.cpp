@@ -283,10 +283,6 @@ double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const C
   if (comm.rank() == 0) std::printf("%s", progress.line_start());
   double accuracy = knn_accuracy(train_features, train.labels, test_features, test.labels,
                                  train.num_classes(), c.knn_k, c.knn_t);
-  // The pass's large blocks (features, similarity blocks) are of sizes training never asks for:
-  // give them back rather than keep them cached through the next epoch.
-  train_features = test_features = Tensor();
-  release_cached_host_memory();
   return accuracy;
 }
 
@@ -306,12 +302,16 @@ void add_spectra(SiameseNet& net, const ImageSet& test, json& m) {
   }
 }
 
-// Epoch 0: the untrained network's kNN and spectra.
-json evaluate_untrained(SiameseNet& net, const ImageSet& train, const ImageSet& test,
-                        const Config& c, Communicator& comm) {
-  json m = {{"epoch", 0}, {"knn_top1", knn(net, train, test, c, comm)}};
-  add_spectra(net, test, m);
-  return m;
+// The kNN accuracy and (rank 0) the spectra into m. The evaluation's large blocks (features,
+// similarities) are of sizes the training step never asks for, and the step's cached blocks are
+// not needed until the next epoch: the step's go back before, the evaluation's after, so that
+// the two never add up in the resident memory (engine/storage.h).
+void evaluate(SiameseNet& net, const ImageSet& train, const ImageSet& test, const Config& c,
+              Communicator& comm, json& m) {
+  release_cached_host_memory();
+  m["knn_top1"] = knn(net, train, test, c, comm);
+  if (comm.rank() == 0) add_spectra(net, test, m);
+  release_cached_host_memory();
 }
 
 // The SGD parameter groups: encoder, and the predictor (which may keep a fixed learning rate).
@@ -398,8 +398,7 @@ void train(const Config& c, SiameseNet& net, SslStep& step, SGD& sgd, RunDirecto
     bool eval_now = epoch == last_epoch || (c.knn_every > 0 && epoch % c.knn_every == 0);
     if (eval_now) {
       ProgressLine eval_time(1);
-      m["knn_top1"] = knn(net, train_set, test_set, c, comm);
-      if (writer) add_spectra(net, test_set, m);
+      evaluate(net, train_set, test_set, c, comm, m);
       m["knn_seconds"] = eval_time.elapsed();
       m["seconds"] = seconds + eval_time.elapsed();
     }
@@ -508,7 +507,8 @@ int main(int argc, char** argv) {
       std::printf("resumed from the end of epoch %ld\n", long(first_epoch - 1));
     } else {
       if (writer) run.start(config);
-      json untrained = evaluate_untrained(net, train_set, test_set, c, *comm);  // every rank
+      json untrained = {{"epoch", 0}};
+      evaluate(net, train_set, test_set, c, *comm, untrained);  // every rank
       if (writer) run.record(untrained);
       std::printf("epoch %3d  knn %.2f%% (untrained)\n", 0,
                   100 * untrained["knn_top1"].get<double>());
