@@ -4,6 +4,8 @@
 //   eval_cifar10 features --data DIR --weights ... --split train|test --out F.npy
 // Features are the global-average-pooled backbone outputs (eval-mode BatchNorm, test-time
 // normalisation only), rows in file order. Architecture and width default to the checkpoint's.
+// Under mpirun each rank computes the features of a 1/N slice and all-gathers the rest; rank 0
+// alone prints and writes, and any rank's error ends the job.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -12,6 +14,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "engine/atomic_file.h"
+#include "engine/communicator.h"
 #include "engine/parallel.h"
 #include "examples/cli_checks.h"
 #include "examples/features.h"
@@ -104,6 +107,9 @@ int main(int argc, char** argv) {
   app.add_option("--knn-k", k)->check(cli::positive);
   app.add_option("--knn-t", t)->check(cli::positive);
   CLI11_PARSE(app, argc, argv);
+  std::shared_ptr<Communicator> comm = communicator_from_environment();
+  const bool writer = comm->rank() == 0;
+  if (!writer && !std::freopen("/dev/null", "w", stdout)) return 1;
   try {
     set_num_threads(threads);
     SG_CHECK(mode != "features" || !out.empty(), "features: --out FILE.npy is required");
@@ -143,21 +149,29 @@ int main(int argc, char** argv) {
     load_named(net.state_dict(), file.tensors, "'" + weights + "'");
     Splits splits = load_splits(data, config.contains("image_size") ? number("image_size") : 32);
     const ImageSet &train = splits.train, &test = splits.test;
+    auto features = [&](const ImageSet& set) { return backbone_features(net, set, *comm); };
     if (mode == "features") {
-      write_npy(out, backbone_features(net, split == "train" ? train : test));
+      Tensor f = features(split == "train" ? train : test);
+      if (writer) write_npy(out, f);
       std::printf("wrote %s\n", out.c_str());
     } else if (mode == "knn") {
-      std::printf("knn_top1: %.4f\n", knn_accuracy(backbone_features(net, train), train.labels,
-                                                   backbone_features(net, test), test.labels,
-                                                   train.num_classes(), k, t));
+      Tensor train_f = features(train), test_f = features(test);
+      if (writer)
+        std::printf("knn_top1: %.4f\n", knn_accuracy(train_f, train.labels, test_f, test.labels,
+                                                     train.num_classes(), k, t));
     } else {
-      std::printf("linear_top1: %.4f\n",
-                  linear_probe(backbone_features(net, train), train.labels, train.num_classes(),
-                               backbone_features(net, test), test.labels, epochs, lr, 0));
+      Tensor train_f = features(train), test_f = features(test);
+      if (writer)  // a linear layer on cached features: one rank is enough
+        std::printf("linear_top1: %.4f\n", linear_probe(train_f, train.labels, train.num_classes(),
+                                                        test_f, test.labels, epochs, lr, 0));
     }
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "eval_cifar10: %s\n", e.what());
-    return 1;
+    if (comm->size() == 1) {
+      std::fprintf(stderr, "eval_cifar10: %s\n", e.what());
+      return 1;
+    }
+    std::fprintf(stderr, "eval_cifar10: rank %d of %d: %s\n", comm->rank(), comm->size(), e.what());
+    comm->abort(1);  // the other ranks may be waiting in a collective
   }
   return 0;
 }

@@ -239,29 +239,6 @@ ImageSet repeated(const ImageSet& set, int64_t n) {
   return out;
 }
 
-// Backbone features of `set`, each rank computing a 1/N slice and all-gathering the rest.
-Tensor features_of(SiameseNet& net, const ImageSet& set, Communicator& comm,
-                   const std::function<void(int64_t)>& after_batch) {
-  if (comm.size() == 1) return backbone_features(net, set, after_batch);
-  int64_t per = (set.size() + comm.size() - 1) / comm.size();  // the last slice padded
-  int64_t first = std::min<int64_t>(comm.rank() * per, set.size());
-  int64_t count = std::min(per, set.size() - first);
-  ImageSet slice = set;
-  slice.pixels.assign(set.pixels.begin() + first * set.image_bytes(),
-                      set.pixels.begin() + (first + count) * set.image_bytes());
-  slice.labels.assign(set.labels.begin() + first, set.labels.begin() + first + count);
-  Tensor padded = Tensor::zeros({per, net.backbone->feature_dim()});
-  if (count > 0) {
-    Tensor mine = backbone_features(net, slice, [&](int64_t done) {
-      if (after_batch) after_batch(done * comm.size());
-    });
-    engine::copy_(engine::narrow(padded, 0, 0, count), mine);
-  }
-  Tensor all = comm.all_gather(padded);  // [ranks, per, features]
-  return engine::contiguous(engine::narrow(
-      engine::reshape(all, {comm.size() * per, net.backbone->feature_dim()}), 0, 0, set.size()));
-}
-
 // The kNN monitor on backbone features, with its own progress line (the feature pass over the
 // training set is most of its time).
 double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const Config& c,
@@ -278,8 +255,8 @@ double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const C
       if (comm.rank() == 0) progress.show(all, text);
     };
   };
-  Tensor train_features = features_of(net, train, comm, show(0));
-  Tensor test_features = features_of(net, test, comm, show(train.size()));
+  Tensor train_features = backbone_features(net, train, comm, show(0));
+  Tensor test_features = backbone_features(net, test, comm, show(train.size()));
   if (comm.rank() == 0) std::printf("%s", progress.line_start());
   double accuracy = knn_accuracy(train_features, train.labels, test_features, test.labels,
                                  train.num_classes(), c.knn_k, c.knn_t);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,22 @@ namespace sg::testing {
 
 inline Tensor t64(const std::vector<double>& v, const Shape& shape) {
   return Tensor::from_vector(v, shape, DType::Float64);
+}
+
+// A permutation (or any index vector) as an int64 tensor.
+inline Tensor perm_of(const std::vector<double>& p) {
+  return Tensor::from_vector(p, {int64_t(p.size())}, DType::Int64);
+}
+
+// The rows of a [n, d] leaf that received a non-zero gradient (none: no gradient at all).
+inline std::set<int64_t> rows_with_gradient(const Tensor& leaf) {
+  std::set<int64_t> rows;
+  Tensor g = leaf.grad();
+  if (!g.defined()) return rows;
+  for (int64_t i = 0; i < g.shape()[0]; ++i)
+    for (int64_t j = 0; j < g.shape()[1]; ++j)
+      if (g.at({i, j}) != 0) rows.insert(i);
+  return rows;
 }
 
 // Largest |a - b| over all elements; shapes must agree.

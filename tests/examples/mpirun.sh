@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # train_cifar10 under `mpirun -np 2`: the run directory written once (world_size 2, sync_bn),
-# a checkpoint one process loads, --resume with the same ranks equal to the uninterrupted run,
+# a checkpoint one process loads (and eval_cifar10 under mpirun, sharded, prints what one process
+# prints), --resume with the same ranks equal to the uninterrupted run,
 # a batch that does not split evenly refused, and a rank killed with -9 ending the job (non-zero,
 # within 30 s) with the last checkpoint intact for --resume.
 #   usage: mpirun.sh MPIRUN TRAIN_CIFAR10 EVAL_CIFAR10 SAMPLE_DIR WORKDIR
@@ -20,6 +21,9 @@ grep -q '"sync_bn": true' "$work/full/config.json" || fail "config.json lacks sy
 [ "$(grep -ao 'epoch   2  loss' "$work/full.log" | wc -l)" -eq 1 ] || fail "the epoch line should print once"
 "$eval" knn --data "$data" --weights "$work/full/checkpoint.safetensors" --threads 1 |
   grep -qE '^knn_top1: 0\.[0-9]+$' || fail "one process could not load the checkpoint"
+one=$("$eval" knn --data "$data" --weights "$work/full/checkpoint.safetensors" --threads 1)
+two=$("${launch[@]}" "$eval" knn --data "$data" --weights "$work/full/checkpoint.safetensors" --threads 1)
+[ "$one" = "$two" ] || fail "eval_cifar10 under mpirun printed '$two', one process '$one'"
 
 "${launch[@]}" "$train" "${args[@]}" --out "$work/part" --stop-after 1 > /dev/null
 "${launch[@]}" "$train" "${args[@]}" --out "$work/part" --resume > /dev/null

@@ -18,6 +18,8 @@
 #include "tests/helpers.h"
 
 using namespace sg;
+using sg::testing::perm_of;
+using sg::testing::rows_with_gradient;
 using sg::testing::t64;
 
 namespace {
@@ -54,21 +56,6 @@ std::function<GradState(const std::string&)> expect(GradState encoder, GradState
 void check_flow(const GradFlowReport& r, const std::function<GradState(const std::string&)>& e) {
   std::string mismatches = r.mismatches(e);
   CHECK_MESSAGE(mismatches.empty(), mismatches);
-}
-
-// Rows of a [n, d] leaf that received a non-zero gradient (none: no row).
-std::set<int64_t> rows_with_gradient(const Tensor& z) {
-  std::set<int64_t> rows;
-  if (!z.grad().defined()) return rows;
-  Tensor g = z.grad();
-  for (int64_t i = 0; i < g.shape()[0]; ++i)
-    for (int64_t j = 0; j < g.shape()[1]; ++j)
-      if (g.at({i, j}) != 0) rows.insert(i);
-  return rows;
-}
-
-Tensor perm_of(const std::vector<double>& p) {
-  return Tensor::from_vector(p, {int64_t(p.size())}, DType::Int64);
 }
 
 // Four images in pairs (0,1) and (2,3), d = 4, built so that GSG's choice is known: image 0's

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <numeric>
+#include <set>
 
 #include "engine/profile.h"
 #include "ssl/knn.h"
@@ -11,6 +12,7 @@
 #include "tests/helpers.h"
 
 using namespace sg;
+using sg::testing::rows_with_gradient;
 
 namespace {
 
@@ -28,16 +30,6 @@ double squared_distance(const Tensor& a, int64_t i, const Tensor& b, int64_t j) 
   double d = 0;
   for (int64_t k = 0; k < a.shape()[1]; ++k) d += std::pow(a.at({i, k}) - b.at({j, k}), 2);
   return d;
-}
-
-std::vector<bool> rows_with_gradient(const Tensor& z) {
-  int64_t n = z.shape()[0];
-  std::vector<bool> out(size_t(n), false);
-  if (!z.grad().defined()) return out;
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < z.shape()[1]; ++j)
-      out[size_t(i)] = out[size_t(i)] || z.grad().at({i, j}) != 0;
-  return out;
 }
 
 SiameseNet tiny_net() {
@@ -90,8 +82,7 @@ TEST_CASE("gsg.four_view.matches_brute_force") {
     for (int v = 0; v < 4; ++v) p[v] = h(z[size_t(v)]);
     double expected = 0;
     std::array<int64_t, 4> counts{};
-    std::vector<bool> source[4];
-    for (auto& s : source) s.assign(size_t(n), false);
+    std::set<int64_t> source[4];
     for (int64_t i = 0; i < n; ++i) {
       auto j = int64_t(perm.at({i}));
       int best_a = 0, best_b = 0;
@@ -107,8 +98,8 @@ TEST_CASE("gsg.four_view.matches_brute_force") {
       // Sources: crop best_a of image i, crop 3 + best_b of image j; targets their other crops.
       expected += -0.5 * cosine(p[best_a], i, z[size_t(1 - best_a)], i) -
                   0.5 * cosine(p[2 + best_b], j, z[size_t(2 + 1 - best_b)], j);
-      source[best_a][size_t(i)] = true;
-      source[2 + best_b][size_t(j)] = true;
+      source[best_a].insert(i);
+      source[2 + best_b].insert(j);
     }
     expected /= double(n);
     CHECK(choice.counts == counts);
