@@ -18,7 +18,10 @@ void convert_sync_batchnorm(Module& module, std::shared_ptr<Communicator> group)
 struct DataParallel::Bucket {
   std::vector<Tensor> params;  // one dtype per bucket
   size_t ready = 0;
-  Tensor flat;  // the gradients laid end to end while their all-reduce runs
+  int64_t numel = 0;
+  // The gradients laid end to end, kept from step to step: backward's gradients are copied in,
+  // all-reduced in place, and handed back as views of it (no copy out).
+  Tensor flat;
   std::unique_ptr<PendingCollective> pending;
 };
 
@@ -41,6 +44,7 @@ DataParallel::DataParallel(Module& model, std::shared_ptr<Communicator> comm, si
     }
     slot_of_[i] = {buckets_.size() - 1, buckets_.back()->params.size()};
     buckets_.back()->params.push_back(p);
+    buckets_.back()->numel += p.numel();
     bytes += size;
   }
 }
@@ -70,12 +74,17 @@ void DataParallel::launch_ready_buckets() {
   while (next_launch_ < buckets_.size() &&
          buckets_[next_launch_]->ready == buckets_[next_launch_]->params.size()) {
     Bucket& b = *buckets_[next_launch_++];
-    std::vector<Tensor> parts;
+    const Tensor& first = b.params.front();
+    if (!b.flat.defined()) b.flat = Tensor::empty({b.numel}, first.dtype(), first.device());
+    int64_t offset = 0;
     for (const Tensor& p : b.params) {
-      Tensor g = p.grad().defined() ? p.grad() : Tensor::zeros(p.shape(), p.dtype(), p.device());
-      parts.push_back(e::reshape(e::contiguous(g), {p.numel()}));
+      Tensor slot = e::reshape(e::narrow(b.flat, 0, offset, p.numel()), p.shape());
+      if (p.grad().defined())
+        e::copy_(slot, p.grad());
+      else
+        e::fill_(slot, 0.0);
+      offset += p.numel();
     }
-    b.flat = e::contiguous(e::cat(parts, 0));
     b.pending = comm_->all_reduce_async(b.flat, ReduceOp::Mean);
   }
 }
@@ -110,11 +119,10 @@ void DataParallel::backward(const Tensor& loss) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     int64_t offset = 0;
     for (const Tensor& p : b->params) {
-      p.set_grad(e::contiguous(e::reshape(e::narrow(b->flat, 0, offset, p.numel()), p.shape())));
+      p.set_grad(e::reshape(e::narrow(b->flat, 0, offset, p.numel()), p.shape()));
       offset += p.numel();
     }
     b->pending.reset();
-    b->flat = Tensor();
   }
 }
 

@@ -6,7 +6,8 @@
 //     registration order (about the order backward finishes them); each bucket's all-reduce
 //     (mean) starts as soon as its last gradient is final, while the rest of backward runs;
 //   - after backward every rank holds the same averaged gradients, so the optimizer step runs
-//     identically everywhere.
+//     identically everywhere. They are views of the bucket buffers (no copy out), valid until
+//     the next backward writes the buckets again.
 // A parameter no gradient reached on this rank takes part with zeros and then holds the average.
 #include <memory>
 #include <unordered_map>
