@@ -37,12 +37,7 @@ source scripts/deps.sh
 sg_install_missing_packages
 sg_build >/dev/null
 
-# The defaults, less those given on the command line (the programs take each option once).
-defaults=()
-for kv in "--width 64" "--batch 64" "--threads 2" "--steps 10" "--warmup 2"; do
-  key=${kv%% *}
-  [[ " ${args[*]} " == *" $key "* ]] || defaults+=($kv)
-done
+sg_defaults_unless_given "--width 64" "--batch 64" "--threads 2" "--steps 10" "--warmup 2"
 echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -1)," \
      "flags: $(grep -o -w -E 'avx2|avx512f|avx512_bf16|amx_bf16|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 ./build/bench/train_step --width 4 --batch 2 --image-size 8 --steps 1 --warmup 0 | sed -n '/^kernels:/,/^  matmul/p'

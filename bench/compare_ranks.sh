@@ -25,11 +25,7 @@ source scripts/deps.sh
 sg_install_missing_packages
 sg_build >/dev/null
 
-defaults=()
-for kv in "--method simsiam" "--width 32" "--batch 128" "--steps 10" "--warmup 2"; do
-  key=${kv%% *}
-  [[ " ${args[*]} " == *" $key "* ]] || defaults+=($kv)
-done
+sg_defaults_unless_given "--method simsiam" "--width 32" "--batch 128" "--steps 10" "--warmup 2"
 echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
 echo "step: ${defaults[*]} ${args[*]}"
 images_per_s() { awk '/^images\/s:/ {print $2}'; }

@@ -25,3 +25,13 @@ sg_build() {
   fi
   cmake --build build -j"$(nproc)"
 }
+
+# For the bench scripts: sets `defaults` to the given "--option value" pairs whose option is not
+# already among the caller's `args` (the programs refuse an option given twice).
+sg_defaults_unless_given() {
+  defaults=()
+  local kv
+  for kv in "$@"; do
+    [[ " ${args[*]} " == *" ${kv%% *} "* ]] || defaults+=($kv)
+  done
+}
