@@ -84,18 +84,22 @@ def gsg_loss(model, z1, z2, z3, z4):
     """Guided stop-gradient: image i's crops (z1, z2) and its permuted partner's crops (z3, z4:
     crops 3-4 with four views, the partner's own views 1-2 with two); the closest cross-image
     pair (on detached projections) are the predictor's sources, each image's other crop the
-    target."""
+    target. As the official code, the predictor runs on each crop's whole batch and the loss
+    picks rows of its outputs."""
     n = z1.shape[0]
     perm = torch.randperm(n, device=z1.device)
     b1, b2 = z3[perm], z4[perm]
+    p1, p2 = model.predictor(z1), model.predictor(z2)
+    p3, p4 = (p1, p2) if z3 is z1 else (model.predictor(z3), model.predictor(z4))
+    q1, q2 = p3[perm], p4[perm]
     with torch.no_grad():
         d = torch.stack([(z1 - b1).pow(2).sum(1), (z1 - b2).pow(2).sum(1),
                          (z2 - b1).pow(2).sum(1), (z2 - b2).pow(2).sum(1)], 1)
         best = d.argmin(1)
         a, b = (best // 2).bool().unsqueeze(1), (best % 2).bool().unsqueeze(1)
-    src_i, tgt_i = torch.where(a, z2, z1), torch.where(a, z1, z2)
-    src_j, tgt_j = torch.where(b, b2, b1), torch.where(b, b1, b2)
-    return 0.5 * D(model.predictor(src_i), tgt_i) + 0.5 * D(model.predictor(src_j), tgt_j)
+    src_i, tgt_i = torch.where(a, p2, p1), torch.where(a, z1, z2)
+    src_j, tgt_j = torch.where(b, q2, q1), torch.where(b, b1, b2)
+    return 0.5 * D(src_i, tgt_i) + 0.5 * D(src_j, tgt_j)
 
 
 def main():

@@ -77,12 +77,11 @@ Tensor byol_loss(const Tensor& z1, const Tensor& z2, const Tensor& t1, const Ten
   return negative_cosine(h(z1), detach(t2)) * 0.5 + negative_cosine(h(z2), detach(t1)) * 0.5;
 }
 
-Tensor gsg_crops_loss(const GsgCrops& z, const GsgCrops& t, const GsgChoice& c, const Head& h,
-                      SslOptions o) {
-  Tensor source_i = pick_rows(c.a, z.a1, z.a2), target_i = pick_rows(flipped(c.a), t.a1, t.a2);
-  Tensor source_j = pick_rows(c.b, z.b1, z.b2), target_j = pick_rows(flipped(c.b), t.b1, t.b2);
-  return negative_cosine(h(source_i), target(target_i, o)) * 0.5 +
-         negative_cosine(h(source_j), target(target_j, o)) * 0.5;
+Tensor gsg_crops_loss(const GsgCrops& p, const GsgCrops& t, const GsgChoice& c, SslOptions o) {
+  Tensor source_i = pick_rows(c.a, p.a1, p.a2), target_i = pick_rows(flipped(c.a), t.a1, t.a2);
+  Tensor source_j = pick_rows(c.b, p.b1, p.b2), target_j = pick_rows(flipped(c.b), t.b1, t.b2);
+  return negative_cosine(source_i, target(target_i, o)) * 0.5 +
+         negative_cosine(source_j, target(target_j, o)) * 0.5;
 }
 
 double z_std(const Tensor& z) {

@@ -40,12 +40,16 @@ struct GsgChoice {
 };
 GsgChoice gsg_choose(const GsgCrops& c);
 
-// GSG: the closest pair become the sources (through h), the other crop of each image its
-// target: L = ½ D(h(a_x), sg(a_x̄)) + ½ D(h(b_y), sg(b_ȳ)), averaged over the images. `targets`
-// are z itself (SimSiam-GSG) or the EMA target network's projections of the same crops
-// (BYOL-GSG). The predictor sees only the chosen sources, so only they carry its gradient.
-Tensor gsg_crops_loss(const GsgCrops& z, const GsgCrops& targets, const GsgChoice& choice,
-                      const Head& h, SslOptions o = {});
+// GSG: the closest pair become the sources, the other crop of each image its target:
+// L = ½ D(h(a_x), sg(a_x̄)) + ½ D(h(b_y), sg(b_ȳ)), averaged over the images. `predictions` are
+// the predictor's outputs h(z) on each crop's whole batch, cropped like the projections; the
+// loss picks the chosen rows of them. That is the paper's code (p11 = predictor(z11) over all N
+// images, then a mask): a predictor with BatchNorm normalises a source with the statistics of
+// its crop, not of the mix of crops that happened to be chosen. `targets` are z itself
+// (SimSiam-GSG) or the EMA target network's projections of the same crops (BYOL-GSG). Only
+// the chosen rows of the predictions receive gradient from the loss.
+Tensor gsg_crops_loss(const GsgCrops& predictions, const GsgCrops& targets, const GsgChoice& choice,
+                      SslOptions o = {});
 
 // The two-view forms used by the tests and the demo: partner rows are views 1-2 of perm[i].
 inline GsgChoice gsg_select(const Tensor& z1, const Tensor& z2, const Tensor& perm) {
@@ -54,7 +58,8 @@ inline GsgChoice gsg_select(const Tensor& z1, const Tensor& z2, const Tensor& pe
 inline Tensor gsg_loss(const Tensor& z1, const Tensor& z2, const Tensor& t1, const Tensor& t2,
                        const Tensor& perm, const GsgChoice& choice, const Head& h,
                        SslOptions o = {}) {
-  return gsg_crops_loss(two_view_crops(z1, z2, perm), two_view_crops(t1, t2, perm), choice, h, o);
+  return gsg_crops_loss(two_view_crops(h(z1), h(z2), perm), two_view_crops(t1, t2, perm), choice,
+                        o);
 }
 inline Tensor gsg_loss(const Tensor& z1, const Tensor& z2, const Tensor& perm,
                        const GsgChoice& choice, const Head& h, SslOptions o = {}) {

@@ -51,10 +51,12 @@ StepLoss SslStep::loss(const std::vector<Tensor>& views, const Tensor& pair_perm
     return m_.gsg_views == 4 ? four_view_crops(x[0], x[1], x[2], x[3], perm)
                              : two_view_crops(x[0], x[1], perm);
   };
-  GsgCrops zc = crops(z), tc = target_ ? crops(t) : zc;
+  std::vector<Tensor> p;  // the predictor on each view's whole batch, as the paper's code
+  for (const Tensor& zv : z) p.push_back(h(zv));
+  GsgCrops tc = crops(t);
   GsgChoice choice = gsg_choose(tc);  // distances on the detached targets
   out.pair_counts = choice.counts;
-  out.loss = gsg_crops_loss(zc, tc, choice, h, SslOptions{m_.stop_grad});
+  out.loss = gsg_crops_loss(crops(p), tc, choice, SslOptions{m_.stop_grad});
   return out;
 }
 

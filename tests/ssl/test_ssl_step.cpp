@@ -74,12 +74,11 @@ TEST_CASE("gsg.four_view.matches_brute_force") {
     Linear pred(d, d, gen);
     pred.to(DType::Float64);
     Head h = [&](const Tensor& x) { return pred(x); };
-    GsgCrops crops = four_view_crops(z[0], z[1], z[2], z[3], perm);
-    GsgChoice choice = gsg_choose(crops);
-    Tensor loss = gsg_crops_loss(crops, crops, choice, h);
-
     Tensor p[4];  // the predictor row by row (a Linear layer acts on each row alone)
     for (int v = 0; v < 4; ++v) p[v] = h(z[size_t(v)]);
+    GsgCrops crops = four_view_crops(z[0], z[1], z[2], z[3], perm);
+    GsgChoice choice = gsg_choose(crops);
+    Tensor loss = gsg_crops_loss(four_view_crops(p[0], p[1], p[2], p[3], perm), crops, choice);
     double expected = 0;
     std::array<int64_t, 4> counts{};
     std::set<int64_t> source[4];
@@ -111,6 +110,46 @@ TEST_CASE("gsg.four_view.matches_brute_force") {
       CHECK(rows_with_gradient(z[size_t(v)]) == source[v]);
     }
   }
+}
+
+// The predictor has BatchNorm, so which rows it sees together changes its output. The paper's
+// code runs it on each crop's whole batch (p11 = predictor(z11)) and then picks rows; the step
+// must equal that, here recomputed by hand from the network's own modules.
+TEST_CASE("ssl_step.gsg_predictor_sees_each_crop_whole") {
+  Generator gen(5);
+  const int64_t n = 8;
+  SiameseNet net = tiny_net();
+  net.to(DType::Float64);
+  MethodOptions m;
+  m.method = "simsiam-gsg";
+  SslStep step(net, m);
+  std::vector<Tensor> views;
+  for (int v = 0; v < 4; ++v) views.push_back(normal({n, 3, 8, 8}, 0, 1, gen, DType::Float64));
+  Tensor perm = randperm(n, gen);
+  double loss = step.loss(views, perm).loss.item();
+
+  NoGradGuard no_grad;
+  Tensor z[4], p[4];
+  for (int v = 0; v < 4; ++v) {
+    z[v] = net.encode(views[size_t(v)]);
+    p[v] = (*net.predictor)(z[v]);  // all n rows of crop v together
+  }
+  double expected = 0;
+  std::set<int> chosen_a, chosen_b;  // both crops must occur, or picking first would agree
+  for (int64_t i = 0; i < n; ++i) {
+    auto j = int64_t(perm.at({i}));
+    int a = 0, b = 0;
+    double best = INFINITY;
+    for (int x = 0; x < 2; ++x)
+      for (int y = 0; y < 2; ++y)
+        if (double dist = squared_distance(z[x], i, z[2 + y], j); dist < best)
+          best = dist, a = x, b = y;
+    chosen_a.insert(a);
+    chosen_b.insert(b);
+    expected += -0.5 * cosine(p[a], i, z[1 - a], i) - 0.5 * cosine(p[2 + b], j, z[3 - b], j);
+  }
+  REQUIRE((chosen_a.size() == 2 || chosen_b.size() == 2));
+  CHECK(loss == doctest::Approx(expected / double(n)).epsilon(1e-10));
 }
 
 TEST_CASE("ssl_step.gsg_views_set_the_encoder_passes") {
