@@ -45,7 +45,7 @@ struct Config {
   std::string tau_schedule = "constant";
   int64_t epochs = 20, batch_size = 512, image_size = 32;
   double blur = 0, lr = -1, wd = 5e-4, momentum = 0.9;
-  bool fix_pred_lr = false, no_zero_init_residual = false, resume = false, no_sync_bn = false;
+  bool fix_pred_lr = true, no_zero_init_residual = false, resume = false, no_sync_bn = false;
   int threads = 2, knn_every = 1, knn_k = 200, workers = 1;
   double knn_t = 0.2;
   int64_t stop_after = 0;  // 0: run every epoch
@@ -91,7 +91,10 @@ bool parse_options(int argc, char** argv, Config& c, int& code) {
   app.add_option("--wd", c.wd, "weight decay (every parameter, as the official code)")
       ->check(cli::non_negative);
   app.add_option("--momentum", c.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0));
-  app.add_flag("--fix-pred-lr", c.fix_pred_lr, "keep the predictor's learning rate constant");
+  app.add_flag("--fix-pred-lr,!--no-fix-pred-lr", c.fix_pred_lr,
+               "the predictor keeps the base learning rate (the official pretraining command's "
+               "--fix-pred-lr); --no-fix-pred-lr decays it with the encoder's")
+      ->default_str("on");
   bool no_predictor = false, no_stop_grad = false;
   app.add_flag("--no-predictor", no_predictor, "ablation: h = identity");
   app.add_flag("--no-stop-grad", no_stop_grad, "ablation: targets are not detached");
