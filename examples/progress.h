@@ -22,15 +22,22 @@ inline std::string duration_text(double seconds) {
   return buf;
 }
 
-class ProgressLine {
+// Seconds since construction.
+class Stopwatch {
  public:
-  explicit ProgressLine(int64_t total)
-      : total_(std::max<int64_t>(total, 1)),
-        tty_(::isatty(::fileno(stdout))),
-        start_(std::chrono::steady_clock::now()) {}
   double elapsed() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+class ProgressLine {
+ public:
+  explicit ProgressLine(int64_t total)
+      : total_(std::max<int64_t>(total, 1)), tty_(::isatty(::fileno(stdout))) {}
+  double elapsed() const { return clock_.elapsed(); }
   // Seconds left for the whole work at the pace so far, after `done` of `total` units.
   double left(int64_t done) const {
     return done > 0 ? elapsed() / double(done) * double(total_ - done) : 0.0;
@@ -55,7 +62,7 @@ class ProgressLine {
  private:
   int64_t total_, last_ = 0;
   bool tty_;
-  std::chrono::steady_clock::time_point start_;
+  Stopwatch clock_;
 };
 
 }  // namespace sg

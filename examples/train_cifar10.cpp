@@ -377,7 +377,7 @@ void train(const Config& c, SiameseNet& net, SslStep& step, SGD& sgd, RunDirecto
     if (writer) std::printf("%s", progress.line_start());
     bool eval_now = epoch == last_epoch || (c.knn_every > 0 && epoch % c.knn_every == 0);
     if (eval_now) {
-      ProgressLine eval_time(1);
+      Stopwatch eval_time;
       evaluate(net, train_set, test_set, c, comm, m);
       m["knn_seconds"] = eval_time.elapsed();
       m["seconds"] = seconds + eval_time.elapsed();
@@ -428,7 +428,7 @@ int main(int argc, char** argv) {
       comm = make_nccl_communicator(comm);
     }
     Device device = c.device == "cuda" ? Device::cuda(comm->local_rank()) : Device::cpu();
-    ProgressLine load_time(1);
+    Stopwatch load_time;
     Splits data = load_splits(c.data, c.image_size);
     std::printf("loaded %ld training and %ld test images from %s in %.1f s\n",
                 long(data.train.size()), long(data.test.size()), c.data.c_str(),

@@ -90,15 +90,16 @@ void DataParallel::launch_ready_buckets() {
 }
 
 // Open MPI moves a non-blocking collective on only inside MPI calls; testing the oldest running
-// bucket as each gradient arrives lets its transfer proceed while backward computes.
+// bucket as each gradient arrives lets its transfer proceed while backward computes. A bucket
+// that has finished is passed once and not tested again.
 void DataParallel::move_transfers_on() {
-  for (size_t i = 0; i < next_launch_; ++i)
-    if (buckets_[i]->pending && !buckets_[i]->pending->test()) return;
+  while (oldest_running_ < next_launch_ && buckets_[oldest_running_]->pending->test())
+    ++oldest_running_;
 }
 
 void DataParallel::backward(const Tensor& loss) {
   for (auto& b : buckets_) b->ready = 0;
-  next_launch_ = 0;
+  next_launch_ = oldest_running_ = 0;
   auto leaf_ready = [&](const Tensor& leaf) {
     auto it = index_of_.find(leaf.id());
     if (it == index_of_.end() || slot_of_[it->second].first == SIZE_MAX) return;

@@ -51,7 +51,8 @@ class DataParallel {
   std::vector<std::pair<size_t, size_t>> slot_of_;    // parameter index -> (bucket, position)
   std::unordered_map<const void*, size_t> index_of_;  // parameter (Tensor::id) -> index
   NamedTensors params_;
-  size_t next_launch_ = 0;
+  size_t next_launch_ = 0;     // buckets [0, next_launch_) have started their all-reduce
+  size_t oldest_running_ = 0;  // buckets [0, oldest_running_) have finished it
   double last_wait_seconds_ = 0;
 };
 

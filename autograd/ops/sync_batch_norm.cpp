@@ -29,6 +29,24 @@ namespace e = engine;
 
 namespace {
 
+// Per-channel values merged on the host in double, as a [values.size()] tensor of `dtype` on
+// `device`.
+Tensor channel_tensor(const std::vector<double>& values, DType dtype, Device device) {
+  Tensor t = Tensor::from_vector(values, {int64_t(values.size())}, DType::Float64);
+  return e::to(e::to(t, dtype), device);
+}
+
+// a_k + b_k x per channel k, in x's own (possibly blocked) layout: the inference batch-norm
+// kernel with mean 0, variance 1 and eps 0 computes exactly gamma x + beta, so gamma = b and
+// beta = a, without a layout change or a generic element-wise pass.
+Tensor per_channel_affine(const Tensor& x, const std::vector<double>& a,
+                          const std::vector<double>& b, DType dtype) {
+  int64_t c = x.shape()[1];
+  Tensor zeros = Tensor::zeros({c}, dtype, x.device()), ones = Tensor::ones({c}, dtype, x.device());
+  return e::batch_norm_forward_infer(x, channel_tensor(b, dtype, x.device()),
+                                     channel_tensor(a, dtype, x.device()), zeros, ones, 0.0, false);
+}
+
 // The global statistics per channel, as [C] tensors in the dtype of the kernel's statistics.
 struct GlobalStats {
   Tensor mean, var;  // var biased: what the batch is normalised with
@@ -78,18 +96,13 @@ GlobalStats global_statistics(const Tensor& x, const Tensor& running_mean,
     g.invstd[k] = 1.0 / std::sqrt(var[k] + eps);
     unbiased[k] = sq[k] / (total - 1);
   }
-  auto vec = [&](const std::vector<double>& values) {
-    return e::to(e::to(Tensor::from_vector(values, {c}, DType::Float64), local.save_mean.dtype()),
-                 x.device());
-  };
-  g.mean = vec(mean);
-  g.var = vec(var);
+  g.mean = channel_tensor(mean, local.save_mean.dtype(), x.device());
+  g.var = channel_tensor(var, local.save_mean.dtype(), x.device());
   g.count = total;
   // running = (1 - momentum) running + momentum batch, in the running statistics' dtype.
   auto update = [&](const Tensor& running, const std::vector<double>& batch) {
     if (!running.defined()) return;
-    Tensor b = e::to(e::to(Tensor::from_vector(batch, {c}, DType::Float64), running.dtype()),
-                     running.device());
+    Tensor b = channel_tensor(batch, running.dtype(), running.device());
     e::copy_(running, e::add(e::mul(running, 1 - momentum), e::mul(b, momentum)));
   };
   update(running_mean, mean);
@@ -128,7 +141,7 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
           std::vector<double> mine = e::to(local.dbeta, Device::cpu()).to_vector(),
                               sum_gx = e::to(local.dgamma, Device::cpu()).to_vector();
           mine.insert(mine.end(), sum_gx.begin(), sum_gx.end());
-          Tensor both = e::to(Tensor::from_vector(mine, {2 * c}, DType::Float64), x.device());
+          Tensor both = channel_tensor(mine, DType::Float64, x.device());
           comm.all_reduce(both, ReduceOp::Sum);  // the sums over the global batch
           std::vector<double> global = e::to(both, Device::cpu()).to_vector(),
                               gm = e::to(gamma, Device::cpu()).to_vector(),
@@ -141,19 +154,9 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
             b[k] = scale * shift_gx * s.invstd[k];  // xhat = (x - mean) * invstd
             a[k] = scale * shift_g - b[k] * mean[k];
           }
-          if (s.count == n) {
-            gx = local.dx;  // one rank: the local means are the global ones
-          } else {
-            // a + b x on the batch-norm kernel, in x's own layout: mean 0, variance 1, eps 0.
-            auto vec = [&](const std::vector<double>& values) {
-              return e::to(e::to(Tensor::from_vector(values, {c}, DType::Float64), s.mean.dtype()),
-                           x.device());
-            };
-            Tensor zeros = Tensor::zeros({c}, s.mean.dtype(), x.device()),
-                   ones = Tensor::ones({c}, s.mean.dtype(), x.device());
-            gx = e::add(local.dx,
-                        e::batch_norm_forward_infer(x, vec(b), vec(a), zeros, ones, 0.0, false));
-          }
+          // One rank: the local means are the global ones and the correction is zero.
+          gx = s.count == n ? local.dx
+                            : e::add(local.dx, per_channel_affine(x, a, b, s.mean.dtype()));
         }
         Tensor gw = needs[1] ? e::to(local.dgamma, w.dtype()) : Tensor();
         Tensor gb = needs[2] ? e::to(local.dbeta, bias_dtype) : Tensor();
