@@ -80,18 +80,19 @@ def simsiam_loss(model, z1, z2):
     return 0.5 * D(model.predictor(z1), z2) + 0.5 * D(model.predictor(z2), z1)
 
 
-def gsg_loss(model, z1, z2, z3, z4):
-    """Guided stop-gradient: image i's crops (z1, z2) and its permuted partner's crops (z3, z4:
-    crops 3-4 with four views, the partner's own views 1-2 with two); the closest cross-image
-    pair (on detached projections) are the predictor's sources, each image's other crop the
-    target. As the official code, the predictor runs on each crop's whole batch and the loss
-    picks rows of its outputs."""
-    n = z1.shape[0]
-    perm = torch.randperm(n, device=z1.device)
-    b1, b2 = z3[perm], z4[perm]
-    p1, p2 = model.predictor(z1), model.predictor(z2)
-    p3, p4 = (p1, p2) if z3 is z1 else (model.predictor(z3), model.predictor(z4))
-    q1, q2 = p3[perm], p4[perm]
+def gsg_loss(model, z, partner_views):
+    """Guided stop-gradient on the projections z of each view's batch: image i's crops z[0],
+    z[1] and its permuted partner's crops z[partner_views[0]], z[partner_views[1]] (crops 3-4
+    with four views, the partner's own views 1-2 with two); the closest cross-image pair (on
+    detached projections) are the predictor's sources, each image's other crop the target. As
+    the official code, the predictor runs on each view's whole batch and the loss picks rows of
+    its outputs."""
+    n = z[0].shape[0]
+    perm = torch.randperm(n, device=z[0].device)
+    p = [model.predictor(zv) for zv in z]
+    z1, z2, p1, p2 = z[0], z[1], p[0], p[1]
+    b1, b2 = (z[v][perm] for v in partner_views)
+    q1, q2 = (p[v][perm] for v in partner_views)
     with torch.no_grad():
         d = torch.stack([(z1 - b1).pow(2).sum(1), (z1 - b2).pow(2).sum(1),
                          (z2 - b1).pow(2).sum(1), (z2 - b2).pow(2).sum(1)], 1)
@@ -148,8 +149,8 @@ def main():
         if a.method == "simsiam":
             return simsiam_loss(model, z1, z2)
         if a.gsg_views == 2:
-            return gsg_loss(model, z1, z2, z1, z2)
-        return gsg_loss(model, z1, z2, model.encode(x3), model.encode(x4))
+            return gsg_loss(model, [z1, z2], partner_views=(0, 1))
+        return gsg_loss(model, [z1, z2, model.encode(x3), model.encode(x4)], partner_views=(2, 3))
 
     times = []
     for s in range(a.warmup + a.steps):
