@@ -4,7 +4,8 @@
 //
 // Forward. Each rank's batch_norm_forward_train kernel gives its count n_r, mean m_r and biased
 // variance v_r per channel (M2_r = n_r v_r); the ranks exchange these, and merging them in double
-// (Chan et al.'s parallel variance) gives the global
+// (Chan et al.'s parallel variance, with tensor ops on x's device: nothing is read back to the
+// host, so on a GPU the step never waits for it) gives the global
 //   N = sum n_r,  mean = sum n_r m_r / N,  M2 = sum (M2_r + n_r (m_r - mean)^2),
 // without the cancellation of sum(x^2) - N mean^2. y is batch_norm_forward_infer with the global
 // mean and variance M2/N; the running variance takes M2/(N-1).
@@ -18,8 +19,6 @@
 //   dx = dx_local + scale * (G_r/n - G/N) + scale * xhat * (GX_r/n - GX/N),
 // a per-channel affine correction a + b * x. dgamma and dbeta stay this rank's own sums;
 // data-parallel gradient averaging combines them as every other parameter.
-#include <cmath>
-
 #include "autograd/ops.h"
 #include "engine/ops.h"
 
@@ -29,29 +28,20 @@ namespace e = engine;
 
 namespace {
 
-// Per-channel values merged on the host in double, as a [values.size()] tensor of `dtype` on
-// `device`.
-Tensor channel_tensor(const std::vector<double>& values, DType dtype, Device device) {
-  Tensor t = Tensor::from_vector(values, {int64_t(values.size())}, DType::Float64);
-  return e::to(e::to(t, dtype), device);
-}
-
 // a_k + b_k x per channel k, in x's own (possibly blocked) layout: the inference batch-norm
 // kernel with mean 0, variance 1 and eps 0 computes exactly gamma x + beta, so gamma = b and
 // beta = a, without a layout change or a generic element-wise pass.
-Tensor per_channel_affine(const Tensor& x, const std::vector<double>& a,
-                          const std::vector<double>& b, DType dtype) {
-  int64_t c = x.shape()[1];
-  Tensor zeros = Tensor::zeros({c}, dtype, x.device()), ones = Tensor::ones({c}, dtype, x.device());
-  return e::batch_norm_forward_infer(x, channel_tensor(b, dtype, x.device()),
-                                     channel_tensor(a, dtype, x.device()), zeros, ones, 0.0, false);
+Tensor per_channel_affine(const Tensor& x, const Tensor& a, const Tensor& b) {
+  Tensor zeros = Tensor::zeros(a.shape(), a.dtype(), x.device()),
+         ones = Tensor::ones(a.shape(), a.dtype(), x.device());
+  return e::batch_norm_forward_infer(x, b, a, zeros, ones, 0.0, false);
 }
 
-// The global statistics per channel, as [C] tensors in the dtype of the kernel's statistics.
+// The global statistics per channel. All of it stays on x's device as tensors: with NCCL a read
+// back to the host would wait for the GPU at every BatchNorm of every step.
 struct GlobalStats {
-  Tensor mean, var;  // var biased: what the batch is normalised with
-  std::vector<double> invstd;
-  double count = 0;
+  Tensor mean, var;  // in the dtype of the kernel's statistics; var biased, what y is built with
+  Tensor invstd64, count64;  // float64 [C] and [1], for the gradient's correction
 };
 
 GlobalStats global_statistics(const Tensor& x, const Tensor& running_mean,
@@ -59,54 +49,41 @@ GlobalStats global_statistics(const Tensor& x, const Tensor& running_mean,
                               double eps) {
   int64_t c = x.shape()[1];
   double n = double(x.numel() / c);
+  // With at least one value on every rank the global batch has more than one value unless a
+  // single rank holds a single value; so this local check is exact and needs no exchange.
+  SG_CHECK(n >= 1 && (n > 1 || comm.size() > 1), "sync_batch_norm: ", n,
+           " value(s) per channel on this rank of ", comm.size(),
+           "; training needs at least one per rank and more than one in all");
   BatchNormForward local =
       e::batch_norm_forward_train(x, Tensor(), Tensor(), Tensor(), Tensor(), 0.0, eps, false);
-  std::vector<double> m = e::to(local.save_mean, Device::cpu()).to_vector(),
-                      v = e::to(local.save_var, Device::cpu()).to_vector();
-  // One row per rank: [n, m_1..m_C, M2_1..M2_C].
-  std::vector<double> row{n};
-  row.insert(row.end(), m.begin(), m.end());
-  for (double vk : v) row.push_back(vk * n);
-  size_t width = row.size();
-  // On x's device: the MPI communicator takes host tensors, NCCL's device ones.
-  Tensor mine = e::to(Tensor::from_vector(row, {int64_t(width)}, DType::Float64), x.device());
-  std::vector<double> rows = e::to(comm.all_gather(mine), Device::cpu()).to_vector();
-  int ranks = comm.size();
-  double total = 0;
-  for (int r = 0; r < ranks; ++r) total += rows[size_t(r) * width];
-  SG_CHECK(total > 1, "sync_batch_norm: ", total, " value(s) per channel over ", ranks,
-           " rank(s); training needs more than one");
-  size_t C = size_t(c);
-  std::vector<double> mean(C, 0.0), sq(C, 0.0);
-  for (int r = 0; r < ranks; ++r)
-    for (size_t k = 0; k < C; ++k)
-      mean[k] += rows[size_t(r) * width] * rows[size_t(r) * width + 1 + k] / total;
-  for (int r = 0; r < ranks; ++r) {
-    double nr = rows[size_t(r) * width];
-    for (size_t k = 0; k < C; ++k) {
-      double dm = rows[size_t(r) * width + 1 + k] - mean[k];
-      sq[k] += rows[size_t(r) * width + 1 + C + k] + nr * dm * dm;
-    }
-  }
+  const DType f64 = DType::Float64;
+  // One row per rank, [n, m_1..m_C, M2_1..M2_C], exchanged in float64.
+  Tensor row = e::cat({Tensor::full({1}, n, f64, x.device()), e::to(local.save_mean, f64),
+                       e::mul(e::to(local.save_var, f64), n)},
+                      0);
+  Tensor rows = e::reshape(comm.all_gather(row), {comm.size(), 1 + 2 * c});
+  Tensor counts = e::narrow(rows, 1, 0, 1), means = e::narrow(rows, 1, 1, c),
+         m2 = e::narrow(rows, 1, 1 + c, c);
+  Tensor total = e::sum(counts, {0});  // [1]
+  Tensor mean = e::div(e::sum(e::mul(counts, means), {0}), total);
+  Tensor dm = e::sub(means, mean);
+  Tensor sq = e::sum(e::add(m2, e::mul(counts, e::mul(dm, dm))), {0});
+  Tensor var = e::div(sq, total);
   GlobalStats g;
-  std::vector<double> var(C), unbiased(C);
-  g.invstd.resize(C);
-  for (size_t k = 0; k < C; ++k) {
-    var[k] = sq[k] / total;
-    g.invstd[k] = 1.0 / std::sqrt(var[k] + eps);
-    unbiased[k] = sq[k] / (total - 1);
-  }
-  g.mean = channel_tensor(mean, local.save_mean.dtype(), x.device());
-  g.var = channel_tensor(var, local.save_mean.dtype(), x.device());
-  g.count = total;
-  // running = (1 - momentum) running + momentum batch, in the running statistics' dtype.
-  auto update = [&](const Tensor& running, const std::vector<double>& batch) {
+  DType stats = local.save_mean.dtype();
+  g.mean = e::to(mean, stats);
+  g.var = e::to(var, stats);
+  g.invstd64 = e::pow(e::add(var, eps), -0.5);
+  g.count64 = total;
+  // running = (1 - momentum) running + momentum batch, in the running statistics' dtype; the
+  // running variance is the unbiased M2 / (N - 1).
+  auto update = [&](const Tensor& running, const Tensor& batch) {
     if (!running.defined()) return;
-    Tensor b = channel_tensor(batch, running.dtype(), running.device());
+    Tensor b = e::to(e::to(batch, running.dtype()), running.device());
     e::copy_(running, e::add(e::mul(running, 1 - momentum), e::mul(b, momentum)));
   };
   update(running_mean, mean);
-  update(running_var, unbiased);
+  update(running_var, e::div(sq, e::add(total, -1.0)));
   return g;
 }
 
@@ -137,26 +114,24 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
         BatchNormGrads local = e::batch_norm_backward(g, x, gamma, s.mean, s.var, eps, Tensor());
         Tensor gx;
         if (needs[0]) {
-          double n = double(x.numel() / c);
-          std::vector<double> mine = e::to(local.dbeta, Device::cpu()).to_vector(),
-                              sum_gx = e::to(local.dgamma, Device::cpu()).to_vector();
-          mine.insert(mine.end(), sum_gx.begin(), sum_gx.end());
-          Tensor both = channel_tensor(mine, DType::Float64, x.device());
-          comm.all_reduce(both, ReduceOp::Sum);  // the sums over the global batch
-          std::vector<double> global = e::to(both, Device::cpu()).to_vector(),
-                              gm = e::to(gamma, Device::cpu()).to_vector(),
-                              mean = e::to(s.mean, Device::cpu()).to_vector();
-          std::vector<double> a(static_cast<size_t>(c)), b(static_cast<size_t>(c));
-          for (size_t k = 0; k < size_t(c); ++k) {
-            double scale = gm[k] * s.invstd[k];
-            double shift_g = mine[k] / n - global[k] / s.count;
-            double shift_gx = mine[size_t(c) + k] / n - global[size_t(c) + k] / s.count;
-            b[k] = scale * shift_gx * s.invstd[k];  // xhat = (x - mean) * invstd
-            a[k] = scale * shift_g - b[k] * mean[k];
+          gx = local.dx;  // one rank: the local means are the global ones, no correction
+          if (comm.size() > 1) {
+            const DType f64 = DType::Float64;
+            double n = double(x.numel() / c);
+            Tensor mine = e::cat({e::to(local.dbeta, f64), e::to(local.dgamma, f64)}, 0);
+            Tensor all = e::clone(mine);
+            comm.all_reduce(all, ReduceOp::Sum);  // [G, GX]: the sums over the global batch
+            // The local minus the global means of g and g * xhat, per channel.
+            Tensor shift = e::sub(e::mul(mine, 1.0 / n), e::div(all, s.count64));
+            Tensor shift_g = e::narrow(shift, 0, 0, c), shift_gx = e::narrow(shift, 0, c, c);
+            Tensor scale = e::mul(e::to(gamma, f64), s.invstd64);
+            // scale * shift_g + scale * shift_gx * xhat, xhat = (x - mean) * invstd: a + b x.
+            Tensor b = e::mul(e::mul(scale, shift_gx), s.invstd64);
+            // The mean y was normalised with (in the statistics' dtype), as the kernel's xhat.
+            Tensor a = e::sub(e::mul(scale, shift_g), e::mul(b, e::to(s.mean, f64)));
+            DType dt = s.mean.dtype();
+            gx = e::add(local.dx, per_channel_affine(x, e::to(a, dt), e::to(b, dt)));
           }
-          // One rank: the local means are the global ones and the correction is zero.
-          gx = s.count == n ? local.dx
-                            : e::add(local.dx, per_channel_affine(x, a, b, s.mean.dtype()));
         }
         Tensor gw = needs[1] ? e::to(local.dgamma, w.dtype()) : Tensor();
         Tensor gb = needs[2] ? e::to(local.dbeta, bias_dtype) : Tensor();
