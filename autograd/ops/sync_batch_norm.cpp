@@ -54,8 +54,12 @@ GlobalStats global_statistics(const Tensor& x, const Tensor& running_mean,
   SG_CHECK(n >= 1 && (n > 1 || comm.size() > 1), "sync_batch_norm: ", n,
            " value(s) per channel on this rank of ", comm.size(),
            "; training needs at least one per rank and more than one in all");
+  // A rank holding one value per channel (a batch of one row per rank through a 1-D BatchNorm)
+  // hands the kernel that row twice: mean the row, variance 0, in the dtype the kernel keeps its
+  // statistics in; the kernel itself refuses a single value, as batch_norm must.
+  Tensor rows_in = n == 1 ? e::cat({e::to_strided(x), e::to_strided(x)}, 0) : x;
   BatchNormForward local =
-      e::batch_norm_forward_train(x, Tensor(), Tensor(), Tensor(), Tensor(), 0.0, eps, false);
+      e::batch_norm_forward_train(rows_in, Tensor(), Tensor(), Tensor(), Tensor(), 0.0, eps, false);
   const DType f64 = DType::Float64;
   // One row per rank, [n, m_1..m_C, M2_1..M2_C], exchanged in float64.
   Tensor row = e::cat({Tensor::full({1}, n, f64, x.device()), e::to(local.save_mean, f64),

@@ -240,6 +240,9 @@ TEST_CASE("gradcheck.sync_batch_norm") {
   CHECK(sg::testing::max_abs_diff(y1, y2) < 1e-12);
   CHECK(sg::testing::max_abs_diff(rm1, rm2) < 1e-12);
   CHECK(sg::testing::max_abs_diff(rv1, rv2) < 1e-12);
+  // One value per channel in the whole batch has no variance: a clear error, not a NaN.
+  CHECK_THROWS_WITH_AS(sync_batch_norm(rnd({1, 3}, 11), w, b, rm2, rv2, *one),
+                       doctest::Contains("more than one in all"), std::exception);
 }
 TEST_CASE("gradcheck.batch_norm_relu") {
   expect_gradcheck([](In x) { return batch_norm_relu(x[0], x[1], x[2], Tensor(), Tensor(), true); },

@@ -97,13 +97,19 @@ TEST_CASE("dist.sync_batch_norm_equals_batch_norm_of_the_global_batch") {
   // to.
   for (auto [dtype, offset] : {std::pair{DType::Float32, 0.0}, std::pair{DType::Float64, 0.0},
                                std::pair{DType::Float64, 1e8}}) {
-    for (bool relu : {false, true}) {
+    // Four images a rank; and one row a rank through a 1-D BatchNorm (one value per channel
+    // on each rank, the global batch's variance all from the other ranks).
+    for (auto [relu, per_rank] :
+         {std::pair{false, 4}, std::pair{true, 4}, std::pair{false, 1}, std::pair{true, 1}}) {
       CAPTURE(offset);
       CAPTURE(relu);
-      Generator gen(3);  // the same draws on every rank
-      int64_t rows = 4 * comm.size();
-      Tensor full = e::add(normal({rows, 3, 2, 2}, 0, 1, gen, dtype), offset);
-      Tensor weights = normal({rows, 3, 2, 2}, 0, 1, gen, dtype);  // the loss: sum(y * weights)
+      CAPTURE(per_rank);
+      if (per_rank * comm.size() < 2) continue;  // no variance in a batch of one
+      Generator gen(3);                          // the same draws on every rank
+      int64_t rows = per_rank * comm.size();
+      Shape shape = per_rank == 1 ? Shape{rows, 3} : Shape{rows, 3, 2, 2};
+      Tensor full = e::add(normal(shape, 0, 1, gen, dtype), offset);
+      Tensor weights = normal(shape, 0, 1, gen, dtype);  // the loss: sum(y * weights)
       Tensor gamma = e::add(uniform({3}, 0, 1, gen, dtype), 0.5),
              beta = normal({3}, 0, 1, gen, dtype);
       // One process, the whole batch.
