@@ -40,6 +40,15 @@ std::vector<double> linear_ticks(double lo, double hi) {
 
 bool usable(double y, bool log_y) { return std::isfinite(y) && (!log_y || y > 0); }
 
+// The legend has room for 24 characters. A longer label keeps its start and its end around an
+// ellipsis: run names that share a long prefix usually differ at the end (a seed, a variant),
+// and cutting the end off made two of them read the same.
+std::string legend_text(const std::string& label) {
+  constexpr size_t room = 24, head = 9, tail = room - head - 1;
+  if (label.size() <= room) return label;
+  return label.substr(0, head) + "\u2026" + label.substr(label.size() - tail);
+}
+
 }  // namespace
 
 std::string escape(const std::string& text) {
@@ -154,8 +163,9 @@ std::string render(const Plot& p) {
       double y = ly + 16 * double(k);
       out << "<line x1=\"" << lx - 150 << "\" x2=\"" << lx - 130 << "\" y1=\"" << y - 4
           << "\" y2=\"" << y - 4 << "\" stroke=\"" << kColours[k % 8] << "\" stroke-width=\"2\"/>\n"
-          << "<text x=\"" << lx - 126 << "\" y=\"" << y << "\" font-size=\"11\">"
-          << escape(p.series[k].label.substr(0, 24)) << "</text>\n";
+          << "<text x=\"" << lx - 126 << "\" y=\"" << y << "\" font-size=\"11\"><title>"
+          << escape(p.series[k].label) << "</title>" << escape(legend_text(p.series[k].label))
+          << "</text>\n";
     }
   }
   out << "</svg>\n";

@@ -30,6 +30,14 @@ lint=$(xmllint --html --noout "$work/compare.html" 2>&1)
 legend=$(grep -m1 -o 'src="data:image/svg+xml;base64,[^"]*' "$work/compare.html" | sed 's/.*base64,//' | base64 -d)
 grep -q ">gsg</text>" <<< "$legend" && grep -q ">simsiam</text>" <<< "$legend" ||
   { echo "compare.html: no legend naming both runs"; exit 1; }
+# Run names longer than the legend's room that differ only at the end stay apart in it.
+cp -r "$work/gsg" "$work/full-official-simsiam-gsg4-seed1"
+cp -r "$work/gsg" "$work/full-official-simsiam-gsg4-seed2"
+"$report" "$work/full-official-simsiam-gsg4-seed1" "$work/full-official-simsiam-gsg4-seed2" \
+  --out "$work/long.html" > /dev/null
+legend=$(grep -m1 -o 'src="data:image/svg+xml;base64,[^"]*' "$work/long.html" | sed 's/.*base64,//' | base64 -d)
+entries=$(grep -o '>full-[^<>]*</text>' <<< "$legend" | sort -u | wc -l)
+[ "$entries" -eq 2 ] || { echo "long.html: $entries distinct legend entries for two runs"; exit 1; }
 if out=$("$report" "$work/nope" --out "$work/x.html" 2>&1); then echo "a missing run was accepted"; exit 1; fi
 grep -q "nope" <<< "$out" || { echo "the error does not name the directory: $out"; exit 1; }
 echo "report.html valid with 8 plots; two-run comparison written"
