@@ -12,10 +12,16 @@ namespace {
 
 void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? engine::add(slot, g) : g; }
 
-void accumulate_into_leaf(const Tensor& leaf, const Tensor& g) {
+// Takes g by value so that a gradient nobody else holds can be adopted as it is.
+void accumulate_into_leaf(const Tensor& leaf, Tensor g) {
   Tensor current = leaf.grad();
-  // A fresh tensor: the gradient may alias a tensor the user still holds.
-  leaf.set_grad(current.defined() ? engine::add(current, g) : engine::clone(g));
+  if (current.defined()) return leaf.set_grad(engine::add(current, g));
+  // The gradient may alias a tensor the user still holds (or a saved one), so it is copied;
+  // a fresh, compact one that only we reach is adopted instead (one whole copy of every
+  // parameter's gradient per step saved).
+  bool adoptable = g.is_strided() && g.is_contiguous() && g.offset() == 0 &&
+                   g.storage()->nbytes() == size_t(g.numel()) * element_size(g.dtype());
+  leaf.set_grad(adoptable && g.is_sole_handle() ? std::move(g) : engine::clone(g));
 }
 
 // Nodes reachable from root, each after every node that consumes its output.
@@ -100,14 +106,14 @@ void backward(const Tensor& root, const LeafReady& leaf_ready, const Tensor& gra
              input_grads.size(), " gradients for ", node->inputs.size(), " inputs");
     for (size_t i = 0; i < node->inputs.size(); ++i) {
       const Edge& e = node->inputs[i];
-      const Tensor& gi = input_grads[i];
+      Tensor& gi = input_grads[i];
       if (!e.needs_grad() || !gi.defined()) continue;
       SG_CHECK(gi.shape() == e.shape, "backward of '", node->name, "' gave input ", i,
                " a gradient of shape ", shape_str(gi.shape()), ", expected ", shape_str(e.shape));
       if (e.node)
         accumulate(grads[e.node.get()], gi);
       else
-        accumulate_into_leaf(e.leaf, gi);
+        accumulate_into_leaf(e.leaf, std::move(gi));
     }
     used_once_more(node);
     if (!retain_graph) {

@@ -38,6 +38,38 @@ TEST_CASE("autograd.shared_subexpression") {
   check_values(x.grad(), {2 * std::exp(4.0) + std::exp(2.0)}, 1e-9);
 }
 
+// A leaf's first gradient is adopted when nothing else reaches it and copied when something
+// does: the upstream gradient the user passed, or the same tensor handed to two leaves by add.
+TEST_CASE("autograd.leaf_gradients_never_alias_each_other_or_the_caller") {
+  Tensor x = leaf({1, 2}, {2});
+  Tensor y = leaf({3, 4}, {2});
+  Tensor upstream = t64({10, 20}, {2});
+  backward(x + y, upstream);  // add's backward passes the same gradient to both inputs
+  check_values(x.grad(), {10, 20});
+  check_values(y.grad(), {10, 20});
+  CHECK_FALSE(x.grad().shares_storage_with(upstream));
+  CHECK_FALSE(y.grad().shares_storage_with(upstream));
+  CHECK_FALSE(x.grad().shares_storage_with(y.grad()));
+  {
+    NoGradGuard guard;
+    add_(x.grad(), 1.0);  // an optimizer clipping or scaling one gradient in place
+  }
+  check_values(x.grad(), {11, 21});
+  check_values(y.grad(), {10, 20});
+  check_values(upstream, {10, 20});
+
+  // A gradient only this backward produced (mul's) is adopted, and still correct.
+  Tensor w = leaf({1, 2, 3}, {3});
+  backward(sum(w * 3.0));
+  check_values(w.grad(), {3, 3, 3});
+  // A leaf used as the root: the gradient is the caller's tensor, so it is copied.
+  Tensor r = leaf({5}, {1});
+  Tensor seed = t64({2}, {1});
+  backward(r, seed);
+  CHECK_FALSE(r.grad().shares_storage_with(seed));
+  check_values(r.grad(), {2});
+}
+
 TEST_CASE("autograd.detach_shares_storage_and_stops_gradient") {
   Tensor x = leaf({1, 2}, {2});
   Tensor d = detach(x);
