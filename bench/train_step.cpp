@@ -26,7 +26,9 @@
 
 using namespace sg;
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App app{"stopgrad training-step benchmark"};
   std::string method = "supervised", arch = "resnet18", precision = "fp32", device_name = "cpu";
   int64_t width = 64, batch = 64, image = 32;
@@ -223,4 +225,17 @@ int main(int argc, char** argv) {
   }
   std::printf("images/s: %.2f\n", double(global_batch) / median);
   return 0;
+}
+
+}  // namespace
+
+// Bad settings (an unknown SG_BF16_CONV, a shape the backend refuses) end with the message and
+// exit status 1.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "train_step: %s\n", e.what());
+    return 1;
+  }
 }

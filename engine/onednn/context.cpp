@@ -121,6 +121,10 @@ bool emulate_bf16(const Tensor& t) {
   return t.defined() && t.dtype() == DType::BFloat16 && !kernel_choice().bf16_native;
 }
 
+bool bf16_conv_via_fp32(const Tensor& t) {
+  return t.defined() && t.dtype() == DType::BFloat16 && kernel_choice().bf16_conv_via_fp32;
+}
+
 // float32 <-> bf16 over a flat buffer (both in the same layout, element for element, padding
 // included): oneDNN 2.6's reorder does this conversion with a scalar loop below AVX-512 (3 s of
 // a 3.1 s emulated bf16 step at width 16), this loop vectorises.

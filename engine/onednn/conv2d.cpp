@@ -7,8 +7,9 @@
 // ResNet's shapes, forward and both backward passes; docs/PERFORMANCE.md), at the price of
 // float32 rounding errors around 1e-5 relative instead of 1e-6. oneDNN 2.6 has no bf16
 // Winograd, so bf16 stride-1 3x3 convolutions (all three passes) run our own F(2x2, 3x3)
-// kernels (conv2d_winograd_bf16.h) on AVX-512 BF16 CPUs without AMX. Which kernel runs where
-// is decided in one place, kernel_choice.h.
+// kernels (conv2d_winograd_bf16.h) on AVX-512 BF16 CPUs without AMX whose bf16 dot products
+// outrun their fp32 FMAs; where they do not, bf16 convolutions run the fp32 kernels on
+// bf16-rounded operands. Which kernel runs where is decided in one place, kernel_choice.h.
 #include <mutex>
 
 #include "engine/onednn/context.h"
@@ -169,7 +170,7 @@ Tensor winograd_bf16_weight_grad(const Tensor& grad_y, const Tensor& x, const Sh
 Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias,
                                      Conv2dOptions o) {
   if (!supported(x)) return ReferenceBackend::conv2d_forward(x, w, bias, o);
-  if (emulate_bf16(x))
+  if (bf16_conv_via_fp32(x))
     return converted(conv2d_forward(converted(x, DType::Float32), bf16_rounded(w), bias, o),
                      DType::BFloat16);
   if (use_winograd_bf16(x, w.shape(), o, bias.defined())) return winograd_bf16_conv(x, w, false);
@@ -190,7 +191,7 @@ Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Ten
 Tensor OneDnnBackend::conv2d_backward_data(const Tensor& grad_y, const Tensor& w,
                                            const Shape& x_shape, Conv2dOptions o) {
   if (!supported(grad_y)) return ReferenceBackend::conv2d_backward_data(grad_y, w, x_shape, o);
-  if (emulate_bf16(grad_y))
+  if (bf16_conv_via_fp32(grad_y))
     return converted(
         conv2d_backward_data(converted(grad_y, DType::Float32), bf16_rounded(w), x_shape, o),
         DType::BFloat16);
@@ -217,7 +218,7 @@ Tensor OneDnnBackend::conv2d_backward_data(const Tensor& grad_y, const Tensor& w
 Tensor OneDnnBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor& x,
                                              const Shape& w_shape, Conv2dOptions o) {
   if (!supported(x)) return ReferenceBackend::conv2d_backward_weight(grad_y, x, w_shape, o);
-  if (emulate_bf16(x) || emulate_bf16(grad_y))
+  if (bf16_conv_via_fp32(x) || bf16_conv_via_fp32(grad_y))
     return conv2d_backward_weight(converted(grad_y, DType::Float32), converted(x, DType::Float32),
                                   w_shape, o);
   if (use_winograd_bf16(x, w_shape, o, false)) return winograd_bf16_weight_grad(grad_y, x, w_shape);

@@ -2,9 +2,12 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "engine/error.h"
+#include "engine/onednn/bf16_dot_rate.h"
 #include "engine/onednn/conv2d_winograd_bf16.h"
 
 namespace sg::onednn {
@@ -39,6 +42,14 @@ const char* env_or_empty(const char* name) {
   return v != nullptr ? v : "";
 }
 
+Bf16Conv bf16_conv_switch() {
+  std::string v = env_or_empty("SG_BF16_CONV");
+  if (v.empty() || v == "auto") return Bf16Conv::Auto;
+  if (v == "native") return Bf16Conv::Native;
+  if (v == "fp32") return Bf16Conv::Fp32;
+  SG_CHECK(false, "SG_BF16_CONV='", v, "': expected native, fp32 or auto");
+}
+
 }  // namespace
 
 // Here, not in conv2d_winograd_bf16.cpp: that file is compiled for AVX-512 BF16 CPUs only.
@@ -47,22 +58,37 @@ bool winograd_bf16::cpu_supports() {
          __builtin_cpu_supports("avx512bf16");
 }
 
-KernelChoice choose_kernels(dnnl::cpu_isa isa, bool cpu_has_avx512_bf16, bool winograd_switch_on) {
+KernelChoice choose_kernels(const CpuFacts& cpu, const KernelSwitches& switches) {
   KernelChoice c;
-  c.isa = isa_name(isa);
-  c.tier = isa == dnnl::cpu_isa::avx512_core_amx    ? CpuTier::Amx
-           : isa == dnnl::cpu_isa::avx512_core_bf16 ? CpuTier::Avx512Bf16
-                                                    : CpuTier::NoBf16;
+  c.isa = isa_name(cpu.isa);
+  c.tier = cpu.isa == dnnl::cpu_isa::avx512_core_amx    ? CpuTier::Amx
+           : cpu.isa == dnnl::cpu_isa::avx512_core_bf16 ? CpuTier::Avx512Bf16
+                                                        : CpuTier::NoBf16;
   c.bf16_native = c.tier != CpuTier::NoBf16;
-  c.winograd_bf16 = c.tier == CpuTier::Avx512Bf16 && cpu_has_avx512_bf16 && winograd_switch_on;
+  c.bf16_dot_rate = cpu.bf16_dot_rate;
+  c.bf16_conv_switch = switches.bf16_conv;
+  // AMX tiles are not the dot products measured here; the AVX-512 BF16 tier follows the rate.
+  bool slow_dots = c.tier == CpuTier::Avx512Bf16 && cpu.bf16_dot_rate > 0 &&
+                   cpu.bf16_dot_rate < kBf16DotRateThreshold;
+  c.bf16_conv_via_fp32 = !c.bf16_native || switches.bf16_conv == Bf16Conv::Fp32 ||
+                         (switches.bf16_conv == Bf16Conv::Auto && slow_dots);
+  c.winograd_bf16 = c.tier == CpuTier::Avx512Bf16 && !c.bf16_conv_via_fp32 && cpu.avx512_bf16 &&
+                    switches.winograd_bf16;
   return c;
 }
 
 const KernelChoice& kernel_choice() {
-  // oneDNN's effective ISA already honours DNNL_MAX_CPU_ISA, so our tier and its kernels agree.
-  static const KernelChoice choice =
-      choose_kernels(dnnl::get_effective_cpu_isa(), winograd_bf16::cpu_supports(),
-                     std::strcmp(env_or_empty("SG_WINOGRAD_BF16"), "0") != 0);
+  static const KernelChoice choice = [] {
+    KernelSwitches switches{std::strcmp(env_or_empty("SG_WINOGRAD_BF16"), "0") != 0,
+                            bf16_conv_switch()};
+    // oneDNN's effective ISA already honours DNNL_MAX_CPU_ISA, so our tier and its kernels
+    // agree. The dot-product rate is measured only where it decides something.
+    dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+    bool measure = isa == dnnl::cpu_isa::avx512_core_bf16 && switches.bf16_conv == Bf16Conv::Auto;
+    return choose_kernels(
+        {isa, winograd_bf16::cpu_supports(), measure ? bf16_dot_rate_vs_fp32_fma() : 0.0},
+        switches);
+  }();
   return choice;
 }
 
@@ -85,6 +111,13 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
       bf16_3x3 = bf16_other = "oneDNN AMX (layouts oneDNN chooses)";
       break;
     case CpuTier::Avx512Bf16:
+      if (c.bf16_conv_via_fp32) {
+        bf16_3x3 = bf16_other =
+            c.bf16_conv_switch == Bf16Conv::Fp32
+                ? "fp32 kernels on bf16-rounded operands (SG_BF16_CONV=fp32)"
+                : "fp32 kernels on bf16-rounded operands (bf16 dot products are slower here)";
+        break;
+      }
       bf16_3x3 = c.winograd_bf16 ? "stopgrad Winograd F(2x2,3x3), AVX-512 BF16, nChw16c"
                                  : "oneDNN direct bf16 (SG_WINOGRAD_BF16=0)";
       bf16_other = "oneDNN direct bf16";
@@ -94,9 +127,18 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
           "emulated: bf16-rounded operands through the fp32 kernels (no faster than fp32)";
       break;
   }
+  if (c.tier == CpuTier::Amx && c.bf16_conv_via_fp32)
+    bf16_3x3 = bf16_other = "fp32 kernels on bf16-rounded operands (SG_BF16_CONV=fp32)";
+  char rate[96];
+  if (c.bf16_dot_rate > 0)
+    std::snprintf(rate, sizeof rate, "%.2fx measured (bf16 convolution kernels from %.1fx on)",
+                  c.bf16_dot_rate, kBf16DotRateThreshold);
+  else
+    std::snprintf(rate, sizeof rate, "not measured");
   return {
       {"cpu tier", tier_name(c.tier)},
       {"oneDNN isa", c.isa},
+      {"bf16 dot-product flops / fp32 FMA flops", rate},
       {"conv2d bf16 3x3 stride 1 (forward, backward data, backward weight)", bf16_3x3},
       {"conv2d bf16 other shapes (all passes)", bf16_other},
       {"conv2d fp32 3x3 stride 1", "oneDNN Winograd F(4x4,3x3) where it has one, else direct"},
@@ -125,7 +167,8 @@ std::string bf16_emulation_warning(const KernelChoice& c) {
 
 std::vector<std::pair<std::string, std::string>> kernel_switches() {
   std::vector<std::pair<std::string, std::string>> out;
-  for (const char* name : {"DNNL_MAX_CPU_ISA", "SG_WINOGRAD_BF16", "SG_CUDNN_BENCHMARK"})
+  for (const char* name :
+       {"DNNL_MAX_CPU_ISA", "SG_WINOGRAD_BF16", "SG_BF16_CONV", "SG_CUDNN_BENCHMARK"})
     out.emplace_back(name, env_or_empty(name));
   return out;
 }

@@ -6,6 +6,8 @@
 // tier       oneDNN ISA        bf16 stride-1 3x3 conv        other bf16 conv   fp32 conv
 // amx        avx512_core_amx   oneDNN AMX, layouts `any`     oneDNN AMX        oneDNN
 // avx512bf16 avx512_core_bf16  stopgrad Winograd F(2x2,3x3)  oneDNN direct     oneDNN
+//   ... where bf16 dot products are slower than fp32 FMAs (measured, bf16_dot_rate.h):
+//                              fp32 kernels on bf16-rounded operands (as no-bf16 below)
 // no-bf16    avx512_core, avx2 emulated: bf16-rounded operands through the fp32 kernels
 // (fp32 stride-1 3x3 convolutions use oneDNN's Winograd F(4x4,3x3) where it has one.)
 //
@@ -17,6 +19,11 @@
 // Winograd does there, and the mix of the two families was the one configuration whose bf16
 // gradients drifted past the mixed-precision test's bounds (docs/PERFORMANCE.md, "Kernel
 // choice per CPU").
+// Why some AVX-512 BF16 CPUs run bf16 convolutions through the fp32 kernels: on Intel Xeons
+// without AMX `vdpbf16ps` delivers half the flops of the fp32 FMAs (0.49x measured on a
+// Sapphire/Emerald Rapids slice), so every bf16 convolution kernel, ours or oneDNN's, loses
+// to oneDNN's fp32 one there (docs/PERFORMANCE.md); BatchNorm, ReLU, adds and pooling stay
+// native bf16, which halves their memory traffic. On AMD Zen 4/5 the rate is 2x.
 // Why no-bf16 CPUs emulate instead of failing: oneDNN 2.6 has no bf16 convolution below
 // AVX-512, and bf16 runs should still compute the same thing everywhere (bf16 operands,
 // float32 accumulation, bf16 results); it is no faster than fp32 there, and the programs say so.
@@ -25,6 +32,9 @@
 //   DNNL_MAX_CPU_ISA  oneDNN's own cap on the ISA, e.g. AVX512_CORE_BF16 on an AMX machine
 //                     selects the avx512bf16 row (ours is read back from oneDNN, so they agree)
 //   SG_WINOGRAD_BF16=0  our Winograd kernels off: the avx512bf16 row uses oneDNN's direct ones
+//   SG_BF16_CONV      native | fp32 | auto (unset): bf16 convolutions on bf16 kernels, or on
+//                     the fp32 kernels with bf16-rounded operands; auto decides from the
+//                     measured bf16 dot-product rate
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <string>
@@ -35,18 +45,40 @@ namespace sg::onednn {
 
 enum class CpuTier { Amx, Avx512Bf16, NoBf16 };
 
-struct KernelChoice {
-  CpuTier tier;
-  std::string isa;     // oneDNN's name for the ISA it dispatches to
-  bool bf16_native;    // oneDNN has bf16 convolutions for this ISA
-  bool winograd_bf16;  // our bf16 Winograd kernels run the stride-1 3x3 convolutions
+// Below this, bf16 dot products deliver fewer flops than fp32 FMAs and bf16 convolutions run
+// on the fp32 kernels. CPUs measure far from it on either side: about 0.5 (Intel without AMX)
+// and 2 (AMD Zen 4/5).
+constexpr double kBf16DotRateThreshold = 1.0;
+
+// What the choice depends on: facts about the CPU...
+struct CpuFacts {
+  dnnl::cpu_isa isa;     // what oneDNN dispatches to (after DNNL_MAX_CPU_ISA)
+  bool avx512_bf16;      // CPUID: our kernels can execute
+  double bf16_dot_rate;  // bf16_dot_rate_vs_fp32_fma(); 0 where not measured
+};
+// ...and the environment switches (see the top of this file).
+enum class Bf16Conv { Auto, Native, Fp32 };
+struct KernelSwitches {
+  bool winograd_bf16 = true;  // SG_WINOGRAD_BF16 not 0
+  Bf16Conv bf16_conv = Bf16Conv::Auto;
 };
 
-// The choice for this process (computed on first use, then fixed).
+struct KernelChoice {
+  CpuTier tier;
+  std::string isa;          // oneDNN's name for the ISA it dispatches to
+  bool bf16_native;         // oneDNN has bf16 kernels for this ISA (BatchNorm, ReLU, ... run them)
+  double bf16_dot_rate;     // as measured (0: not measured)
+  bool bf16_conv_via_fp32;  // bf16 convolutions run the fp32 kernels on bf16-rounded operands
+  bool winograd_bf16;       // our bf16 Winograd kernels run the stride-1 3x3 convolutions
+  Bf16Conv bf16_conv_switch;
+};
+
+// The choice for this process (computed on first use, then fixed). An unknown SG_BF16_CONV
+// value is an error naming the variable.
 const KernelChoice& kernel_choice();
 
-// The choice for a given oneDNN ISA, CPU support of our kernels and switch (for tests).
-KernelChoice choose_kernels(dnnl::cpu_isa isa, bool cpu_has_avx512_bf16, bool winograd_switch_on);
+// The choice for given CPU facts and switches (for tests).
+KernelChoice choose_kernels(const CpuFacts& cpu, const KernelSwitches& switches);
 
 const char* tier_name(CpuTier tier);
 

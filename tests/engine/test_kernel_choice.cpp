@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "engine/onednn/bf16_dot_rate.h"
 #include "engine/onednn/context.h"
 #include "engine/onednn/conv2d_winograd_bf16.h"
 #include "engine/onednn/kernel_choice.h"
@@ -35,25 +36,54 @@ std::vector<double> values(const Tensor& t) { return f32(t).to_vector(); }
 }  // namespace
 
 TEST_CASE("kernel_choice.table_follows_the_isa") {
-  auto amx = o::choose_kernels(dnnl::cpu_isa::avx512_core_amx, true, true);
+  const o::KernelSwitches defaults;
+  auto amx = o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0}, defaults);
   CHECK(amx.tier == o::CpuTier::Amx);
   CHECK(amx.bf16_native);
+  CHECK_FALSE(amx.bf16_conv_via_fp32);
   CHECK_FALSE(amx.winograd_bf16);  // AMX machines run oneDNN's AMX kernels, never a mix
 
-  auto zen4 = o::choose_kernels(dnnl::cpu_isa::avx512_core_bf16, true, true);
+  // AMD Zen 4/5: bf16 dot products at twice the fp32 FMA flop rate.
+  auto zen4 = o::choose_kernels({dnnl::cpu_isa::avx512_core_bf16, true, 2.0}, defaults);
   CHECK(zen4.tier == o::CpuTier::Avx512Bf16);
   CHECK(zen4.winograd_bf16);
-  CHECK_FALSE(o::choose_kernels(dnnl::cpu_isa::avx512_core_bf16, true, false).winograd_bf16);
+  CHECK_FALSE(zen4.bf16_conv_via_fp32);
+  CHECK_FALSE(
+      o::choose_kernels({dnnl::cpu_isa::avx512_core_bf16, true, 2.0}, {false, o::Bf16Conv::Auto})
+          .winograd_bf16);
   // DNNL_MAX_CPU_ISA may say avx512_core_bf16 where CPUID lacks it only in emulators; never
   // run our kernels on a CPU that cannot execute them.
-  CHECK_FALSE(o::choose_kernels(dnnl::cpu_isa::avx512_core_bf16, false, true).winograd_bf16);
+  CHECK_FALSE(
+      o::choose_kernels({dnnl::cpu_isa::avx512_core_bf16, false, 0.0}, defaults).winograd_bf16);
 
-  auto avx2 = o::choose_kernels(dnnl::cpu_isa::avx2, false, true);
+  // Intel Xeon without AMX: bf16 dot products at half the FMA rate, so bf16 convolutions run
+  // the fp32 kernels while BatchNorm and the rest stay native bf16; SG_BF16_CONV overrides.
+  auto xeon = o::choose_kernels({dnnl::cpu_isa::avx512_core_bf16, true, 0.49}, defaults);
+  CHECK(xeon.tier == o::CpuTier::Avx512Bf16);
+  CHECK(xeon.bf16_native);
+  CHECK(xeon.bf16_conv_via_fp32);
+  CHECK_FALSE(xeon.winograd_bf16);
+  CHECK(o::kernel_table_text(xeon).find("fp32 kernels on bf16-rounded operands") !=
+        std::string::npos);
+  CHECK(o::kernel_table_text(xeon).find("0.49x measured") != std::string::npos);
+  auto forced_native =
+      o::choose_kernels({dnnl::cpu_isa::avx512_core_bf16, true, 0.49}, {true, o::Bf16Conv::Native});
+  CHECK_FALSE(forced_native.bf16_conv_via_fp32);
+  CHECK(forced_native.winograd_bf16);
+  auto forced_fp32 =
+      o::choose_kernels({dnnl::cpu_isa::avx512_core_bf16, true, 2.0}, {true, o::Bf16Conv::Fp32});
+  CHECK(forced_fp32.bf16_conv_via_fp32);
+  CHECK_FALSE(forced_fp32.winograd_bf16);
+  CHECK(o::kernel_table_text(forced_fp32).find("SG_BF16_CONV=fp32") != std::string::npos);
+
+  auto avx2 = o::choose_kernels({dnnl::cpu_isa::avx2, false, 0.0}, defaults);
   CHECK(avx2.tier == o::CpuTier::NoBf16);
   CHECK_FALSE(avx2.bf16_native);
+  CHECK(avx2.bf16_conv_via_fp32);
   CHECK_FALSE(avx2.winograd_bf16);
   CHECK(o::bf16_emulation_warning(avx2).find("emulated") != std::string::npos);
   CHECK(o::bf16_emulation_warning(zen4).empty());
+  CHECK(o::bf16_emulation_warning(xeon).empty());
 
   // This process's choice agrees with the ISA oneDNN dispatches to.
   const auto& here = o::kernel_choice();
@@ -63,6 +93,24 @@ TEST_CASE("kernel_choice.table_follows_the_isa") {
   std::string table = o::kernel_table_text(here);
   MESSAGE("kernel choice on this machine:\n" << table);
   CHECK(table.find(here.isa) != std::string::npos);
+}
+
+// The probe behind the AVX-512 BF16 row: a plausible rate, and the same side of the threshold
+// every time it is measured (a choice that flipped between runs would make runs differ).
+TEST_CASE("kernel_choice.bf16_dot_rate_is_stable") {
+  if (!o::winograd_bf16::cpu_supports()) {
+    std::printf("SKIPPED: this CPU has no AVX-512 BF16 dot products to measure\n");
+    std::exit(77);
+  }
+  double first = o::bf16_dot_rate_vs_fp32_fma();
+  MESSAGE("bf16 dot-product flops / fp32 FMA flops: " << first);
+  CHECK(first > 0.1);
+  CHECK(first < 10);
+  for (int i = 0; i < 5; ++i) {
+    double again = o::bf16_dot_rate_vs_fp32_fma();
+    CAPTURE(again);
+    CHECK((again < o::kBf16DotRateThreshold) == (first < o::kBf16DotRateThreshold));
+  }
 }
 
 // Every bf16 op a ResNet step runs, through the backend this machine chooses (native bf16,
@@ -123,11 +171,12 @@ TEST_CASE("onednn.bf16_ops_on_this_cpu") {
 
 // Where bf16 is emulated, each convolution is exactly the float32 kernel on bf16-rounded
 // operands, rounded to bf16: the definition of what a native bf16 kernel computes.
+// That is also what runs where bf16 dot products are slower than fp32 FMAs.
 TEST_CASE("onednn.bf16_emulation_is_fp32_on_rounded_operands") {
-  if (o::kernel_choice().bf16_native) {
+  if (!o::kernel_choice().bf16_conv_via_fp32) {
     std::printf(
-        "SKIPPED: this CPU (oneDNN isa %s) has native bf16 convolutions; nothing is "
-        "emulated here\n",
+        "SKIPPED: this CPU (oneDNN isa %s) runs bf16 convolutions on bf16 kernels; none goes "
+        "through the fp32 kernels here (SG_BF16_CONV=fp32 makes them)\n",
         o::kernel_choice().isa.c_str());
     std::exit(77);
   }
