@@ -20,8 +20,8 @@
 // gradients drifted past the mixed-precision test's bounds (docs/PERFORMANCE.md, "Kernel
 // choice per CPU").
 // Why some AVX-512 BF16 CPUs run bf16 convolutions through the fp32 kernels: on Intel Xeons
-// without AMX `vdpbf16ps` delivers half the flops of the fp32 FMAs (0.49x measured on a
-// Sapphire/Emerald Rapids slice), so every bf16 convolution kernel, ours or oneDNN's, loses
+// without AMX `vdpbf16ps` delivers half the flops of the fp32 FMAs (0.50x measured on an
+// Emerald Rapids slice), so every bf16 convolution kernel, ours or oneDNN's, loses
 // to oneDNN's fp32 one there (docs/PERFORMANCE.md); BatchNorm, ReLU, adds and pooling stay
 // native bf16, which halves their memory traffic. On AMD Zen 4/5 the rate is 2x.
 // Why no-bf16 CPUs emulate instead of failing: oneDNN 2.6 has no bf16 convolution below
