@@ -32,33 +32,31 @@ float sum_of(const __m512* acc) {
   return total;
 }
 
-double time_fma(float* sink) {
+// Seconds for kIterations x kChains applications of `step` to independent accumulators.
+// (A template in an unnamed namespace: nothing here can be shared with code for other CPUs.)
+template <class Step>
+double time_chains(Step step, float* sink) {
   __m512 acc[kChains];
   for (int j = 0; j < kChains; ++j) acc[j] = _mm512_set1_ps(float(j));
-  const __m512 a = _mm512_set1_ps(0.5f), b = _mm512_set1_ps(0.25f);
   double start = now_seconds();
   for (long i = 0; i < kIterations; ++i) {
 #pragma GCC unroll 16
-    for (int j = 0; j < kChains; ++j) acc[j] = _mm512_fmadd_ps(acc[j], a, b);
+    for (int j = 0; j < kChains; ++j) acc[j] = step(acc[j]);
   }
   double seconds = now_seconds() - start;
   *sink += sum_of(acc);
   return seconds;
 }
 
+double time_fma(float* sink) {
+  const __m512 a = _mm512_set1_ps(0.5f), b = _mm512_set1_ps(0.25f);
+  return time_chains([=](__m512 acc) { return _mm512_fmadd_ps(acc, a, b); }, sink);
+}
+
 double time_dot(float* sink) {
-  __m512 acc[kChains];
-  for (int j = 0; j < kChains; ++j) acc[j] = _mm512_set1_ps(float(j));
   const __m512bh a = (__m512bh)_mm512_set1_epi16(0x3f00);  // 0.5 in every bf16 lane
   const __m512bh b = (__m512bh)_mm512_set1_epi16(0x3e80);  // 0.25
-  double start = now_seconds();
-  for (long i = 0; i < kIterations; ++i) {
-#pragma GCC unroll 16
-    for (int j = 0; j < kChains; ++j) acc[j] = _mm512_dpbf16_ps(acc[j], a, b);
-  }
-  double seconds = now_seconds() - start;
-  *sink += sum_of(acc);
-  return seconds;
+  return time_chains([=](__m512 acc) { return _mm512_dpbf16_ps(acc, a, b); }, sink);
 }
 
 }  // namespace
