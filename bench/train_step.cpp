@@ -91,6 +91,8 @@ int run(int argc, char** argv) {
       !device.is_cuda()) {  // which kernel runs each op here (engine/onednn/kernel_choice.h)
     const auto& choice = onednn::kernel_choice();
     std::printf("kernels:\n%s", onednn::kernel_table_text(choice).c_str());
+    if (std::string rate = onednn::bf16_dot_rate_line(choice); !rate.empty())
+      std::printf("%s\n", rate.c_str());
     if (precision == "bf16" && !choice.bf16_native)
       std::printf("%s\n", onednn::bf16_emulation_warning(choice).c_str());
   }

@@ -129,12 +129,14 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
   }
   if (c.tier == CpuTier::Amx && c.bf16_conv_via_fp32)
     bf16_3x3 = bf16_other = "fp32 kernels on bf16-rounded operands (SG_BF16_CONV=fp32)";
-  char rate[96];
+  // The side of the threshold, not the number: the table goes into config.json and checkpoints,
+  // which must not differ between two runs of the same settings (the number moves by a few
+  // hundredths from run to run; bf16_dot_rate_line has it).
+  char rate[64] = "not measured";
   if (c.bf16_dot_rate > 0)
-    std::snprintf(rate, sizeof rate, "%.2fx measured (bf16 convolution kernels from %.1fx on)",
-                  c.bf16_dot_rate, kBf16DotRateThreshold);
-  else
-    std::snprintf(rate, sizeof rate, "not measured");
+    std::snprintf(rate, sizeof rate, "%s %.1fx (measured)",
+                  c.bf16_dot_rate < kBf16DotRateThreshold ? "below" : "at least",
+                  kBf16DotRateThreshold);
   return {
       {"cpu tier", tier_name(c.tier)},
       {"oneDNN isa", c.isa},
@@ -156,6 +158,16 @@ std::string kernel_table_text(const KernelChoice& c) {
     out += line + " " + kernel + "\n";
   }
   return out;
+}
+
+std::string bf16_dot_rate_line(const KernelChoice& c) {
+  if (c.bf16_dot_rate <= 0) return "";
+  char line[160];
+  std::snprintf(line, sizeof line,
+                "bf16 dot products: %.2fx the fp32 FMA flop rate, measured at start-up (bf16 "
+                "convolution kernels from %.1fx on)",
+                c.bf16_dot_rate, kBf16DotRateThreshold);
+  return line;
 }
 
 std::string bf16_emulation_warning(const KernelChoice& c) {

@@ -89,6 +89,8 @@ const char* tier_name(CpuTier tier);
 std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice& c);
 // The table as aligned text lines, for programs to print.
 std::string kernel_table_text(const KernelChoice& c);
+// The measured dot-product rate as a line for programs to print; empty when not measured.
+std::string bf16_dot_rate_line(const KernelChoice& c);
 // A one-line warning when bf16 would be emulated on this CPU; empty when it is native.
 std::string bf16_emulation_warning(const KernelChoice& c);
 
