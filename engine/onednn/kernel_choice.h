@@ -23,7 +23,8 @@
 // without AMX `vdpbf16ps` delivers half the flops of the fp32 FMAs (0.50x measured on an
 // Emerald Rapids slice), so every bf16 convolution kernel, ours or oneDNN's, loses
 // to oneDNN's fp32 one there (docs/PERFORMANCE.md); BatchNorm, ReLU, adds and pooling stay
-// native bf16, which halves their memory traffic. On AMD Zen 4/5 the rate is 2x.
+// native bf16, which halves their memory traffic. On AMD Zen 4/5 the rate should be about 2x
+// (from their earlier vdpbf16ps measurements; the probe has not run on one yet).
 // Why no-bf16 CPUs emulate instead of failing: oneDNN 2.6 has no bf16 convolution below
 // AVX-512, and bf16 runs should still compute the same thing everywhere (bf16 operands,
 // float32 accumulation, bf16 results); it is no faster than fp32 there, and the programs say so.
@@ -50,7 +51,7 @@ enum class CpuTier { Amx, Avx512Bf16, NoBf16 };
 // fp32 F(4x4,3x3) 4x, so on multiplies alone they tie near 1.8; at Zen 5's 2 the bf16 step was
 // 1.5x the fp32 one (bf16 also halves memory traffic). The threshold sits between the CPUs
 // measured, at their geometric mean: about 0.5 (Intel without AMX; a CPU issuing one
-// vdpbf16ps a cycle beside two FMAs, 1.0, falls below too) and 2 (AMD Zen 4/5).
+// vdpbf16ps a cycle beside two FMAs, 1.0, falls below too) and about 2 (AMD Zen 4/5).
 constexpr double kBf16DotRateThreshold = 1.4;
 
 // What the choice depends on: facts about the CPU...
