@@ -19,9 +19,7 @@ void accumulate_into_leaf(const Tensor& leaf, Tensor g) {
   // The gradient may alias a tensor the user still holds (or a saved one), so it is copied;
   // a fresh, compact one that only we reach is adopted instead (one whole copy of every
   // parameter's gradient per step saved).
-  bool adoptable = g.is_strided() && g.is_contiguous() && g.offset() == 0 &&
-                   g.storage()->nbytes() == size_t(g.numel()) * element_size(g.dtype());
-  leaf.set_grad(adoptable && g.is_sole_handle() ? std::move(g) : engine::clone(g));
+  leaf.set_grad(g.is_sole_compact_owner() ? std::move(g) : engine::clone(g));
 }
 
 // Nodes reachable from root, each after every node that consumes its output.

@@ -188,8 +188,10 @@ void Tensor::set_data(const Tensor& source) const {
 
 const std::shared_ptr<Storage>& Tensor::storage() const { return impl().storage; }
 bool Tensor::shares_storage_with(const Tensor& other) const { return storage() == other.storage(); }
-bool Tensor::is_sole_handle() const {
-  return impl_.use_count() == 1 && impl_->storage.use_count() == 1;
+bool Tensor::is_sole_compact_owner() const {
+  return impl_.use_count() == 1 && impl_->storage.use_count() == 1 && is_strided() &&
+         is_contiguous() && offset() == 0 &&
+         storage()->nbytes() == size_t(numel()) * element_size(dtype());
 }
 uint64_t Tensor::version() const { return storage()->version(); }
 void Tensor::bump_version() const { storage()->bump_version(); }

@@ -90,9 +90,10 @@ class Tensor {
 
   const std::shared_ptr<Storage>& storage() const;
   bool shares_storage_with(const Tensor& other) const;
-  // Whether this handle is the only way to reach the tensor and its storage: no other handle,
-  // view or detached alias exists, so the data may be adopted instead of copied.
-  bool is_sole_handle() const;
+  // Whether this handle is the only way to reach the tensor and its storage (no other handle,
+  // view or detached alias exists) and the tensor is contiguous and spans its whole storage:
+  // then its data may be adopted instead of copied.
+  bool is_sole_compact_owner() const;
   uint64_t version() const;
   void bump_version() const;
   bool same(const Tensor& other) const { return impl_ == other.impl_; }

@@ -65,16 +65,15 @@ double bf16_dot_rate_vs_fp32_fma() {
   if (!winograd_bf16::cpu_supports()) return 0;
   // Alternating rounds, the fastest of each: a neighbour's burst or a frequency change hits
   // both sides, and the first rounds warm the 512-bit units up.
-  volatile float sink = 0;
-  float s = 0;
+  float sums = 0;
   double fma = 1e30, dot = 1e30;
   for (int round = 0; round < 7; ++round) {
-    double f = time_fma(&s), d = time_dot(&s);
+    double f = time_fma(&sums), d = time_dot(&sums);
     fma = f < fma ? f : fma;
     dot = d < dot ? d : dot;
   }
-  sink = s;
-  (void)sink;
+  volatile float keep = sums;  // the results are used, so no loop is optimised away
+  (void)keep;
   // Per instruction: 16 lanes x 2 products for vdpbf16ps, 16 for vfmadd231ps.
   return (2.0 * fma) / dot;
 }

@@ -50,6 +50,9 @@ Bf16Conv bf16_conv_switch() {
   SG_CHECK(false, "SG_BF16_CONV='", v, "': expected native, fp32 or auto");
 }
 
+// A measured rate below the threshold (0: not measured).
+bool slow_bf16_dots(double rate) { return rate > 0 && rate < kBf16DotRateThreshold; }
+
 }  // namespace
 
 // Here, not in conv2d_winograd_bf16.cpp: that file is compiled for AVX-512 BF16 CPUs only.
@@ -66,10 +69,8 @@ KernelChoice choose_kernels(const CpuFacts& cpu, const KernelSwitches& switches)
                                                         : CpuTier::NoBf16;
   c.bf16_native = c.tier != CpuTier::NoBf16;
   c.bf16_dot_rate = cpu.bf16_dot_rate;
-  c.bf16_conv_switch = switches.bf16_conv;
   // AMX tiles are not the dot products measured here; the AVX-512 BF16 tier follows the rate.
-  bool slow_dots = c.tier == CpuTier::Avx512Bf16 && cpu.bf16_dot_rate > 0 &&
-                   cpu.bf16_dot_rate < kBf16DotRateThreshold;
+  bool slow_dots = c.tier == CpuTier::Avx512Bf16 && slow_bf16_dots(cpu.bf16_dot_rate);
   c.bf16_conv_via_fp32 = !c.bf16_native || switches.bf16_conv == Bf16Conv::Fp32 ||
                          (switches.bf16_conv == Bf16Conv::Auto && slow_dots);
   c.winograd_bf16 = c.tier == CpuTier::Avx512Bf16 && !c.bf16_conv_via_fp32 && cpu.avx512_bf16 &&
@@ -106,29 +107,22 @@ const char* tier_name(CpuTier tier) {
 
 std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice& c) {
   std::string bf16_3x3, bf16_other;
-  switch (c.tier) {
-    case CpuTier::Amx:
-      bf16_3x3 = bf16_other = "oneDNN AMX (layouts oneDNN chooses)";
-      break;
-    case CpuTier::Avx512Bf16:
-      if (c.bf16_conv_via_fp32) {
-        bf16_3x3 = bf16_other =
-            c.bf16_conv_switch == Bf16Conv::Fp32
-                ? "fp32 kernels on bf16-rounded operands (SG_BF16_CONV=fp32)"
-                : "fp32 kernels on bf16-rounded operands (bf16 dot products are slower here)";
-        break;
-      }
-      bf16_3x3 = c.winograd_bf16 ? "stopgrad Winograd F(2x2,3x3), AVX-512 BF16, nChw16c"
-                                 : "oneDNN direct bf16 (SG_WINOGRAD_BF16=0)";
-      bf16_other = "oneDNN direct bf16";
-      break;
-    case CpuTier::NoBf16:
-      bf16_3x3 = bf16_other =
-          "emulated: bf16-rounded operands through the fp32 kernels (no faster than fp32)";
-      break;
+  if (!c.bf16_native) {
+    bf16_3x3 = bf16_other =
+        "emulated: bf16-rounded operands through the fp32 kernels (no faster than fp32)";
+  } else if (c.bf16_conv_via_fp32) {
+    // Measured slow dot products, or (nothing measured) SG_BF16_CONV=fp32.
+    bf16_3x3 = bf16_other =
+        slow_bf16_dots(c.bf16_dot_rate)
+            ? "fp32 kernels on bf16-rounded operands (bf16 dot products are slower here)"
+            : "fp32 kernels on bf16-rounded operands (SG_BF16_CONV=fp32)";
+  } else if (c.tier == CpuTier::Amx) {
+    bf16_3x3 = bf16_other = "oneDNN AMX (layouts oneDNN chooses)";
+  } else {
+    bf16_3x3 = c.winograd_bf16 ? "stopgrad Winograd F(2x2,3x3), AVX-512 BF16, nChw16c"
+                               : "oneDNN direct bf16 (SG_WINOGRAD_BF16=0)";
+    bf16_other = "oneDNN direct bf16";
   }
-  if (c.tier == CpuTier::Amx && c.bf16_conv_via_fp32)
-    bf16_3x3 = bf16_other = "fp32 kernels on bf16-rounded operands (SG_BF16_CONV=fp32)";
   // The side of the threshold, not the number: the table goes into config.json and checkpoints,
   // which must not differ between two runs of the same settings (the number moves by a few
   // hundredths from run to run; bf16_dot_rate_line has it).

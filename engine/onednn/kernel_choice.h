@@ -74,7 +74,6 @@ struct KernelChoice {
   double bf16_dot_rate;     // as measured (0: not measured)
   bool bf16_conv_via_fp32;  // bf16 convolutions run the fp32 kernels on bf16-rounded operands
   bool winograd_bf16;       // our bf16 Winograd kernels run the stride-1 3x3 convolutions
-  Bf16Conv bf16_conv_switch;
 };
 
 // The choice for this process (computed on first use, then fixed). An unknown SG_BF16_CONV
