@@ -23,6 +23,9 @@ Allocator& allocator_for(Device device);
 // Host blocks of 1 MiB and more are cached by size when freed (engine/storage.cpp says why);
 // this gives them back to the system (after a phase whose sizes will not come again).
 void release_cached_host_memory();
+// Whether that cache is on: it is off under AddressSanitizer, where every block goes back to
+// free() so that a use after free is caught.
+bool host_block_cache_enabled();
 
 // A block of bytes shared by a tensor and all of its views. The version counter lives here so
 // that an in-place write through any view is seen by every tensor that saved this storage.
