@@ -129,8 +129,7 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
   char rate[64] = "not measured";
   if (c.bf16_dot_rate > 0)
     std::snprintf(rate, sizeof rate, "%s %.1fx (measured)",
-                  c.bf16_dot_rate < kBf16DotRateThreshold ? "below" : "at least",
-                  kBf16DotRateThreshold);
+                  slow_bf16_dots(c.bf16_dot_rate) ? "below" : "at least", kBf16DotRateThreshold);
   return {
       {"cpu tier", tier_name(c.tier)},
       {"oneDNN isa", c.isa},
