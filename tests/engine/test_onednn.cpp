@@ -164,21 +164,29 @@ TEST_CASE("onednn.conv2d_winograd_bf16") {
   for (const auto& c : cases) {
     CAPTURE(shape_str(c.x));
     CAPTURE(shape_str(c.w));
+    // Bits tell which kernel ran, except in the one-pixel case where the weight gradient is
+    // a sum of 3 bf16 products at the centre tap: exact in fp32 for Winograd and for oneDNN's
+    // AMX kernels alike (measured on an AMX Xeon: identical bits), so there only the
+    // dispatched direction is evidence.
+    const bool both_exact = c.x[2] == 1 && c.x[3] == 1;
+    auto check_dispatch = [&](bool same_as_winograd) {
+      if (dispatched || !both_exact) CHECK(same_as_winograd == dispatched);
+    };
     Tensor x = e::to(rnd(c.x, ++seed), DType::BFloat16), w = rnd(c.w, ++seed);
     Tensor y = winograd_bf16_direct(x, w, false);
-    CHECK(same_bits(fast().conv2d_forward(x, w, Tensor(), c.o), y) == dispatched);
+    check_dispatch(same_bits(fast().conv2d_forward(x, w, Tensor(), c.o), y));
     Tensor y_ref = ref().conv2d_forward(e::to(x, DType::Float32), w, Tensor(), c.o);
     expect_close(e::to(y, DType::Float32), y_ref, 1.5e-2, "forward");
 
     Tensor g = e::to(rnd(y_ref.shape(), ++seed), DType::BFloat16);
     Tensor dx = winograd_bf16_direct(g, w, true);
-    CHECK(same_bits(fast().conv2d_backward_data(g, w, c.x, c.o), dx) == dispatched);
+    check_dispatch(same_bits(fast().conv2d_backward_data(g, w, c.x, c.o), dx));
     expect_close(e::to(dx, DType::Float32),
                  ref().conv2d_backward_data(e::to(g, DType::Float32), w, c.x, c.o), 1.5e-2,
                  "backward data");
 
     Tensor dw = winograd_bf16_weight_grad_direct(g, x, c.w);
-    CHECK(same_bits(fast().conv2d_backward_weight(g, x, c.w, c.o), dw) == dispatched);
+    check_dispatch(same_bits(fast().conv2d_backward_weight(g, x, c.w, c.o), dw));
     expect_close(
         dw,
         ref().conv2d_backward_weight(e::to(g, DType::Float32), e::to(x, DType::Float32), c.w, c.o),
