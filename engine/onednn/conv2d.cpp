@@ -9,10 +9,13 @@
 // Winograd, so bf16 stride-1 3x3 convolutions (all three passes) run our own F(2x2, 3x3)
 // kernels (conv2d_winograd_bf16.h) on AVX-512 BF16 CPUs without AMX whose bf16 dot products
 // outrun their fp32 FMAs; where they do not, bf16 convolutions run the fp32 kernels on
-// bf16-rounded operands. Which kernel runs where is decided in one place, kernel_choice.h.
+// bf16-rounded operands. On AMX machines the bf16 weight gradients of small outputs run as
+// one matrix product (conv2d_backward_weight_gemm.h). Which kernel runs where is decided in
+// one place, kernel_choice.h.
 #include <mutex>
 
 #include "engine/onednn/context.h"
+#include "engine/onednn/conv2d_backward_weight_gemm.h"
 #include "engine/onednn/conv2d_winograd_bf16.h"
 #include "engine/onednn/kernel_choice.h"
 #include "engine/onednn/onednn_backend.h"
@@ -222,6 +225,9 @@ Tensor OneDnnBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor&
     return conv2d_backward_weight(converted(grad_y, DType::Float32), converted(x, DType::Float32),
                                   w_shape, o);
   if (use_winograd_bf16(x, w_shape, o, false)) return winograd_bf16_weight_grad(grad_y, x, w_shape);
+  if (x.dtype() == DType::BFloat16 && kernel_choice().weight_grad_gemm &&
+      conv2d_backward_weight_gemm_applies(grad_y.shape(), w_shape))
+    return conv2d_backward_weight_gemm(grad_y, x, w_shape, o);
   ConvShapes s{x.shape(), w_shape, grad_y.shape(), x.dtype(), false, o};
   const auto& p = cached_primitive("conv_bwd_weights|" + s.key(), [&] {
     memory::desc diff_w(dims(w_shape), memory::data_type::f32, memory::format_tag::any);

@@ -75,13 +75,15 @@ KernelChoice choose_kernels(const CpuFacts& cpu, const KernelSwitches& switches)
                          (switches.bf16_conv == Bf16Conv::Auto && slow_dots);
   c.winograd_bf16 = c.tier == CpuTier::Avx512Bf16 && !c.bf16_conv_via_fp32 && cpu.avx512_bf16 &&
                     switches.winograd_bf16;
+  c.weight_grad_gemm = c.tier == CpuTier::Amx && !c.bf16_conv_via_fp32 && switches.weight_grad_gemm;
   return c;
 }
 
 const KernelChoice& kernel_choice() {
   static const KernelChoice choice = [] {
     KernelSwitches switches{std::strcmp(env_or_empty("SG_WINOGRAD_BF16"), "0") != 0,
-                            bf16_conv_switch()};
+                            bf16_conv_switch(),
+                            std::strcmp(env_or_empty("SG_CONV_WEIGHT_GEMM"), "0") != 0};
     // oneDNN's effective ISA already honours DNNL_MAX_CPU_ISA, so our tier and its kernels
     // agree. The dot-product rate is measured only where it decides something.
     dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
@@ -136,6 +138,8 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
       {"bf16 dot-product flops / fp32 FMA flops", rate},
       {"conv2d bf16 3x3 stride 1 (forward, backward data, backward weight)", bf16_3x3},
       {"conv2d bf16 other shapes (all passes)", bf16_other},
+      {"conv2d bf16 backward weight, output <= 8x8 or 1x1 kernel",
+       c.weight_grad_gemm ? "stopgrad im2col + oneDNN AMX matmul" : "as the two rows above"},
       {"conv2d fp32 3x3 stride 1", "oneDNN Winograd F(4x4,3x3) where it has one, else direct"},
       {"conv2d fp32 other shapes", "oneDNN direct"},
       {"batch_norm(+relu), relu, add, pooling", "oneDNN, in the layout the convolution chose"},
@@ -172,8 +176,8 @@ std::string bf16_emulation_warning(const KernelChoice& c) {
 
 std::vector<std::pair<std::string, std::string>> kernel_switches() {
   std::vector<std::pair<std::string, std::string>> out;
-  for (const char* name :
-       {"DNNL_MAX_CPU_ISA", "SG_WINOGRAD_BF16", "SG_BF16_CONV", "SG_CUDNN_BENCHMARK"})
+  for (const char* name : {"DNNL_MAX_CPU_ISA", "SG_WINOGRAD_BF16", "SG_BF16_CONV",
+                           "SG_CONV_WEIGHT_GEMM", "SG_CUDNN_BENCHMARK"})
     out.emplace_back(name, env_or_empty(name));
   return out;
 }

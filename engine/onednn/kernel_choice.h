@@ -5,6 +5,8 @@
 //
 // tier       oneDNN ISA        bf16 stride-1 3x3 conv        other bf16 conv   fp32 conv
 // amx        avx512_core_amx   oneDNN AMX, layouts `any`     oneDNN AMX        oneDNN
+//   ... bf16 weight gradients of outputs up to 8x8 and of 1x1 kernels: im2col + oneDNN's
+//       AMX matmul (conv2d_backward_weight_gemm.h), 2-5x faster than its convolution there
 // avx512bf16 avx512_core_bf16  stopgrad Winograd F(2x2,3x3)  oneDNN direct     oneDNN
 //   ... where bf16 dot products are slower than fp32 FMAs (measured, bf16_dot_rate.h):
 //                              fp32 kernels on bf16-rounded operands (as no-bf16 below)
@@ -33,6 +35,8 @@
 //   DNNL_MAX_CPU_ISA  oneDNN's own cap on the ISA, e.g. AVX512_CORE_BF16 on an AMX machine
 //                     selects the avx512bf16 row (ours is read back from oneDNN, so they agree)
 //   SG_WINOGRAD_BF16=0  our Winograd kernels off: the avx512bf16 row uses oneDNN's direct ones
+//   SG_CONV_WEIGHT_GEMM=0  the amx row computes every bf16 weight gradient with oneDNN's
+//                     convolution (no im2col + matmul)
 //   SG_BF16_CONV      native | fp32 | auto (unset): bf16 convolutions on bf16 kernels, or on
 //                     the fp32 kernels with bf16-rounded operands; auto decides from the
 //                     measured bf16 dot-product rate
@@ -65,6 +69,7 @@ enum class Bf16Conv { Auto, Native, Fp32 };
 struct KernelSwitches {
   bool winograd_bf16 = true;  // SG_WINOGRAD_BF16 not 0
   Bf16Conv bf16_conv = Bf16Conv::Auto;
+  bool weight_grad_gemm = true;  // SG_CONV_WEIGHT_GEMM not 0
 };
 
 struct KernelChoice {
@@ -74,6 +79,7 @@ struct KernelChoice {
   double bf16_dot_rate;     // as measured (0: not measured)
   bool bf16_conv_via_fp32;  // bf16 convolutions run the fp32 kernels on bf16-rounded operands
   bool winograd_bf16;       // our bf16 Winograd kernels run the stride-1 3x3 convolutions
+  bool weight_grad_gemm;    // small-output bf16 weight gradients run im2col + AMX matmul
 };
 
 // The choice for this process (computed on first use, then fixed). An unknown SG_BF16_CONV

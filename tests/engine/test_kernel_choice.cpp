@@ -42,12 +42,21 @@ TEST_CASE("kernel_choice.table_follows_the_isa") {
   CHECK(amx.bf16_native);
   CHECK_FALSE(amx.bf16_conv_via_fp32);
   CHECK_FALSE(amx.winograd_bf16);  // AMX machines run oneDNN's AMX kernels, never a mix
+  CHECK(amx.weight_grad_gemm);     // ... and small-output weight gradients as AMX matmuls
+  CHECK(o::kernel_table_text(amx).find("im2col + oneDNN AMX matmul") != std::string::npos);
+  CHECK_FALSE(o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0},
+                                {true, o::Bf16Conv::Auto, /*weight_grad_gemm=*/false})
+                  .weight_grad_gemm);
+  CHECK_FALSE(
+      o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0}, {true, o::Bf16Conv::Fp32})
+          .weight_grad_gemm);
 
   // AMD Zen 4/5: bf16 dot products at twice the fp32 FMA flop rate.
   auto zen4 = o::choose_kernels({dnnl::cpu_isa::avx512_core_bf16, true, 2.0}, defaults);
   CHECK(zen4.tier == o::CpuTier::Avx512Bf16);
   CHECK(zen4.winograd_bf16);
   CHECK_FALSE(zen4.bf16_conv_via_fp32);
+  CHECK_FALSE(zen4.weight_grad_gemm);  // measured on AMX only
   CHECK_FALSE(
       o::choose_kernels({dnnl::cpu_isa::avx512_core_bf16, true, 2.0}, {false, o::Bf16Conv::Auto})
           .winograd_bf16);

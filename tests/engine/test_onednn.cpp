@@ -9,6 +9,7 @@
 #include <string>
 
 #include "engine/onednn/context.h"
+#include "engine/onednn/conv2d_backward_weight_gemm.h"
 #include "engine/onednn/conv2d_winograd_bf16.h"
 #include "engine/onednn/kernel_choice.h"
 #include "engine/onednn/onednn_backend.h"
@@ -209,6 +210,52 @@ TEST_CASE("onednn.conv2d_winograd_bf16_follows_weight_updates") {
   Tensor y2 = fast().conv2d_forward(x, w, Tensor(), {1, 1});
   // Doubling is exact in every rounding step, so the output doubles exactly.
   CHECK(same_bits(y2, e::mul(e::to(y1, DType::Float32), 2.0)));
+}
+
+// The AMX row's bf16 weight gradient as im2col + matmul. The kernel runs wherever oneDNN has
+// bf16 matmuls (AVX-512 BF16 machines too, where the backend does not choose it); against the
+// reference on the same bf16 values it differs only by float32 accumulation order. Inputs
+// arrive in the layouts the backend may hand it: plain NCHW and nChw16c (both reordered to
+// NHWC), and NHWC as oneDNN's AMX convolutions leave it (used in place).
+TEST_CASE("onednn.conv2d_backward_weight_gemm") {
+  if (!onednn::kernel_choice().bf16_native) {
+    std::printf("SKIPPED: oneDNN has no bf16 matmul for this CPU (isa %s)\n",
+                onednn::kernel_choice().isa.c_str());
+    std::exit(77);
+  }
+  const bool dispatched = onednn::kernel_choice().weight_grad_gemm;
+  std::vector<ConvCase> cases{
+      {{2, 64, 4, 4}, {32, 64, 3, 3}, {1, 1}, false},    // last stage: 4x4 outputs
+      {{2, 32, 8, 8}, {48, 32, 3, 3}, {2, 1}, false},    // stride 2 into 4x4, padded edges
+      {{3, 16, 5, 7}, {16, 16, 3, 3}, {1, 1}, false},    // odd sizes, 35 outputs
+      {{2, 32, 8, 8}, {64, 32, 1, 1}, {2, 0}, false},    // 1x1 shortcut, stride 2
+      {{1, 16, 16, 16}, {32, 16, 1, 1}, {1, 0}, false},  // 1x1 on a 16x16 output
+  };
+  uint64_t seed = 300;
+  for (const auto& c : cases) {
+    CAPTURE(shape_str(c.x));
+    CAPTURE(shape_str(c.w));
+    Shape ys = e::conv2d_output_shape(c.x, c.w, c.o);
+    REQUIRE(onednn::conv2d_backward_weight_gemm_applies(ys, c.w));
+    Tensor x = e::to(rnd(c.x, ++seed), DType::BFloat16);
+    Tensor g = e::to(rnd(ys, ++seed), DType::BFloat16);
+    Tensor dw_ref =
+        ref().conv2d_backward_weight(e::to(g, DType::Float32), e::to(x, DType::Float32), c.w, c.o);
+    Tensor dw = onednn::conv2d_backward_weight_gemm(g, x, c.w, c.o);
+    CHECK(dw.is_strided());
+    expect_close(dw, dw_ref, 1e-5, "plain NCHW");
+    for (auto tag : {dnnl::memory::format_tag::nChw16c, dnnl::memory::format_tag::nhwc}) {
+      auto in = [&](const Tensor& t) {
+        return onednn::in_layout(
+            t, dnnl::memory::desc(onednn::dims(t.shape()), dnnl::memory::data_type::bf16, tag));
+      };
+      CHECK(same_bits(onednn::conv2d_backward_weight_gemm(in(g), in(x), c.w, c.o), dw));
+    }
+    if (dispatched) CHECK(same_bits(fast().conv2d_backward_weight(g, x, c.w, c.o), dw));
+  }
+  // Outputs above 8x8 with a 3x3 kernel stay on oneDNN's convolution (it is as fast there).
+  CHECK_FALSE(onednn::conv2d_backward_weight_gemm_applies({2, 64, 16, 16}, {64, 64, 3, 3}));
+  CHECK(onednn::conv2d_backward_weight_gemm_applies({2, 64, 8, 8}, {64, 64, 3, 3}));
 }
 
 TEST_CASE("onednn.batch_norm") {

@@ -1,0 +1,24 @@
+#pragma once
+// The bf16 convolution weight gradient as one matrix product on AMX machines, for the shapes
+// where oneDNN 2.6's AMX backward-weights convolution is slow: small outputs (ResNet's last
+// stages on 32x32 images, 4x4 and 8x8 pixels) and 1x1 kernels. There its kernel reached
+// 0.08-0.85 TFLOP/s, while its AMX matmul does 1.1-1.8 on the same products (measured on a
+// 2-core Xeon slice with AMX; docs/PERFORMANCE.md). With P = N*Ho*Wo output pixels:
+//   dW[K, R*S*C] = dY^T[K, P] x cols[P, R*S*C]
+// where cols (im2col) holds, for each output pixel, the R*S input pixels its kernel window
+// reads, C channels each. Both dY and x are read as NHWC, the layout oneDNN's AMX
+// convolutions hand over, so dY needs no copy and cols rows are channel runs of x.
+#include "engine/backend.h"
+#include "engine/tensor.h"
+
+namespace sg::onednn {
+
+// Whether the product runs this convolution's weight gradient, given that kernel_choice()
+// allows it: output y_shape [N, K, Ho, Wo], weight w_shape [K, C, R, S].
+bool conv2d_backward_weight_gemm_applies(const Shape& y_shape, const Shape& w_shape);
+
+// The float32 weight gradient [K, C, R, S] of bf16 grad_y [N, K, Ho, Wo] and x [N, C, H, W].
+Tensor conv2d_backward_weight_gemm(const Tensor& grad_y, const Tensor& x, const Shape& w_shape,
+                                   Conv2dOptions o);
+
+}  // namespace sg::onednn
