@@ -6,7 +6,7 @@
 // tier       oneDNN ISA        bf16 stride-1 3x3 conv        other bf16 conv   fp32 conv
 // amx        avx512_core_amx   oneDNN AMX, layouts `any`     oneDNN AMX        oneDNN
 //   ... bf16 weight gradients of outputs up to 8x8 and of 1x1 kernels: im2col + oneDNN's
-//       AMX matmul (conv2d_backward_weight_gemm.h), 2-5x faster than its convolution there
+//       AMX matmul (conv2d_backward_weight_gemm.h), 1.6-9x faster than its convolution there
 // avx512bf16 avx512_core_bf16  stopgrad Winograd F(2x2,3x3)  oneDNN direct     oneDNN
 //   ... where bf16 dot products are slower than fp32 FMAs (measured, bf16_dot_rate.h):
 //                              fp32 kernels on bf16-rounded operands (as no-bf16 below)
@@ -16,11 +16,12 @@
 // BatchNorm(+ReLU), ReLU, residual adds and pooling run oneDNN's kernels in whatever layout the
 // convolution before them chose, on every tier; matmul is oneDNN's fp32 matmul.
 //
-// Why AMX machines do not run our Winograd kernels: oneDNN's AMX convolutions reach 0.9-2.9
-// TFLOP/s forward on ResNet-18's 3x3 shapes on a 2-core Xeon slice, beyond what AVX-512 BF16
-// Winograd does there, and the mix of the two families was the one configuration whose bf16
-// gradients drifted past the mixed-precision test's bounds (docs/PERFORMANCE.md, "Kernel
-// choice per CPU").
+// Why AMX machines do not run our Winograd kernels: oneDNN's AMX convolutions are faster
+// there (forward 2.7, backward data 2.2 TFLOP/s on ResNet-18's 3x3 shapes on a 2-core Xeon
+// slice with AMX). The mix of the two families once failed the mixed-precision test's bound
+// (bn1.bias cosine 0.762 < 0.8); measured on an AMX Xeon, that is within the seed-to-seed
+// spread of every family, all-AMX included (bench/bf16_agreement; docs/PERFORMANCE.md,
+// "Kernel choice per CPU"), not a hand-over defect.
 // Why some AVX-512 BF16 CPUs run bf16 convolutions through the fp32 kernels: on Intel Xeons
 // without AMX `vdpbf16ps` delivers half the flops of the fp32 FMAs (0.50x measured on an
 // Emerald Rapids slice), so every bf16 convolution kernel, ours or oneDNN's, loses
