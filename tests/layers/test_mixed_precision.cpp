@@ -14,56 +14,26 @@
 
 #include <cmath>
 
+#include "layers/precision_agreement.h"
 #include "layers/resnet.h"
 #include "tests/helpers.h"
 
 using namespace sg;
 namespace e = sg::engine;
 
-namespace {
-struct Step {
-  double loss;
-  NamedTensors grads;
-};
-
-Step run(ResNet& net, const Tensor& x, const Tensor& y) {
-  net.zero_grad();
-  Tensor loss = cross_entropy(net(x), y);
-  backward(loss);
-  Step s{loss.item(), {}};
-  for (auto& [n, p] : net.named_parameters()) s.grads.emplace_back(n, p.grad());
-  return s;
-}
-
-double dot(const Tensor& a, const Tensor& b) {
-  return e::sum(e::mul(e::to(a, DType::Float32), e::to(b, DType::Float32))).item();
-}
-}  // namespace
-
+// build/bench/bf16_agreement prints the same step's cosines for other seeds: on every kernel
+// family some seeds dip below the BatchNorm bound (docs/PERFORMANCE.md, "Kernel choice per
+// CPU"); seed 3 is one where every configuration the kernel table selects passes.
 TEST_CASE("bf16.resnet_training_step_agrees_with_fp32") {
-  ResNetOptions o;
-  o.stem = Stem::Cifar;
-  o.width = 16;
-  o.num_classes = 10;
-  auto net = make_resnet("resnet18", o);
-  Generator g(3);
-  Tensor x = normal({16, 3, 16, 16}, 0, 1, g);
-  Tensor y = e::to(e::mul(uniform({16}, 0, 10, g), 1.0), DType::Int64);
-  Step fp32 = run(*net, x, y);
-  Step bf16 = run(*net, e::to(x, DType::BFloat16), y);
-  CHECK(std::abs(bf16.loss - fp32.loss) <= 0.02 * std::abs(fp32.loss));
-  for (size_t i = 0; i < fp32.grads.size(); ++i) {
-    const Tensor &a = fp32.grads[i].second, &b = bf16.grads[i].second;
-    CAPTURE(fp32.grads[i].first);
-    REQUIRE(b.defined());
-    CHECK(b.dtype() == DType::Float32);  // master weights get float32 gradients
-    double na = std::sqrt(dot(a, a)), nb = std::sqrt(dot(b, b));
-    if (na < 1e-6) continue;  // e.g. biases whose gradient is zero by symmetry
-    double cosine = dot(a, b) / (na * nb);
-    const std::string& name = fp32.grads[i].first;
-    bool norm_param = a.dim() == 1 && !name.starts_with("fc.");
-    CHECK(cosine > (name.starts_with("fc.") ? 0.99 : norm_param ? 0.8 : 0.87));
-    CHECK(std::abs(nb - na) <= (norm_param ? 0.40 : 0.10) * na);
+  StepAgreement step = resnet18_bf16_step_agreement(3);
+  CHECK(std::abs(step.loss_bf16 - step.loss_fp32) <= 0.02 * std::abs(step.loss_fp32));
+  for (const auto& g : step.grads) {
+    CAPTURE(g.name);
+    CHECK(g.bf16_grad_dtype == DType::Float32);  // master weights get float32 gradients
+    if (g.norm_fp32 < 1e-6) continue;            // e.g. biases whose gradient is zero by symmetry
+    bool norm_param = is_norm_parameter(g);
+    CHECK(g.cosine > (g.name.starts_with("fc.") ? 0.99 : norm_param ? 0.8 : 0.87));
+    CHECK(std::abs(g.norm_bf16 - g.norm_fp32) <= (norm_param ? 0.40 : 0.10) * g.norm_fp32);
   }
 }
 
