@@ -1,6 +1,7 @@
 #include "layers/precision_agreement.h"
 
 #include <cmath>
+#include <utility>
 
 namespace sg {
 
@@ -35,9 +36,10 @@ StepAgreement bf16_step_agreement(ResNet& net, const Tensor& x, const Tensor& y)
   for (size_t i = 0; i < fp32.grads.size(); ++i) {
     const Tensor &a = fp32.grads[i].second, &b = bf16.grads[i].second;
     SG_CHECK(b.defined(), "the bf16 step left no gradient for ", fp32.grads[i].first);
-    double na = std::sqrt(dot(a, a)), nb = std::sqrt(dot(b, b));
-    double cosine = na < 1e-6 ? 1.0 : dot(a, b) / (na * nb);
-    out.grads.push_back({fp32.grads[i].first, a.shape(), b.dtype(), na, nb, cosine});
+    GradientAgreement g{fp32.grads[i].first,  a.shape(), b.dtype(), std::sqrt(dot(a, a)),
+                        std::sqrt(dot(b, b)), 1.0};
+    if (has_gradient(g)) g.cosine = dot(a, b) / (g.norm_fp32 * g.norm_bf16);
+    out.grads.push_back(std::move(g));
   }
   return out;
 }

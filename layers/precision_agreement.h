@@ -18,6 +18,10 @@ struct GradientAgreement {
   double cosine;  // of the two gradients; 1 where the fp32 gradient is zero (by symmetry)
 };
 
+// Whether the fp32 gradient is nonzero, so that cosine and norms say something (some biases'
+// gradients are zero by symmetry).
+inline bool has_gradient(const GradientAgreement& g) { return g.norm_fp32 >= 1e-6; }
+
 struct StepAgreement {
   double loss_fp32, loss_bf16;
   std::vector<GradientAgreement> grads;  // in named_parameters() order

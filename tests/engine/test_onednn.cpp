@@ -253,7 +253,7 @@ TEST_CASE("onednn.conv2d_backward_weight_gemm") {
     }
     if (dispatched) CHECK(same_bits(fast().conv2d_backward_weight(g, x, c.w, c.o), dw));
   }
-  // Outputs above 8x8 with a 3x3 kernel stay on oneDNN's convolution (it is as fast there).
+  // Outputs above 8x8 with a 3x3 kernel stay on oneDNN's convolution (faster there).
   CHECK_FALSE(onednn::conv2d_backward_weight_gemm_applies({2, 64, 16, 16}, {64, 64, 3, 3}));
   CHECK(onednn::conv2d_backward_weight_gemm_applies({2, 64, 8, 8}, {64, 64, 3, 3}));
 }
