@@ -125,26 +125,38 @@ bool bf16_conv_via_fp32(const Tensor& t) {
   return t.defined() && t.dtype() == DType::BFloat16 && kernel_choice().bf16_conv_via_fp32;
 }
 
+namespace {
+// The two conversion loops, cloned per ISA (GCC picks the clone when the library loads). At
+// the baseline x86-64 ISA (SSE2) the rounding loop cannot vectorise its NaN test and runs at a
+// quarter of memory speed: 4.5 ms per 4 M floats on one core against 1.3 with AVX2 and 1.0 with
+// AVX-512 (Intel Xeon model 167), and where bf16 convolutions run as fp32 kernels on rounded
+// operands these loops are a fifth of the training step.
+[[gnu::target_clones("avx512f", "avx2", "default")]] void round_to_bf16(const float* src,
+                                                                        bfloat16* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = bfloat16(src[i]);
+}
+
+[[gnu::target_clones("avx512f", "avx2", "default")]] void widen_bf16(const uint16_t* src,
+                                                                     uint32_t* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = uint32_t(src[i]) << 16;
+}
+}  // namespace
+
 // float32 <-> bf16 over a flat buffer (both in the same layout, element for element, padding
 // included): oneDNN 2.6's reorder does this conversion with a scalar loop below AVX-512 (3 s of
-// a 3.1 s emulated bf16 step at width 16), this loop vectorises.
+// a 3.1 s emulated bf16 step at width 16), these loops vectorise.
 bool convert_flat(const Tensor& from, const Tensor& to, size_t n) {
   if (n == 0) return from.dtype() != to.dtype();
   if (from.dtype() == DType::Float32 && to.dtype() == DType::BFloat16) {
     const float* src = static_cast<const float*>(from.raw_data());
     bfloat16* dst = static_cast<bfloat16*>(to.raw_data());
-    parallel_for(int64_t(n), [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) dst[i] = bfloat16(src[i]);
-    });
+    parallel_for(int64_t(n), [&](int64_t b, int64_t e) { round_to_bf16(src + b, dst + b, e - b); });
     return true;
   }
   if (from.dtype() == DType::BFloat16 && to.dtype() == DType::Float32) {
     const uint16_t* src = static_cast<const uint16_t*>(from.raw_data());
     uint32_t* dst = static_cast<uint32_t*>(to.raw_data());
-    parallel_for(int64_t(n), [&](int64_t b, int64_t e) {
-#pragma omp simd
-      for (int64_t i = b; i < e; ++i) dst[i] = uint32_t(src[i]) << 16;
-    });
+    parallel_for(int64_t(n), [&](int64_t b, int64_t e) { widen_bf16(src + b, dst + b, e - b); });
     return true;
   }
   return false;
