@@ -3,9 +3,13 @@
 // kernels' float32 rounding: tolerances are relative to the output's largest magnitude.
 #include <doctest/doctest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <iterator>
+#include <limits>
 #include <string>
 
 #include "engine/onednn/context.h"
@@ -428,6 +432,38 @@ TEST_CASE("onednn.copy") {
   Tensor filled = Tensor::empty({3, 40000});
   fast().fill(filled, 2.5);
   for (double v : {filled.at({0, 0}), filled.at({2, 39999})}) CHECK(v == 2.5);
+}
+
+// The conversion loops run as the CPU's widest clone (AVX-512, AVX2 or baseline); their bits
+// must be the reference's round-to-nearest-even on every value class, in the vector body and
+// in the tail (an odd length above the size where two threads split the work).
+TEST_CASE("onednn.copy_rounds_to_bf16_like_the_reference") {
+  const float specials[] = {
+      1.0f + 0x1p-8f,            // halfway: ties to even, down to 1
+      1.0f + 0x1p-7f + 0x1p-8f,  // halfway: ties to even, up
+      -0.0f,
+      0x1p-130f,  // subnormal
+      3.4e38f,    // rounds to infinity
+      -std::numeric_limits<float>::infinity(),
+      std::bit_cast<float>(0x7fffffffu),  // a NaN that plain rounding would carry into -0
+      65504.5f};
+  const int64_t n = 70001;
+  Tensor x = rnd({n}, 7);
+  float* xs = x.data<float>();
+  for (int64_t i = 0; i < n; i += 997) xs[i] = specials[(i / 997) % std::size(specials)];
+  for (int64_t k = 0; k < 8; ++k) xs[n - 8 + k] = specials[k];
+  Tensor fast_bf = Tensor::empty({n}, DType::BFloat16),
+         ref_bf = Tensor::empty({n}, DType::BFloat16);
+  fast().copy(fast_bf, x);
+  ref().copy(ref_bf, x);
+  CHECK(std::memcmp(fast_bf.raw_data(), ref_bf.raw_data(), size_t(n) * 2) == 0);
+  Tensor fast_back = Tensor::empty({n}), ref_back = Tensor::empty({n});
+  fast().copy(fast_back, fast_bf);
+  ref().copy(ref_back, ref_bf);
+  CHECK(std::memcmp(fast_back.raw_data(), ref_back.raw_data(), size_t(n) * 4) == 0);
+  // 1 + 2^-8 lies halfway between two bf16 values and rounds to the even one, 1.
+  CHECK(fast_back.data<float>()[0] == 1.0f);
+  CHECK(std::isnan(fast_back.data<float>()[n - 2]));  // specials[6], in the tail
 }
 
 TEST_CASE("onednn.is_the_default_cpu_backend") {
