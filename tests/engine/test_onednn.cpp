@@ -492,6 +492,29 @@ TEST_CASE("onednn.reduce") {
                    1e-6, "partial reduction");
   expect_close(fast().reduce(ReduceOp::Max, big, {0, 1}, false),
                ref().reduce(ReduceOp::Max, big, {0, 1}, false), 0, "max");
+  // Blocks of adjacent dimensions, as a training step reduces (global average pool, row sums of
+  // the cosine loss, bias gradients), threaded and not, with an inner extent that is not a
+  // multiple of the kernel's 256-wide runs; and a scattered pair, which the reference handles.
+  struct Case {
+    Shape shape;
+    std::vector<int64_t> dims;
+  };
+  for (const Case& c : std::vector<Case>{{{64, 512, 4, 4}, {2, 3}},
+                                         {{64, 2048}, {1}},
+                                         {{64, 2048}, {0}},
+                                         {{3, 5, 7, 300}, {1, 2}},
+                                         {{2, 3, 4}, {0, 1, 2}},
+                                         {{4, 3, 5}, {0, 2}},
+                                         {{0, 6}, {1}}}) {
+    Tensor x = e::add(rnd(c.shape, 22), 0.5);
+    for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean})
+      for (bool keepdim : {false, true}) {
+        Tensor got = fast().reduce(op, x, c.dims, keepdim);
+        Tensor want = ref().reduce(op, x, c.dims, keepdim);
+        CHECK(got.shape() == want.shape());
+        expect_close(got, want, 1e-6, (shape_str(c.shape) + " block reduction").c_str());
+      }
+  }
 }
 
 TEST_CASE("onednn.sgd_update") {
