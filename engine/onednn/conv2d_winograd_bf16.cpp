@@ -10,6 +10,7 @@
 // where * multiplies element by element. For each of the 16 positions p of the 4x4 tile the
 // channel sum is a matrix product [tiles x C] x [C x K], computed with `vdpbf16ps`.
 #include "engine/onednn/conv2d_winograd_bf16.h"
+#include "engine/onednn/bf16_vectors.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -25,17 +26,6 @@ constexpr int64_t kOutBlock = 32;   // output channels per micro-kernel (two zmm
 // when they do not fit in L2 (tried: transforming the whole batch first and giving each
 // thread whole output-channel blocks was no faster for 256-512 channels, slower for 64).
 constexpr int64_t kChunkBytes = 256 * 1024;
-
-__m512 load_bf16(const uint16_t* p) {
-  __m256i half = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  return _mm512_castsi512_ps(
-      _mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, half), 16));
-}
-
-void store_bf16(uint16_t* p, __m512 v) {
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
-                      reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)));
-}
 
 // Two adjacent bf16 values (a pair of the dot products' reduction index) in every 32-bit lane.
 __m512bh broadcast_pair(const uint16_t* p) {
