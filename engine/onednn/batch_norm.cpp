@@ -1,7 +1,10 @@
-// oneDNN batch normalisation, in whatever layout the input arrives (normally the blocked
-// layout the preceding convolution chose). oneDNN returns the batch mean and biased variance;
-// the running statistics are updated here, with the unbiased variance n/(n-1) as PyTorch does.
+// oneDNN batch normalisation, in whatever layout the input arrives (normally the layout the
+// preceding convolution chose), except bf16 NHWC in training on the amx tier, which runs our
+// kernels (batch_norm_nhwc_bf16.h). Both return the batch mean and biased variance; the
+// running statistics are updated here, with the unbiased variance n/(n-1) as PyTorch does.
+#include "engine/onednn/batch_norm_nhwc_bf16.h"
 #include "engine/onednn/context.h"
+#include "engine/onednn/kernel_choice.h"
 #include "engine/onednn/onednn_backend.h"
 
 namespace sg {
@@ -41,6 +44,95 @@ dnnl::batch_normalization_forward::primitive_desc forward_pd(const memory::desc&
 
 Tensor channel_vector(int64_t c) { return Tensor::empty({c}, DType::Float32); }
 
+// Our kernels' ReLU mask: a layout of its own, so that backward can tell it from oneDNN's
+// workspace and never hands one kernel family the other's mask.
+class NhwcReluBits final : public OpaqueLayout {
+ public:
+  explicit NhwcReluBits(size_t bytes) : bytes_(bytes) {}
+  size_t nbytes() const override { return bytes_; }
+  std::string name() const override { return "stopgrad NHWC bf16 batch_norm ReLU bits"; }
+  bool same_as(const OpaqueLayout& other) const override {
+    const auto* bits = dynamic_cast<const NhwcReluBits*>(&other);
+    return bits && bits->bytes_ == bytes_;
+  }
+
+ private:
+  size_t bytes_;
+};
+
+bool has_nhwc_relu_bits(const Tensor& mask) {
+  return mask.defined() && !mask.is_strided() &&
+         dynamic_cast<const NhwcReluBits*>(mask.layout().get()) != nullptr;
+}
+
+bool contiguous_or_undefined(const Tensor& t) { return !t.defined() || t.is_contiguous(); }
+
+// bf16 in NHWC (acdb), as oneDNN's AMX convolutions hand it over, with channels our kernels take.
+bool nhwc_kernels_apply(const Tensor& x, const Tensor& gamma, const Tensor& beta) {
+  if (!kernel_choice().batch_norm_nhwc || x.dtype() != DType::BFloat16 || x.dim() != 4 ||
+      !batch_norm_nhwc_bf16::applies(x.shape()[1]) || !contiguous_or_undefined(gamma) ||
+      !contiguous_or_undefined(beta))
+    return false;
+  return desc_of(x) ==
+         memory::desc(dims(x.shape()), memory::data_type::bf16, memory::format_tag::acdb);
+}
+
+const uint16_t* bf16_bits(const Tensor& t) { return static_cast<const uint16_t*>(t.raw_data()); }
+const float* floats_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+
+BatchNormForward nhwc_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                    double eps, bool relu) {
+  int64_t C = x.shape()[1], rows = x.numel() / C;
+  BatchNormForward out{empty_same_layout(x), channel_vector(C), channel_vector(C), Tensor()};
+  if (relu)
+    out.relu_mask = Tensor::empty_opaque(
+        x.shape(), DType::Float32, Device::cpu(),
+        std::make_shared<NhwcReluBits>(size_t(batch_norm_nhwc_bf16::relu_mask_bytes(rows, C))));
+  batch_norm_nhwc_bf16::forward_train(
+      bf16_bits(x), rows, C, floats_or_null(gamma), floats_or_null(beta), eps,
+      static_cast<uint16_t*>(out.y.raw_data()),
+      relu ? static_cast<uint16_t*>(out.relu_mask.raw_data()) : nullptr,
+      out.save_mean.data<float>(), out.save_var.data<float>());
+  return out;
+}
+
+BatchNormGrads nhwc_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
+                             const Tensor& save_mean, const Tensor& save_var, double eps,
+                             const Tensor& relu_mask) {
+  int64_t C = x.shape()[1], rows = x.numel() / C;
+  Tensor g = in_layout(grad_y, desc_of(x));
+  BatchNormGrads out;
+  out.dx = empty_same_layout(x);
+  if (gamma.defined()) {
+    out.dgamma = channel_vector(C);
+    out.dbeta = channel_vector(C);
+  }
+  batch_norm_nhwc_bf16::backward(
+      bf16_bits(x), bf16_bits(g),
+      relu_mask.defined() ? static_cast<const uint16_t*>(relu_mask.raw_data()) : nullptr, rows, C,
+      floats_or_null(gamma), save_mean.data<float>(), save_var.data<float>(), eps,
+      static_cast<uint16_t*>(out.dx.raw_data()),
+      gamma.defined() ? out.dgamma.data<float>() : nullptr,
+      gamma.defined() ? out.dbeta.data<float>() : nullptr);
+  return out;
+}
+
+void update_running_stats(const BatchNormForward& out, int64_t n, const Tensor& running_mean,
+                          const Tensor& running_var, double momentum) {
+  const float* mean = out.save_mean.data<float>();
+  const float* var = out.save_var.data<float>();
+  for (int64_t c = 0; c < out.save_mean.numel(); ++c) {
+    if (running_mean.defined()) {
+      float& rm = running_mean.data<float>()[c * running_mean.strides()[0]];
+      rm = float((1 - momentum) * rm + momentum * mean[c]);
+    }
+    if (running_var.defined()) {
+      float& rv = running_var.data<float>()[c * running_var.strides()[0]];
+      rv = float((1 - momentum) * rv + momentum * var[c] * double(n) / double(n - 1));
+    }
+  }
+}
+
 }  // namespace
 
 BatchNormForward OneDnnBackend::batch_norm_forward_train(const Tensor& x, const Tensor& gamma,
@@ -55,6 +147,11 @@ BatchNormForward OneDnnBackend::batch_norm_forward_train(const Tensor& x, const 
     BatchNormForward out = batch_norm_forward_train(widened(x), gamma, beta, running_mean,
                                                     running_var, momentum, eps, relu);
     out.y = narrowed(out.y);  // the ReLU mask stays the float32 primitive's, as backward widens
+    return out;
+  }
+  if (nhwc_kernels_apply(x, gamma, beta)) {
+    BatchNormForward out = nhwc_forward_train(x, gamma, beta, eps, relu);
+    update_running_stats(out, x.numel() / x.shape()[1], running_mean, running_var, momentum);
     return out;
   }
   memory::desc d = desc_of(x);
@@ -78,20 +175,7 @@ BatchNormForward OneDnnBackend::batch_norm_forward_train(const Tensor& x, const 
     args.emplace(DNNL_ARG_WORKSPACE, memory(ws, cpu_engine(), out.relu_mask.raw_data()));
   }
   execute(p, args);
-
-  double n = double(x.numel() / C);
-  const float* mean = out.save_mean.data<float>();
-  const float* var = out.save_var.data<float>();
-  for (int64_t c = 0; c < C; ++c) {
-    if (running_mean.defined()) {
-      float& rm = running_mean.data<float>()[c * running_mean.strides()[0]];
-      rm = float((1 - momentum) * rm + momentum * mean[c]);
-    }
-    if (running_var.defined()) {
-      float& rv = running_var.data<float>()[c * running_var.strides()[0]];
-      rv = float((1 - momentum) * rv + momentum * var[c] * n / (n - 1));
-    }
-  }
+  update_running_stats(out, x.numel() / C, running_mean, running_var, momentum);
   return out;
 }
 
@@ -134,6 +218,14 @@ BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& grad_y, const Te
                                              save_var, eps, relu_mask);
     if (x.dtype() == DType::BFloat16) out.dx = narrowed(out.dx);
     return out;
+  }
+  if (has_nhwc_relu_bits(relu_mask) ||
+      (!relu_mask.defined() && nhwc_kernels_apply(x, gamma, Tensor()))) {
+    SG_CHECK(nhwc_kernels_apply(x, gamma, Tensor()),
+             "batch_norm_backward: a ReLU mask of the NHWC "
+             "bf16 kernels for an input they do not take (",
+             shape_str(x.shape()), ")");
+    return nhwc_backward(grad_y, x, gamma, save_mean, save_var, eps, relu_mask);
   }
   memory::desc d = desc_of(x);
   // Scale and shift go together in oneDNN's backward; an absent one is treated as present.

@@ -76,6 +76,8 @@ KernelChoice choose_kernels(const CpuFacts& cpu, const KernelSwitches& switches)
   c.winograd_bf16 = c.tier == CpuTier::Avx512Bf16 && !c.bf16_conv_via_fp32 && cpu.avx512_bf16 &&
                     switches.winograd_bf16;
   c.weight_grad_gemm = c.tier == CpuTier::Amx && !c.bf16_conv_via_fp32 && switches.weight_grad_gemm;
+  // Only the AMX convolutions hand over NHWC; AMX CPUs have AVX-512 BF16 (checked all the same).
+  c.batch_norm_nhwc = c.tier == CpuTier::Amx && cpu.avx512_bf16 && switches.batch_norm_nhwc;
   return c;
 }
 
@@ -83,7 +85,8 @@ const KernelChoice& kernel_choice() {
   static const KernelChoice choice = [] {
     KernelSwitches switches{std::strcmp(env_or_empty("SG_WINOGRAD_BF16"), "0") != 0,
                             bf16_conv_switch(),
-                            std::strcmp(env_or_empty("SG_CONV_WEIGHT_GEMM"), "0") != 0};
+                            std::strcmp(env_or_empty("SG_CONV_WEIGHT_GEMM"), "0") != 0,
+                            std::strcmp(env_or_empty("SG_BN_NHWC"), "0") != 0};
     // oneDNN's effective ISA already honours DNNL_MAX_CPU_ISA, so our tier and its kernels
     // agree. The dot-product rate is measured only where it decides something.
     dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
@@ -143,6 +146,8 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
       {"conv2d fp32 3x3 stride 1", "oneDNN Winograd F(4x4,3x3) where it has one, else direct"},
       {"conv2d fp32 other shapes", "oneDNN direct"},
       {"batch_norm(+relu), relu, add, pooling", "oneDNN, in the layout the convolution chose"},
+      {"batch_norm(+relu) bf16 NHWC, training",
+       c.batch_norm_nhwc ? "stopgrad AVX-512 BF16 kernels" : "as the row above"},
       {"matmul", "oneDNN fp32"},
   };
 }
@@ -177,7 +182,7 @@ std::string bf16_emulation_warning(const KernelChoice& c) {
 std::vector<std::pair<std::string, std::string>> kernel_switches() {
   std::vector<std::pair<std::string, std::string>> out;
   for (const char* name : {"DNNL_MAX_CPU_ISA", "SG_WINOGRAD_BF16", "SG_BF16_CONV",
-                           "SG_CONV_WEIGHT_GEMM", "SG_CUDNN_BENCHMARK"})
+                           "SG_CONV_WEIGHT_GEMM", "SG_BN_NHWC", "SG_CUDNN_BENCHMARK"})
     out.emplace_back(name, env_or_empty(name));
   return out;
 }

@@ -14,7 +14,10 @@
 // (fp32 stride-1 3x3 convolutions use oneDNN's Winograd F(4x4,3x3) where it has one.)
 //
 // BatchNorm(+ReLU), ReLU, residual adds and pooling run oneDNN's kernels in whatever layout the
-// convolution before them chose, on every tier; matmul is oneDNN's fp32 matmul.
+// convolution before them chose, on every tier, except bf16 BatchNorm(+ReLU) in training on the
+// amx tier: there the convolutions hand over NHWC, where oneDNN 2.6's BatchNorm runs 1.7-2.5x
+// slower than in its blocked layout, and ours (batch_norm_nhwc_bf16.h) runs near the blocked
+// one. matmul is oneDNN's fp32 matmul.
 //
 // Why AMX machines do not run our Winograd kernels: oneDNN's AMX convolutions are faster
 // there (forward 2.7, backward data 2.2 TFLOP/s on ResNet-18's 3x3 shapes on a 2-core Xeon
@@ -38,6 +41,7 @@
 //   SG_WINOGRAD_BF16=0  our Winograd kernels off: the avx512bf16 row uses oneDNN's direct ones
 //   SG_CONV_WEIGHT_GEMM=0  the amx row computes every bf16 weight gradient with oneDNN's
 //                     convolution (no im2col + matmul)
+//   SG_BN_NHWC=0      the amx row runs oneDNN's BatchNorm in NHWC too
 //   SG_BF16_CONV      native | fp32 | auto (unset): bf16 convolutions on bf16 kernels, or on
 //                     the fp32 kernels with bf16-rounded operands; auto decides from the
 //                     measured bf16 dot-product rate
@@ -71,6 +75,7 @@ struct KernelSwitches {
   bool winograd_bf16 = true;  // SG_WINOGRAD_BF16 not 0
   Bf16Conv bf16_conv = Bf16Conv::Auto;
   bool weight_grad_gemm = true;  // SG_CONV_WEIGHT_GEMM not 0
+  bool batch_norm_nhwc = true;   // SG_BN_NHWC not 0
 };
 
 struct KernelChoice {
@@ -81,6 +86,7 @@ struct KernelChoice {
   bool bf16_conv_via_fp32;  // bf16 convolutions run the fp32 kernels on bf16-rounded operands
   bool winograd_bf16;       // our bf16 Winograd kernels run the stride-1 3x3 convolutions
   bool weight_grad_gemm;    // small-output bf16 weight gradients run im2col + AMX matmul
+  bool batch_norm_nhwc;     // bf16 BatchNorm in NHWC runs batch_norm_nhwc_bf16.h in training
 };
 
 // The choice for this process (computed on first use, then fixed). An unknown SG_BF16_CONV

@@ -327,6 +327,61 @@ TEST_CASE("onednn.batch_norm_on_blocked_input") {
   expect_close(f.y, r.y, 1e-5);
 }
 
+// bf16 activations in NHWC, as oneDNN's AMX convolutions hand them over: on the amx tier our
+// kernels run (batch_norm_nhwc_bf16.h; their ReLU mask has a layout of its own), elsewhere
+// oneDNN's. Either way the results are the reference's on the same bf16 values, to bf16's
+// rounding of y and dx. One case has a mean 40 standard deviations from 0 (the kernels take
+// both moments in one pass, about a shift), one 24 channels (not whole vectors: oneDNN's).
+TEST_CASE("onednn.batch_norm_nhwc_bf16") {
+  struct Case {
+    Shape shape;
+    double mean, std;
+    bool relu, affine;
+  };
+  for (const Case& c : std::vector<Case>{{{4, 32, 5, 7}, 0.5, 2.0, true, true},
+                                         {{3, 64, 9, 9}, 0.0, 1.0, false, true},
+                                         {{2, 16, 1, 1}, -1.0, 1.0, true, false},
+                                         {{8, 48, 4, 4}, 20.0, 0.5, true, true},
+                                         {{4, 24, 3, 3}, 0.0, 1.0, true, true}}) {
+    std::string shape = shape_str(c.shape);
+    CAPTURE(shape);
+    int64_t C = c.shape[1];
+    dnnl::memory::desc nhwc(onednn::dims(c.shape), dnnl::memory::data_type::bf16,
+                            dnnl::memory::format_tag::acdb);
+    auto to_nhwc = [&](const Tensor& t) {
+      return onednn::in_layout(e::to(t, DType::BFloat16), nhwc);
+    };
+    auto widened_plain = [](const Tensor& t) { return e::to(e::to_strided(t), DType::Float32); };
+    Tensor x = to_nhwc(e::add(e::mul(rnd(c.shape, 1), c.std), c.mean));
+    Tensor dy = to_nhwc(rnd(c.shape, 2));
+    Tensor xs = widened_plain(x), dys = widened_plain(dy);
+    Tensor gamma = c.affine ? e::add(rnd({C}, 3), 1.5) : Tensor();
+    Tensor beta = c.affine ? rnd({C}, 4) : Tensor();
+    Tensor rm_f = Tensor::zeros({C}), rv_f = Tensor::ones({C}), rm_r = Tensor::zeros({C}),
+           rv_r = Tensor::ones({C});
+    auto f = fast().batch_norm_forward_train(x, gamma, beta, rm_f, rv_f, 0.1, 1e-5, c.relu);
+    auto r = ref().batch_norm_forward_train(xs, gamma, beta, rm_r, rv_r, 0.1, 1e-5, c.relu);
+    bool ours = c.relu && f.relu_mask.layout()->name().find("stopgrad") != std::string::npos;
+    if (c.relu) CHECK(ours == (onednn::kernel_choice().batch_norm_nhwc && C % 16 == 0));
+    CHECK(f.y.dtype() == DType::BFloat16);
+    CHECK(onednn::desc_of(f.y) == nhwc);
+    expect_close(widened_plain(f.y), r.y, 8e-3, "y (bf16)");
+    expect_close(f.save_mean, r.save_mean, 1e-5, "mean");
+    expect_close(f.save_var, r.save_var, 1e-5, "variance");
+    expect_close(rm_f, rm_r, 1e-5, "running mean");
+    expect_close(rv_f, rv_r, 1e-5, "running variance (unbiased)");
+    auto gf = fast().batch_norm_backward(dy, x, gamma, f.save_mean, f.save_var, 1e-5, f.relu_mask);
+    auto gr = ref().batch_norm_backward(dys, xs, gamma, r.save_mean, r.save_var, 1e-5, r.relu_mask);
+    CHECK(gf.dx.dtype() == DType::BFloat16);
+    expect_close(widened_plain(gf.dx), gr.dx, 8e-3, "dx (bf16)");
+    CHECK(gf.dgamma.defined() == c.affine);
+    if (c.affine) {
+      expect_close(gf.dgamma, gr.dgamma, 1e-4, "dgamma");
+      expect_close(gf.dbeta, gr.dbeta, 1e-4, "dbeta");
+    }
+  }
+}
+
 TEST_CASE("onednn.relu") {
   Tensor x = fast().conv2d_forward(rnd({2, 16, 5, 5}, 1), rnd({16, 16, 3, 3}, 2), Tensor(), {1, 1});
   for (Tensor in : {x, e::to_strided(x), rnd({7, 3}, 3)}) {
