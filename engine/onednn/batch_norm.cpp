@@ -221,10 +221,8 @@ BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& grad_y, const Te
   }
   if (has_nhwc_relu_bits(relu_mask) ||
       (!relu_mask.defined() && nhwc_kernels_apply(x, gamma, Tensor()))) {
-    SG_CHECK(nhwc_kernels_apply(x, gamma, Tensor()),
-             "batch_norm_backward: a ReLU mask of the NHWC "
-             "bf16 kernels for an input they do not take (",
-             shape_str(x.shape()), ")");
+    SG_CHECK(nhwc_kernels_apply(x, gamma, Tensor()), "batch_norm_backward: x ",
+             shape_str(x.shape()), " is not NHWC bf16, but its ReLU mask is the NHWC kernels'");
     return nhwc_backward(grad_y, x, gamma, save_mean, save_var, eps, relu_mask);
   }
   memory::desc d = desc_of(x);
