@@ -1,6 +1,7 @@
 // oneDNN-backend memory and elementwise kernels. Same-shape operands in the same physical
 // layout (contiguous, or the same blocked layout) are combined with one flat loop over the
-// buffer; transcendental functions and ReLU go through oneDNN's eltwise primitives.
+// buffer, broadcasting arithmetic with oneDNN's binary primitive; transcendental functions and
+// ReLU go through oneDNN's eltwise primitives.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include "engine/onednn/context.h"
 #include "engine/onednn/onednn_backend.h"
 #include "engine/parallel.h"
+#include "engine/shape.h"
 
 namespace sg {
 
@@ -165,6 +167,37 @@ Tensor OneDnnBackend::unary(UnaryOp op, const Tensor& x) {
   return y;
 }
 
+// The arithmetic ops oneDNN's binary primitive computes as the reference does (one IEEE
+// operation per element, so the same bits).
+std::optional<dnnl::algorithm> binary_algorithm(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::Add:
+      return dnnl::algorithm::binary_add;
+    case BinaryOp::Sub:
+      return dnnl::algorithm::binary_sub;
+    case BinaryOp::Mul:
+      return dnnl::algorithm::binary_mul;
+    case BinaryOp::Div:
+      return dnnl::algorithm::binary_div;
+    default:
+      return std::nullopt;
+  }
+}
+
+Tensor run_binary(dnnl::algorithm alg, const Tensor& a, const memory::desc& da, const Tensor& b,
+                  const memory::desc& db) {
+  const auto& p = cached_primitive(
+      "binary|" + std::to_string(int(alg)) + "|" + desc_key(da) + "|" + desc_key(db), [&] {
+        dnnl::binary::primitive_desc pd({alg, da, db, da}, default_attr(), cpu_engine());
+        return CachedPrimitive{pd, dnnl::binary(pd)};
+      });
+  Tensor out = empty_same_layout(a);
+  execute(p, {{DNNL_ARG_SRC_0, memory_of(a, da)},
+              {DNNL_ARG_SRC_1, memory_of(b, db)},
+              {DNNL_ARG_DST, memory_of(out, da)}});
+  return out;
+}
+
 // bfloat16 operands of one shape (residual adds, gradient sums): oneDNN's binary primitive,
 // with b brought into a's layout.
 std::optional<Tensor> bf16_binary(BinaryOp op, const Tensor& a, const Tensor& b) {
@@ -172,31 +205,26 @@ std::optional<Tensor> bf16_binary(BinaryOp op, const Tensor& a, const Tensor& b)
     return std::nullopt;
   if (a.is_strided() && !a.is_contiguous()) return std::nullopt;
   if (emulate_bf16(a)) return narrowed(onednn_backend().binary(op, widened(a), widened(b)));
-  dnnl::algorithm alg;
-  switch (op) {
-    case BinaryOp::Add:
-      alg = dnnl::algorithm::binary_add;
-      break;
-    case BinaryOp::Sub:
-      alg = dnnl::algorithm::binary_sub;
-      break;
-    case BinaryOp::Mul:
-      alg = dnnl::algorithm::binary_mul;
-      break;
-    default:
-      return std::nullopt;
-  }
+  if (op != BinaryOp::Add && op != BinaryOp::Sub && op != BinaryOp::Mul) return std::nullopt;
   memory::desc d = desc_of(a);
-  Tensor bb = in_layout(b, d);
-  const auto& p = cached_primitive("binary|" + std::to_string(int(alg)) + "|" + desc_key(d), [&] {
-    dnnl::binary::primitive_desc pd({alg, d, d, d}, default_attr(), cpu_engine());
-    return CachedPrimitive{pd, dnnl::binary(pd)};
-  });
-  Tensor out = empty_same_layout(a);
-  execute(p, {{DNNL_ARG_SRC_0, memory_of(a)},
-              {DNNL_ARG_SRC_1, memory_of(bb, d)},
-              {DNNL_ARG_DST, memory_of(out, d)}});
-  return out;
+  return run_binary(*binary_algorithm(op), a, d, in_layout(b, d), d);
+}
+
+// float32 a op b where b broadcasts to a's shape (per-row scalars such as [B, D] / [B, 1] in
+// the cosine loss, per-column vectors, [1] against anything): oneDNN's binary primitive, which
+// broadcasts its second source. Both plain contiguous; b's shape is padded with leading 1s.
+std::optional<Tensor> broadcast_binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  auto alg = binary_algorithm(op);
+  if (!alg || !is_f32(a) || !is_f32(b) || !a.is_contiguous() || !b.is_contiguous() ||
+      a.dim() == 0 || b.dim() > a.dim() || a.numel() == 0)
+    return std::nullopt;
+  Shape padded(size_t(a.dim() - b.dim()), 1);
+  padded.insert(padded.end(), b.shape().begin(), b.shape().end());
+  for (int64_t d = 0; d < a.dim(); ++d)
+    if (padded[d] != a.shape()[d] && padded[d] != 1) return std::nullopt;
+  memory::desc da(dims(a.shape()), memory::data_type::f32, dims(contiguous_strides(a.shape())));
+  memory::desc db(dims(padded), memory::data_type::f32, dims(contiguous_strides(padded)));
+  return run_binary(*alg, a, da, b, db);
 }
 
 Tensor OneDnnBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b) {
@@ -207,11 +235,12 @@ Tensor OneDnnBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b) {
                     partner.numel() == 1 && a.numel() != 1, flat_size(a)))
       return out;
   }
-  // Commutative ops with the scalar or the same-layout operand first.
+  if (auto out = broadcast_binary(op, a, b)) return *out;
+  // Commutative ops with the full-shape operand first, where only a broadcasts (a scalar, a
+  // row or column vector). Only to the strictly larger operand: [1] op [] must not swap back.
   bool commutative = op == BinaryOp::Add || op == BinaryOp::Mul || op == BinaryOp::Maximum ||
                      op == BinaryOp::Minimum;
-  // (Only when b is not a one-element tensor too: [1] op [] would swap back and forth forever.)
-  if (commutative && a.shape() != b.shape() && a.numel() == 1 && b.numel() != 1)
+  if (commutative && b.numel() > a.numel() && broadcast_shapes(a.shape(), b.shape()) == b.shape())
     return binary(op, b, a);
   return ReferenceBackend::binary(op, strided(a), strided(b));
 }

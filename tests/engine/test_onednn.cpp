@@ -458,6 +458,26 @@ TEST_CASE("onednn.elementwise") {
   Tensor acc = e::clone(a);
   fast().binary_inplace(BinaryOp::Add, acc, b);
   expect_close(acc, ref().binary(BinaryOp::Add, a, b), 0);
+  // Broadcasting operands (oneDNN's binary primitive): per-row scalars as in the cosine loss,
+  // per-column vectors, a middle axis, either side for the commutative ops; the same bits as
+  // the reference (one IEEE operation per element). Pow and a broadcasting first operand of a
+  // non-commutative op go to the reference kernel.
+  struct Pair {
+    Shape a, b;
+  };
+  for (const Pair& p : std::vector<Pair>{{{64, 2048}, {64, 1}},
+                                         {{64, 2048}, {2048}},
+                                         {{64, 2048}, {1, 2048}},
+                                         {{4, 3, 5}, {1, 3, 1}},
+                                         {{64, 1}, {64, 2048}},
+                                         {{5}, {3, 1}}}) {
+    std::string shapes = shape_str(p.a) + " op " + shape_str(p.b);
+    CAPTURE(shapes);
+    Tensor x = rnd(p.a, 8), y = e::add(e::abs(rnd(p.b, 9)), 0.5);
+    for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow})
+      expect_close(fast().binary(op, op == BinaryOp::Pow ? e::abs(x) : x, y),
+                   ref().binary(op, op == BinaryOp::Pow ? e::abs(x) : x, y), 0, "broadcast");
+  }
 }
 
 TEST_CASE("onednn.matmul") {
