@@ -50,4 +50,16 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
   return out;
 }
 
+Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims, bool keepdim) {
+  Shape out;
+  for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
+    bool reduced = std::find(dims.begin(), dims.end(), d) != dims.end();
+    if (!reduced)
+      out.push_back(shape[size_t(d)]);
+    else if (keepdim)
+      out.push_back(1);
+  }
+  return out;
+}
+
 }  // namespace sg

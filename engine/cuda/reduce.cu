@@ -93,18 +93,6 @@ __global__ void log_softmax_backward_kernel(T* dx, const T* dy, const T* y, int6
   }
 }
 
-Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims, bool keepdim) {
-  Shape out;
-  for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
-    bool reduced = std::find(dims.begin(), dims.end(), d) != dims.end();
-    if (!reduced)
-      out.push_back(shape[size_t(d)]);
-    else if (keepdim)
-      out.push_back(1);
-  }
-  return out;
-}
-
 // Sizes and input strides of the dims selected (or not) by `dims`.
 Indexer sub_indexer(const Tensor& x, const std::vector<int64_t>& dims, bool selected) {
   Indexer ix;

@@ -73,8 +73,7 @@ bool nhwc_kernels_apply(const Tensor& x, const Tensor& gamma, const Tensor& beta
       !batch_norm_nhwc_bf16::applies(x.shape()[1]) || !contiguous_or_undefined(gamma) ||
       !contiguous_or_undefined(beta))
     return false;
-  return desc_of(x) ==
-         memory::desc(dims(x.shape()), memory::data_type::bf16, memory::format_tag::acdb);
+  return desc_of(x) == nhwc_bf16(x.shape());
 }
 
 const uint16_t* bf16_bits(const Tensor& t) { return static_cast<const uint16_t*>(t.raw_data()); }

@@ -179,6 +179,10 @@ Tensor converted(const Tensor& t, DType dtype) {
   return out;
 }
 
+memory::desc nhwc_bf16(const Shape& shape) {
+  return memory::desc(dims(shape), memory::data_type::bf16, memory::format_tag::nhwc);
+}
+
 memory::desc nchw16c_bf16(const Shape& shape) {
   return memory::desc(dims(shape), memory::data_type::bf16, memory::format_tag::nChw16c);
 }

@@ -69,6 +69,9 @@ bool convert_flat(const Tensor& from, const Tensor& to, size_t n);
 // The nChw16c bf16 descriptor of an [N, C, H, W] tensor: the layout oneDNN's bf16
 // convolutions and batch norm hand over, and the one our bf16 Winograd kernels read and write.
 dnnl::memory::desc nchw16c_bf16(const Shape& shape);
+// The NHWC bf16 descriptor of an [N, C, H, W] tensor: the layout oneDNN's AMX convolutions
+// choose, and the one the AMX-tier weight-gradient product and BatchNorm kernels read.
+dnnl::memory::desc nhwc_bf16(const Shape& shape);
 
 // Scratch memory for kernels, 64-byte aligned (for whole-cache-line vector loads and stores),
 // grown as needed and kept for the next call; its contents are not preserved.

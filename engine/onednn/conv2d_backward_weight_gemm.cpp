@@ -16,10 +16,6 @@ namespace {
 // there too, 187 without).
 constexpr int64_t kMaxOutputPixels = 8 * 8;
 
-memory::desc nhwc(const Shape& shape, memory::data_type type) {
-  return memory::desc(dims(shape), type, memory::format_tag::nhwc);
-}
-
 // cols[p, (r*S + s)*C + c] = x[n, ho*stride - pad + r, wo*stride - pad + s, c] (0 outside).
 void im2col_nhwc(const uint16_t* x, const Shape& xs, const Shape& ys, const Shape& ws,
                  Conv2dOptions o, uint16_t* cols) {
@@ -55,8 +51,8 @@ Tensor conv2d_backward_weight_gemm(const Tensor& grad_y, const Tensor& x, const 
   const int64_t K = w_shape[0], pixels = ys[0] * ys[2] * ys[3];
   const int64_t row = w_shape[1] * w_shape[2] * w_shape[3];
   const auto bf16 = memory::data_type::bf16, f32 = memory::data_type::f32;
-  Tensor src = in_layout(x, nhwc(x.shape(), bf16));
-  Tensor diff_dst = in_layout(grad_y, nhwc(ys, bf16));
+  Tensor src = in_layout(x, nhwc_bf16(x.shape()));
+  Tensor diff_dst = in_layout(grad_y, nhwc_bf16(ys));
 
   thread_local ScratchBuffer cols_buffer;  // tens of MB at most; kept for the next step
   auto* cols =

@@ -222,9 +222,8 @@ std::optional<Tensor> broadcast_binary(BinaryOp op, const Tensor& a, const Tenso
   padded.insert(padded.end(), b.shape().begin(), b.shape().end());
   for (int64_t d = 0; d < a.dim(); ++d)
     if (padded[d] != a.shape()[d] && padded[d] != 1) return std::nullopt;
-  memory::desc da(dims(a.shape()), memory::data_type::f32, dims(contiguous_strides(a.shape())));
   memory::desc db(dims(padded), memory::data_type::f32, dims(contiguous_strides(padded)));
-  return run_binary(*alg, a, da, b, db);
+  return run_binary(*alg, a, desc_of(a), b, db);
 }
 
 Tensor OneDnnBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b) {

@@ -42,6 +42,9 @@ const char* env_or_empty(const char* name) {
   return v != nullptr ? v : "";
 }
 
+// A switch that is on unless set to 0.
+bool switched_on(const char* name) { return std::strcmp(env_or_empty(name), "0") != 0; }
+
 Bf16Conv bf16_conv_switch() {
   std::string v = env_or_empty("SG_BF16_CONV");
   if (v.empty() || v == "auto") return Bf16Conv::Auto;
@@ -83,10 +86,8 @@ KernelChoice choose_kernels(const CpuFacts& cpu, const KernelSwitches& switches)
 
 const KernelChoice& kernel_choice() {
   static const KernelChoice choice = [] {
-    KernelSwitches switches{std::strcmp(env_or_empty("SG_WINOGRAD_BF16"), "0") != 0,
-                            bf16_conv_switch(),
-                            std::strcmp(env_or_empty("SG_CONV_WEIGHT_GEMM"), "0") != 0,
-                            std::strcmp(env_or_empty("SG_BN_NHWC"), "0") != 0};
+    KernelSwitches switches{switched_on("SG_WINOGRAD_BF16"), bf16_conv_switch(),
+                            switched_on("SG_CONV_WEIGHT_GEMM"), switched_on("SG_BN_NHWC")};
     // oneDNN's effective ISA already honours DNNL_MAX_CPU_ISA, so our tier and its kernels
     // agree. The dot-product rate is measured only where it decides something.
     dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();

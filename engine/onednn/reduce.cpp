@@ -73,13 +73,7 @@ Tensor OneDnnBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int
       (op == ReduceOp::Sum || op == ReduceOp::Mean))
     b = as_block(x.shape(), dims);
   if (!b || b->r == 0) return ReferenceBackend::reduce(op, x, dims, keepdim);
-  Shape out_shape;
-  for (int64_t d = 0; d < x.dim(); ++d)
-    if (d < dims.front() || d > dims.back())
-      out_shape.push_back(x.shape()[d]);
-    else if (keepdim)
-      out_shape.push_back(1);
-  Tensor out = Tensor::empty(out_shape);
+  Tensor out = Tensor::empty(reduced_shape(x.shape(), dims, keepdim));
   double divisor = op == ReduceOp::Mean ? double(b->r) : 1.0;
   const float* p = x.data<float>();
   if (b->outer * b->inner == 1)

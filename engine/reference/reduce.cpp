@@ -9,20 +9,6 @@ namespace sg {
 
 using reference::StridedWalk;
 
-namespace {
-Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& dims, bool keepdim) {
-  Shape out;
-  for (int64_t d = 0; d < int64_t(shape.size()); ++d) {
-    bool reduced = std::find(dims.begin(), dims.end(), d) != dims.end();
-    if (!reduced)
-      out.push_back(shape[d]);
-    else if (keepdim)
-      out.push_back(1);
-  }
-  return out;
-}
-}  // namespace
-
 Tensor ReferenceBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
                                 bool keepdim) {
   Shape out_shape = reduced_shape(x.shape(), dims, keepdim);
