@@ -10,12 +10,14 @@
 // kernels (conv2d_winograd_bf16.h) on AVX-512 BF16 CPUs without AMX whose bf16 dot products
 // outrun their fp32 FMAs; where they do not, bf16 convolutions run the fp32 kernels on
 // bf16-rounded operands. On AMX machines the bf16 weight gradients of small outputs run as
-// one matrix product (conv2d_backward_weight_gemm.h). Which kernel runs where is decided in
-// one place, kernel_choice.h.
+// one matrix product (conv2d_backward_weight_gemm.h), and so do the other two passes where
+// outputs are at most 4x4 pixels with 512 channels or more (conv2d_gemm.h). Which kernel runs
+// where is decided in one place, kernel_choice.h.
 #include <mutex>
 
 #include "engine/onednn/context.h"
 #include "engine/onednn/conv2d_backward_weight_gemm.h"
+#include "engine/onednn/conv2d_gemm.h"
 #include "engine/onednn/conv2d_winograd_bf16.h"
 #include "engine/onednn/kernel_choice.h"
 #include "engine/onednn/onednn_backend.h"
@@ -105,6 +107,12 @@ const CachedPrimitive& forward_primitive(const ConvShapes& s) {
   });
 }
 
+bool use_conv_gemm(const Tensor& input, const Shape& w, const Shape& y, Conv2dOptions o, bool bias,
+                   bool backward_data) {
+  return input.dtype() == DType::BFloat16 && !bias && kernel_choice().conv_gemm &&
+         conv2d_gemm_applies(w, y, o, backward_data);
+}
+
 bool use_winograd_bf16(const Tensor& input, const Shape& w, Conv2dOptions o, bool bias) {
   return input.dtype() == DType::BFloat16 && !bias &&
          winograd_bf16::applies(w[1], w[0], w[2], w[3], o.stride, o.padding) &&
@@ -179,6 +187,8 @@ Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Ten
   if (use_winograd_bf16(x, w.shape(), o, bias.defined())) return winograd_bf16_conv(x, w, false);
   ConvShapes s{x.shape(), w.shape(),      engine::conv2d_output_shape(x.shape(), w.shape(), o),
                x.dtype(), bias.defined(), o};
+  if (use_conv_gemm(x, w.shape(), s.y, o, bias.defined(), false))
+    return conv2d_forward_gemm(x, w, o);
   const auto& p = forward_primitive(s);
   Tensor src = in_layout(x, p.pd.src_desc());
   Tensor wts = cached_weights(w, p.pd.weights_desc());
@@ -199,6 +209,8 @@ Tensor OneDnnBackend::conv2d_backward_data(const Tensor& grad_y, const Tensor& w
         conv2d_backward_data(converted(grad_y, DType::Float32), bf16_rounded(w), x_shape, o),
         DType::BFloat16);
   if (use_winograd_bf16(grad_y, w.shape(), o, false)) return winograd_bf16_conv(grad_y, w, true);
+  if (use_conv_gemm(grad_y, w.shape(), grad_y.shape(), o, false, true))
+    return conv2d_backward_data_gemm(grad_y, w, x_shape, o);
   ConvShapes s{x_shape, w.shape(), grad_y.shape(), grad_y.dtype(), false, o};
   const auto& p = cached_primitive("conv_bwd_data|" + s.key(), [&] {
     dnnl::convolution_backward_data::desc d(algorithm_for(s), any(s.x, s.dtype), any(s.w, s.dtype),

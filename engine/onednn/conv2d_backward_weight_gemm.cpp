@@ -1,8 +1,7 @@
 #include "engine/onednn/conv2d_backward_weight_gemm.h"
 
-#include <cstring>
-
 #include "engine/onednn/context.h"
+#include "engine/onednn/im2col_nhwc.h"
 #include "engine/ops.h"
 
 namespace sg::onednn {
@@ -15,29 +14,6 @@ namespace {
 // At 16x16 the convolution wins (ResNet-18 width 64, batch 64: 196 ms/step with the product
 // there too, 187 without).
 constexpr int64_t kMaxOutputPixels = 8 * 8;
-
-// cols[p, (r*S + s)*C + c] = x[n, ho*stride - pad + r, wo*stride - pad + s, c] (0 outside).
-void im2col_nhwc(const uint16_t* x, const Shape& xs, const Shape& ys, const Shape& ws,
-                 Conv2dOptions o, uint16_t* cols) {
-  const int64_t H = xs[2], W = xs[3], C = xs[1], Ho = ys[2], Wo = ys[3], R = ws[2], S = ws[3];
-  const int64_t pixels = ys[0] * Ho * Wo, row = R * S * C;
-  // Each pixel's row is R*S channel runs: few, long copies, spread over the threads.
-#pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < pixels; ++p) {
-    const int64_t n = p / (Ho * Wo), ho = p / Wo % Ho, wo = p % Wo;
-    uint16_t* dst = cols + p * row;
-    for (int64_t r = 0; r < R; ++r) {
-      const int64_t hi = ho * o.stride - o.padding + r;
-      for (int64_t s = 0; s < S; ++s, dst += C) {
-        const int64_t wi = wo * o.stride - o.padding + s;
-        if (hi < 0 || hi >= H || wi < 0 || wi >= W)
-          std::memset(dst, 0, size_t(C) * sizeof(uint16_t));
-        else
-          std::memcpy(dst, x + ((n * H + hi) * W + wi) * C, size_t(C) * sizeof(uint16_t));
-      }
-    }
-  }
-}
 
 }  // namespace
 
@@ -54,10 +30,9 @@ Tensor conv2d_backward_weight_gemm(const Tensor& grad_y, const Tensor& x, const 
   Tensor src = in_layout(x, nhwc_bf16(x.shape()));
   Tensor diff_dst = in_layout(grad_y, nhwc_bf16(ys));
 
-  thread_local ScratchBuffer cols_buffer;  // tens of MB at most; kept for the next step
-  auto* cols =
-      reinterpret_cast<uint16_t*>(cols_buffer.get(size_t(pixels) * size_t(row) * sizeof(uint16_t)));
-  im2col_nhwc(static_cast<const uint16_t*>(src.raw_data()), x.shape(), ys, w_shape, o, cols);
+  uint16_t* cols = im2col_scratch(size_t(pixels) * size_t(row));
+  im2col_nhwc(static_cast<const uint16_t*>(src.raw_data()), x.shape(), ys, w_shape[2], w_shape[3],
+              o, /*reversed_taps=*/false, cols);
 
   // dY^T as the left operand: NHWC dY is [P, K] row-major, so [K, P] with strides {1, K}.
   // (Channel-major copies of dY and x, with P contiguous in both operands, make the matmul

@@ -79,6 +79,7 @@ KernelChoice choose_kernels(const CpuFacts& cpu, const KernelSwitches& switches)
   c.winograd_bf16 = c.tier == CpuTier::Avx512Bf16 && !c.bf16_conv_via_fp32 && cpu.avx512_bf16 &&
                     switches.winograd_bf16;
   c.weight_grad_gemm = c.tier == CpuTier::Amx && !c.bf16_conv_via_fp32 && switches.weight_grad_gemm;
+  c.conv_gemm = c.tier == CpuTier::Amx && !c.bf16_conv_via_fp32 && switches.conv_gemm;
   // Only the AMX convolutions hand over NHWC; AMX CPUs have AVX-512 BF16 (checked all the same).
   c.batch_norm_nhwc = c.tier == CpuTier::Amx && cpu.avx512_bf16 && switches.batch_norm_nhwc;
   return c;
@@ -87,7 +88,8 @@ KernelChoice choose_kernels(const CpuFacts& cpu, const KernelSwitches& switches)
 const KernelChoice& kernel_choice() {
   static const KernelChoice choice = [] {
     KernelSwitches switches{switched_on("SG_WINOGRAD_BF16"), bf16_conv_switch(),
-                            switched_on("SG_CONV_WEIGHT_GEMM"), switched_on("SG_BN_NHWC")};
+                            switched_on("SG_CONV_WEIGHT_GEMM"), switched_on("SG_CONV_GEMM"),
+                            switched_on("SG_BN_NHWC")};
     // oneDNN's effective ISA already honours DNNL_MAX_CPU_ISA, so our tier and its kernels
     // agree. The dot-product rate is measured only where it decides something.
     dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
@@ -144,6 +146,8 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
       {"conv2d bf16 other shapes (all passes)", bf16_other},
       {"conv2d bf16 backward weight, output <= 8x8 or 1x1 kernel",
        c.weight_grad_gemm ? "stopgrad im2col + oneDNN AMX matmul" : "as the two rows above"},
+      {"conv2d bf16 forward, backward data (stride 1), output <= 4x4, >= 512 channels",
+       c.conv_gemm ? "stopgrad im2col + oneDNN AMX matmul" : "as the first two conv2d rows"},
       {"conv2d fp32 3x3 stride 1", "oneDNN Winograd F(4x4,3x3) where it has one, else direct"},
       {"conv2d fp32 other shapes", "oneDNN direct"},
       {"batch_norm(+relu), relu, add, pooling", "oneDNN, in the layout the convolution chose"},
@@ -182,8 +186,9 @@ std::string bf16_emulation_warning(const KernelChoice& c) {
 
 std::vector<std::pair<std::string, std::string>> kernel_switches() {
   std::vector<std::pair<std::string, std::string>> out;
-  for (const char* name : {"DNNL_MAX_CPU_ISA", "SG_WINOGRAD_BF16", "SG_BF16_CONV",
-                           "SG_CONV_WEIGHT_GEMM", "SG_BN_NHWC", "SG_CUDNN_BENCHMARK"})
+  for (const char* name :
+       {"DNNL_MAX_CPU_ISA", "SG_WINOGRAD_BF16", "SG_BF16_CONV", "SG_CONV_WEIGHT_GEMM",
+        "SG_CONV_GEMM", "SG_BN_NHWC", "SG_CUDNN_BENCHMARK"})
     out.emplace_back(name, env_or_empty(name));
   return out;
 }

@@ -7,6 +7,8 @@
 // amx        avx512_core_amx   oneDNN AMX, layouts `any`     oneDNN AMX        oneDNN
 //   ... bf16 weight gradients of outputs up to 8x8 and of 1x1 kernels: im2col + oneDNN's
 //       AMX matmul (conv2d_backward_weight_gemm.h), 1.6-9x faster than its convolution there
+//   ... bf16 forward and (stride 1) backward data of outputs up to 4x4 with 512 channels or
+//       more: the same (conv2d_gemm.h), 1.3-2.1x faster there
 // avx512bf16 avx512_core_bf16  stopgrad Winograd F(2x2,3x3)  oneDNN direct     oneDNN
 //   ... where bf16 dot products are slower than fp32 FMAs (measured, bf16_dot_rate.h):
 //                              fp32 kernels on bf16-rounded operands (as no-bf16 below)
@@ -41,6 +43,8 @@
 //   SG_WINOGRAD_BF16=0  our Winograd kernels off: the avx512bf16 row uses oneDNN's direct ones
 //   SG_CONV_WEIGHT_GEMM=0  the amx row computes every bf16 weight gradient with oneDNN's
 //                     convolution (no im2col + matmul)
+//   SG_CONV_GEMM=0    the amx row runs every bf16 forward and backward-data convolution on
+//                     oneDNN's convolution kernels (no im2col + matmul)
 //   SG_BN_NHWC=0      the amx row runs oneDNN's BatchNorm in NHWC too
 //   SG_BF16_CONV      native | fp32 | auto (unset): bf16 convolutions on bf16 kernels, or on
 //                     the fp32 kernels with bf16-rounded operands; auto decides from the
@@ -75,6 +79,7 @@ struct KernelSwitches {
   bool winograd_bf16 = true;  // SG_WINOGRAD_BF16 not 0
   Bf16Conv bf16_conv = Bf16Conv::Auto;
   bool weight_grad_gemm = true;  // SG_CONV_WEIGHT_GEMM not 0
+  bool conv_gemm = true;         // SG_CONV_GEMM not 0
   bool batch_norm_nhwc = true;   // SG_BN_NHWC not 0
 };
 
@@ -86,6 +91,7 @@ struct KernelChoice {
   bool bf16_conv_via_fp32;  // bf16 convolutions run the fp32 kernels on bf16-rounded operands
   bool winograd_bf16;       // our bf16 Winograd kernels run the stride-1 3x3 convolutions
   bool weight_grad_gemm;    // small-output bf16 weight gradients run im2col + AMX matmul
+  bool conv_gemm;           // bf16 forward and backward data of 4x4, 512-channel layers too
   bool batch_norm_nhwc;     // bf16 BatchNorm in NHWC runs batch_norm_nhwc_bf16.h in training
 };
 

@@ -44,17 +44,28 @@ TEST_CASE("kernel_choice.table_follows_the_isa") {
   CHECK_FALSE(amx.winograd_bf16);  // AMX machines run oneDNN's AMX kernels, never a mix
   CHECK(amx.weight_grad_gemm);     // ... and small-output weight gradients as AMX matmuls
   CHECK(o::kernel_table_text(amx).find("im2col + oneDNN AMX matmul") != std::string::npos);
-  CHECK_FALSE(o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0},
-                                {true, o::Bf16Conv::Auto, /*weight_grad_gemm=*/false})
-                  .weight_grad_gemm);
+  CHECK_FALSE(
+      o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0}, {.weight_grad_gemm = false})
+          .weight_grad_gemm);
+  CHECK(amx.conv_gemm);  // ... and the other passes of 4x4, 512-channel layers
+  CHECK(o::kernel_table_text(amx).find("output <= 4x4, >= 512 channels") != std::string::npos);
+  auto amx_no_conv_gemm =
+      o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0}, {.conv_gemm = false});
+  CHECK_FALSE(amx_no_conv_gemm.conv_gemm);
+  CHECK(amx_no_conv_gemm.weight_grad_gemm);  // one switch each
+  CHECK(o::kernel_table_text(amx_no_conv_gemm).find("as the first two conv2d rows") !=
+        std::string::npos);
   CHECK_FALSE(
       o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0}, {true, o::Bf16Conv::Fp32})
           .weight_grad_gemm);
+  CHECK_FALSE(
+      o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0}, {true, o::Bf16Conv::Fp32})
+          .conv_gemm);
   CHECK(amx.batch_norm_nhwc);  // bf16 BatchNorm in the NHWC the AMX convolutions hand over: ours
   CHECK(o::kernel_table_text(amx).find("stopgrad AVX-512 BF16 kernels") != std::string::npos);
-  CHECK_FALSE(o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0},
-                                {true, o::Bf16Conv::Auto, true, /*batch_norm_nhwc=*/false})
-                  .batch_norm_nhwc);
+  CHECK_FALSE(
+      o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0}, {.batch_norm_nhwc = false})
+          .batch_norm_nhwc);
 
   // AMD Zen 4/5: bf16 dot products at twice the fp32 FMA flop rate.
   auto zen4 = o::choose_kernels({dnnl::cpu_isa::avx512_core_bf16, true, 2.0}, defaults);
@@ -62,7 +73,8 @@ TEST_CASE("kernel_choice.table_follows_the_isa") {
   CHECK(zen4.winograd_bf16);
   CHECK_FALSE(zen4.bf16_conv_via_fp32);
   CHECK_FALSE(zen4.weight_grad_gemm);  // measured on AMX only
-  CHECK_FALSE(zen4.batch_norm_nhwc);   // no convolution there hands over NHWC
+  CHECK_FALSE(zen4.conv_gemm);
+  CHECK_FALSE(zen4.batch_norm_nhwc);  // no convolution there hands over NHWC
   CHECK_FALSE(
       o::choose_kernels({dnnl::cpu_isa::avx512_core_bf16, true, 2.0}, {false, o::Bf16Conv::Auto})
           .winograd_bf16);

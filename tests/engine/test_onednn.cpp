@@ -14,6 +14,7 @@
 
 #include "engine/onednn/context.h"
 #include "engine/onednn/conv2d_backward_weight_gemm.h"
+#include "engine/onednn/conv2d_gemm.h"
 #include "engine/onednn/conv2d_winograd_bf16.h"
 #include "engine/onednn/kernel_choice.h"
 #include "engine/onednn/onednn_backend.h"
@@ -260,6 +261,75 @@ TEST_CASE("onednn.conv2d_backward_weight_gemm") {
   // Outputs above 8x8 with a 3x3 kernel stay on oneDNN's convolution (faster there).
   CHECK_FALSE(onednn::conv2d_backward_weight_gemm_applies({2, 64, 16, 16}, {64, 64, 3, 3}));
   CHECK(onednn::conv2d_backward_weight_gemm_applies({2, 64, 8, 8}, {64, 64, 3, 3}));
+}
+
+// The AMX row's bf16 forward and backward-data convolutions of 4x4-pixel, 512-channel layers as
+// im2col + matmul. Like the weight-gradient product it runs wherever oneDNN has bf16 matmuls.
+// Against the reference on the same bf16 operands (weights rounded to bf16 first, as every
+// bf16 convolution does) it differs by float32 accumulation order and the final rounding to
+// bf16: at most half a bf16 step, which is up to 2^-8 (3.9e-3) of an output's magnitude (half
+// of 0.25 at 33.1, say), plus a little.
+TEST_CASE("onednn.conv2d_gemm") {
+  if (!onednn::kernel_choice().bf16_native) {
+    std::printf("SKIPPED: oneDNN has no bf16 matmul for this CPU (isa %s)\n",
+                onednn::kernel_choice().isa.c_str());
+    std::exit(77);
+  }
+  const bool dispatched = onednn::kernel_choice().conv_gemm;
+  std::vector<ConvCase> cases{
+      {{2, 512, 4, 4}, {512, 512, 3, 3}, {1, 1}, false},  // ResNet-18's last stage
+      {{2, 512, 2, 3}, {64, 512, 3, 3}, {1, 1}, false},   // odd sizes, few outputs, edges
+      {{2, 32, 4, 4}, {1024, 32, 1, 1}, {1, 0}, false},   // 1x1, wide output
+      {{2, 256, 8, 8}, {512, 256, 3, 3}, {2, 1}, false},  // stride 2 into 4x4: forward only
+  };
+  uint64_t seed = 400;
+  auto rounded = [](const Tensor& t) { return e::to(e::to(t, DType::BFloat16), DType::Float32); };
+  for (const auto& c : cases) {
+    CAPTURE(shape_str(c.x));
+    CAPTURE(shape_str(c.w));
+    Shape ys = e::conv2d_output_shape(c.x, c.w, c.o);
+    REQUIRE(onednn::conv2d_gemm_applies(c.w, ys, c.o, false));
+    Tensor x = e::to(rnd(c.x, ++seed), DType::BFloat16), w = rnd(c.w, ++seed);
+    auto in = [&](const Tensor& t, dnnl::memory::format_tag tag) {
+      return onednn::in_layout(
+          t, dnnl::memory::desc(onednn::dims(t.shape()), dnnl::memory::data_type::bf16, tag));
+    };
+    Tensor y = onednn::conv2d_forward_gemm(x, w, c.o);
+    expect_close(e::to(y, DType::Float32),
+                 ref().conv2d_forward(e::to(x, DType::Float32), rounded(w), Tensor(), c.o), 4.5e-3,
+                 "forward");
+    CHECK(same_bits(onednn::conv2d_forward_gemm(in(x, dnnl::memory::format_tag::nChw16c), w, c.o),
+                    y));
+    if (dispatched) CHECK(same_bits(fast().conv2d_forward(x, w, Tensor(), c.o), y));
+
+    const bool backward = c.o.stride == 1;
+    CHECK(onednn::conv2d_gemm_applies(c.w, ys, c.o, true) == backward);
+    if (!backward) continue;
+    Tensor g = e::to(rnd(ys, ++seed), DType::BFloat16);
+    Tensor dx = onednn::conv2d_backward_data_gemm(g, w, c.x, c.o);
+    expect_close(e::to(dx, DType::Float32),
+                 ref().conv2d_backward_data(e::to(g, DType::Float32), rounded(w), c.x, c.o), 4.5e-3,
+                 "backward data");
+    CHECK(same_bits(
+        onednn::conv2d_backward_data_gemm(in(g, dnnl::memory::format_tag::nhwc), w, c.x, c.o), dx));
+    if (dispatched) CHECK(same_bits(fast().conv2d_backward_data(g, w, c.x, c.o), dx));
+  }
+  // The cached weight matrices follow the weight's updates: doubling is exact in every
+  // rounding step, so the outputs double exactly.
+  Tensor x = e::to(rnd({2, 512, 4, 4}, 1), DType::BFloat16), w = rnd({512, 512, 3, 3}, 2);
+  Tensor g = e::to(rnd({2, 512, 4, 4}, 3), DType::BFloat16);
+  Tensor y1 = onednn::conv2d_forward_gemm(x, w, {1, 1});
+  Tensor dx1 = onednn::conv2d_backward_data_gemm(g, w, x.shape(), {1, 1});
+  e::mul_(w, 2.0);
+  CHECK(
+      same_bits(onednn::conv2d_forward_gemm(x, w, {1, 1}), e::mul(e::to(y1, DType::Float32), 2.0)));
+  CHECK(same_bits(onednn::conv2d_backward_data_gemm(g, w, x.shape(), {1, 1}),
+                  e::mul(e::to(dx1, DType::Float32), 2.0)));
+  // Where oneDNN's convolutions are faster the product does not apply: 8x8 outputs, 256
+  // channels; nor backward data of a strided convolution.
+  CHECK_FALSE(onednn::conv2d_gemm_applies({512, 512, 3, 3}, {2, 512, 8, 8}, {1, 1}, false));
+  CHECK_FALSE(onednn::conv2d_gemm_applies({256, 256, 3, 3}, {2, 256, 4, 4}, {1, 1}, false));
+  CHECK_FALSE(onednn::conv2d_gemm_applies({512, 256, 3, 3}, {2, 512, 4, 4}, {2, 1}, true));
 }
 
 TEST_CASE("onednn.batch_norm") {

@@ -1,0 +1,24 @@
+#pragma once
+// im2col for bf16 activations in NHWC: the rows a convolution reads, as a matrix, so that the
+// convolution becomes one matrix product (conv2d_gemm.h, conv2d_backward_weight_gemm.h).
+#include <cstdint>
+
+#include "engine/backend.h"
+#include "engine/tensor.h"
+
+namespace sg::onednn {
+
+// For each output pixel p = (n, ho, wo) of out_shape [N, *, Ho, Wo], row p of cols holds the
+// R*S input pixels the kernel window reads, C channels each, from x [N, C, H, W] (NHWC):
+//   cols[p, (r*S + s)*C + c] = x[n, ho*stride - pad + r, wo*stride - pad + s, c]  (0 outside)
+// With `reversed_taps` the row's R*S blocks come in reverse order: block (r, s) holds what tap
+// (R-1-r, S-1-s) reads. That turns the backward-data convolution into a forward product with
+// the weights transposed but not rotated (conv2d_gemm.cpp).
+void im2col_nhwc(const uint16_t* x, const Shape& x_shape, const Shape& out_shape, int64_t R,
+                 int64_t S, Conv2dOptions o, bool reversed_taps, uint16_t* cols);
+
+// One im2col buffer per calling thread, grown as needed and kept for the next call (tens of
+// MB at most); its contents do not survive the next call.
+uint16_t* im2col_scratch(size_t elements);
+
+}  // namespace sg::onednn
