@@ -45,16 +45,61 @@ Tensor product(const Tensor& input, const Tensor& w, const Shape& out_shape, Con
   return out;
 }
 
+// Backward data of a strided convolution, whose transpose is no convolution of dy: first
+// dcols[P, R*S*C] = dy[P, K] x W[K, R*S*C] (W the forward's OHWI matrix, read row by row),
+// then every input pixel gathers, in float32, the entries of the output pixels whose windows
+// read it (col2im), and the sum is rounded to bf16 once.
+Tensor backward_data_col2im(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,
+                            Conv2dOptions o) {
+  const Shape& ys = grad_y.shape();
+  const int64_t K = w.shape()[0], C = w.shape()[1], R = w.shape()[2], S = w.shape()[3];
+  const int64_t Ho = ys[2], Wo = ys[3], P = ys[0] * Ho * Wo, row = R * S * C;
+  const auto bf16 = memory::data_type::bf16, f32 = memory::data_type::f32;
+  Tensor dy = in_layout(grad_y, nhwc_bf16(ys));
+  Tensor wts = cached_weights(w, memory::desc(dims(w.shape()), bf16, memory::format_tag::acdb));
+  thread_local ScratchBuffer dcols_buffer;  // tens of MB at most; kept for the next call
+  auto* dcols = reinterpret_cast<float*>(dcols_buffer.get(size_t(P) * size_t(row) * sizeof(float)));
+
+  memory::desc a({P, K}, bf16, memory::dims{K, 1});
+  memory::desc b({K, row}, bf16, memory::dims{row, 1});
+  memory::desc c({P, row}, f32, memory::dims{row, 1});
+  const auto& p = cached_primitive("conv_gemm_col2im|" + desc_key(a) + "|" + desc_key(b), [&] {
+    dnnl::matmul::primitive_desc pd({a, b, c}, default_attr(), cpu_engine());
+    return CachedPrimitive{pd, dnnl::matmul(pd)};
+  });
+  execute(p, {{DNNL_ARG_SRC, memory(a, cpu_engine(), dy.raw_data())},
+              {DNNL_ARG_WEIGHTS, memory(b, cpu_engine(), wts.raw_data())},
+              {DNNL_ARG_DST, memory(c, cpu_engine(), dcols)}});
+
+  Tensor dx = empty_like_desc(memory::desc(dims(x_shape), f32, memory::format_tag::nhwc), x_shape,
+                              DType::Float32);
+  auto* out = static_cast<float*>(dx.raw_data());
+  const int64_t H = x_shape[2], W = x_shape[3], pixels = x_shape[0] * H * W;
+#pragma omp parallel for schedule(static)
+  for (int64_t q = 0; q < pixels; ++q) {
+    const int64_t n = q / (H * W), hi = q / W % H, wi = q % W;
+    float* sum = out + q * C;
+    std::fill(sum, sum + C, 0.0f);
+    for (int64_t r = 0; r < R; ++r) {
+      const int64_t t = hi + o.padding - r;  // = ho * stride for the output rows that read hi
+      if (t < 0 || t % o.stride != 0 || t / o.stride >= Ho) continue;
+      for (int64_t s = 0; s < S; ++s) {
+        const int64_t u = wi + o.padding - s;
+        if (u < 0 || u % o.stride != 0 || u / o.stride >= Wo) continue;
+        const float* from =
+            dcols + ((n * Ho + t / o.stride) * Wo + u / o.stride) * row + (r * S + s) * C;
+        for (int64_t ch = 0; ch < C; ++ch) sum[ch] += from[ch];
+      }
+    }
+  }
+  return converted(dx, DType::BFloat16);
+}
+
 }  // namespace
 
-bool conv2d_gemm_applies(const Shape& w_shape, const Shape& y_shape, Conv2dOptions o,
-                         bool backward_data) {
-  if (y_shape[2] * y_shape[3] > kMaxOutputPixels) return false;
-  if (std::max(w_shape[0], w_shape[1]) < kMinChannels) return false;
-  // Backward data reads dy through padding R-1-pad on each side, which must not be negative
-  // (and is one number for both sides only for square kernels).
-  return !backward_data ||
-         (o.stride == 1 && w_shape[2] == w_shape[3] && o.padding <= w_shape[2] - 1);
+bool conv2d_gemm_applies(const Shape& w_shape, const Shape& y_shape) {
+  return y_shape[2] * y_shape[3] <= kMaxOutputPixels &&
+         std::max(w_shape[0], w_shape[1]) >= kMinChannels;
 }
 
 Tensor conv2d_forward_gemm(const Tensor& x, const Tensor& w, Conv2dOptions o) {
@@ -64,9 +109,13 @@ Tensor conv2d_forward_gemm(const Tensor& x, const Tensor& w, Conv2dOptions o) {
 
 Tensor conv2d_backward_data_gemm(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,
                                  Conv2dOptions o) {
-  SG_CHECK(o.stride == 1, "conv2d_backward_data_gemm: stride ", o.stride, ", expected 1");
+  const int64_t R = w.shape()[2], S = w.shape()[3];
+  // Padding R-1-pad on each side is one number for both only with square kernels, and must
+  // not be negative.
+  if (o.stride != 1 || R != S || o.padding > R - 1)
+    return backward_data_col2im(grad_y, w, x_shape, o);
   // The transposed convolution of a stride-1 one: dy padded by R-1-pad, taps reversed.
-  Conv2dOptions transposed{1, w.shape()[2] - 1 - o.padding};
+  Conv2dOptions transposed{1, R - 1 - o.padding};
   return product(grad_y, w, x_shape, transposed, /*reversed_taps=*/true, memory::format_tag::bcda);
 }
 

@@ -11,23 +11,22 @@
 // where cols' reads dy with its taps in reverse order (im2col_nhwc.h), so that W' needs no
 // rotation: both weight matrices are plain reorders of w (OHWI and IHWO), cached per weight
 // version. Activations are read and written in NHWC, the layout the AMX tier hands over.
-// Backward data this way needs stride 1 (a strided convolution's transpose is no convolution
-// of dy); strided ones keep oneDNN's kernel there.
+// That needs stride 1: a strided convolution's transpose is no convolution of dy, so its
+// backward data multiplies dy by W first and sums each input pixel's entries after (col2im).
 #include "engine/backend.h"
 #include "engine/tensor.h"
 
 namespace sg::onednn {
 
-// Whether the product runs this pass of a convolution with weight w_shape [K, C, R, S] and
-// output y_shape [N, K, Ho, Wo] (of the forward convolution), given that kernel_choice() allows it.
-bool conv2d_gemm_applies(const Shape& w_shape, const Shape& y_shape, Conv2dOptions o,
-                         bool backward_data);
+// Whether the products run the forward and backward-data passes of a convolution with weight
+// w_shape [K, C, R, S] and output y_shape [N, K, Ho, Wo], given that kernel_choice() allows it.
+bool conv2d_gemm_applies(const Shape& w_shape, const Shape& y_shape);
 
 // bf16 y [N, K, Ho, Wo] (NHWC) of bf16 x [N, C, H, W] and weight w [K, C, R, S] (any dtype;
 // rounded to bf16 as every bf16 convolution does). No bias.
 Tensor conv2d_forward_gemm(const Tensor& x, const Tensor& w, Conv2dOptions o);
 
-// bf16 dx [N, C, H, W] (NHWC) of bf16 grad_y [N, K, Ho, Wo]; stride 1.
+// bf16 dx [N, C, H, W] (NHWC) of bf16 grad_y [N, K, Ho, Wo].
 Tensor conv2d_backward_data_gemm(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,
                                  Conv2dOptions o);
 

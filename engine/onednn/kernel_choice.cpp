@@ -146,7 +146,7 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
       {"conv2d bf16 other shapes (all passes)", bf16_other},
       {"conv2d bf16 backward weight, output <= 8x8 or 1x1 kernel",
        c.weight_grad_gemm ? "stopgrad im2col + oneDNN AMX matmul" : "as the two rows above"},
-      {"conv2d bf16 forward, backward data (stride 1), output <= 4x4, >= 512 channels",
+      {"conv2d bf16 forward, backward data, output <= 4x4, >= 512 channels",
        c.conv_gemm ? "stopgrad im2col + oneDNN AMX matmul" : "as the first two conv2d rows"},
       {"conv2d fp32 3x3 stride 1", "oneDNN Winograd F(4x4,3x3) where it has one, else direct"},
       {"conv2d fp32 other shapes", "oneDNN direct"},

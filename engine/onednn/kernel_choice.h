@@ -7,8 +7,8 @@
 // amx        avx512_core_amx   oneDNN AMX, layouts `any`     oneDNN AMX        oneDNN
 //   ... bf16 weight gradients of outputs up to 8x8 and of 1x1 kernels: im2col + oneDNN's
 //       AMX matmul (conv2d_backward_weight_gemm.h), 1.6-9x faster than its convolution there
-//   ... bf16 forward and (stride 1) backward data of outputs up to 4x4 with 512 channels or
-//       more: the same (conv2d_gemm.h), 1.3-2.1x faster there
+//   ... bf16 forward and backward data of outputs up to 4x4 with 512 channels or more: the
+//       same (conv2d_gemm.h), 1.3-2.1x faster there
 // avx512bf16 avx512_core_bf16  stopgrad Winograd F(2x2,3x3)  oneDNN direct     oneDNN
 //   ... where bf16 dot products are slower than fp32 FMAs (measured, bf16_dot_rate.h):
 //                              fp32 kernels on bf16-rounded operands (as no-bf16 below)
