@@ -142,6 +142,16 @@ bool same_bits(const Tensor& a, const Tensor& b) {
   return va == vb;
 }
 
+// Exits 77 (CTest: Skipped) with the reason where oneDNN has no bf16 matmul (below AVX-512):
+// the im2col products' tests need one.
+void skip_without_bf16_matmul() {
+  if (!onednn::kernel_choice().bf16_native) {
+    std::printf("SKIPPED: oneDNN has no bf16 matmul for this CPU (isa %s)\n",
+                onednn::kernel_choice().isa.c_str());
+    std::exit(77);
+  }
+}
+
 // Exits 77 (CTest: Skipped) with the reason where the CPU cannot execute our bf16 kernels.
 void skip_without_avx512_bf16() {
   if (!onednn::winograd_bf16::cpu_supports()) {
@@ -223,11 +233,7 @@ TEST_CASE("onednn.conv2d_winograd_bf16_follows_weight_updates") {
 // arrive in the layouts the backend may hand it: plain NCHW and nChw16c (both reordered to
 // NHWC), and NHWC as oneDNN's AMX convolutions leave it (used in place).
 TEST_CASE("onednn.conv2d_backward_weight_gemm") {
-  if (!onednn::kernel_choice().bf16_native) {
-    std::printf("SKIPPED: oneDNN has no bf16 matmul for this CPU (isa %s)\n",
-                onednn::kernel_choice().isa.c_str());
-    std::exit(77);
-  }
+  skip_without_bf16_matmul();
   const bool dispatched = onednn::kernel_choice().weight_grad_gemm;
   std::vector<ConvCase> cases{
       {{2, 64, 4, 4}, {32, 64, 3, 3}, {1, 1}, false},    // last stage: 4x4 outputs
@@ -270,11 +276,7 @@ TEST_CASE("onednn.conv2d_backward_weight_gemm") {
 // bf16: at most half a bf16 step, which is up to 2^-8 (3.9e-3) of an output's magnitude (half
 // of 0.25 at 33.1, say), plus a little.
 TEST_CASE("onednn.conv2d_gemm") {
-  if (!onednn::kernel_choice().bf16_native) {
-    std::printf("SKIPPED: oneDNN has no bf16 matmul for this CPU (isa %s)\n",
-                onednn::kernel_choice().isa.c_str());
-    std::exit(77);
-  }
+  skip_without_bf16_matmul();
   const bool dispatched = onednn::kernel_choice().conv_gemm;
   std::vector<ConvCase> cases{
       {{2, 512, 4, 4}, {512, 512, 3, 3}, {1, 1}, false},  // ResNet-18's last stage
