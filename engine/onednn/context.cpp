@@ -247,6 +247,19 @@ void execute(const CachedPrimitive& p, std::unordered_map<int, memory> args) {
   cpu_stream().wait();
 }
 
+void run_matmul(const memory::desc& a, const void* a_data, const memory::desc& b,
+                const void* b_data, const memory::desc& c, void* c_data) {
+  const auto& p =
+      cached_primitive("matmul|" + desc_key(a) + "|" + desc_key(b) + "|" + desc_key(c), [&] {
+        dnnl::matmul::primitive_desc pd({a, b, c}, default_attr(), cpu_engine());
+        return CachedPrimitive{pd, dnnl::matmul(pd)};
+      });
+  // oneDNN takes non-const handles; a matmul only reads its sources.
+  execute(p, {{DNNL_ARG_SRC, memory(a, cpu_engine(), const_cast<void*>(a_data))},
+              {DNNL_ARG_WEIGHTS, memory(b, cpu_engine(), const_cast<void*>(b_data))},
+              {DNNL_ARG_DST, memory(c, cpu_engine(), c_data)}});
+}
+
 Tensor cached_weights(const Tensor& w, const memory::desc& desc) {
   if (desc_of(w) == desc) return w;
   return cached_derived(w, desc_key(desc), [&](const Tensor& t, Tensor out) {

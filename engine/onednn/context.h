@@ -96,6 +96,10 @@ const CachedPrimitive& cached_primitive(const std::string& key,
 void execute(const CachedPrimitive& p, std::unordered_map<int, dnnl::memory> args);
 // Attributes for every primitive: user-managed scratchpad (one buffer, grown as needed).
 dnnl::primitive_attr default_attr();
+// c = a x b with oneDNN's matmul on buffers the three descriptors describe (the primitive is
+// cached by them). Throws dnnl::error where oneDNN's matmul takes no such descriptors.
+void run_matmul(const dnnl::memory::desc& a, const void* a_data, const dnnl::memory::desc& b,
+                const void* b_data, const dnnl::memory::desc& c, void* c_data);
 
 // `w` reordered into `desc`, reused until w's storage is written again (its version moves):
 // weights are reordered once per optimizer step, not once per call.

@@ -41,15 +41,9 @@ Tensor conv2d_backward_weight_gemm(const Tensor& grad_y, const Tensor& x, const 
   memory::desc b({pixels, row}, bf16, memory::dims{row, 1});
   // The product's rows are (r, s, c) runs per output channel: the weight in ohwi.
   memory::desc c({K, row}, f32, memory::dims{row, 1});
-  const auto& p = cached_primitive("conv_bwd_weights_gemm|" + desc_key(a) + "|" + desc_key(b), [&] {
-    dnnl::matmul::primitive_desc pd({a, b, c}, default_attr(), cpu_engine());
-    return CachedPrimitive{pd, dnnl::matmul(pd)};
-  });
   memory::desc ohwi(dims(w_shape), f32, memory::format_tag::ohwi);
   Tensor dw = empty_like_desc(ohwi, w_shape, DType::Float32);
-  execute(p, {{DNNL_ARG_SRC, memory(a, cpu_engine(), diff_dst.raw_data())},
-              {DNNL_ARG_WEIGHTS, memory(b, cpu_engine(), cols)},
-              {DNNL_ARG_DST, memory(c, cpu_engine(), dw.raw_data())}});
+  run_matmul(a, diff_dst.raw_data(), b, cols, c, dw.raw_data());
   return engine::to_strided(dw);
 }
 

@@ -34,14 +34,8 @@ Tensor product(const Tensor& input, const Tensor& w, const Shape& out_shape, Con
   memory::desc a({P, row}, bf16, memory::dims{row, 1});
   memory::desc b({row, Y}, bf16, memory::dims{1, row});
   memory::desc c({P, Y}, bf16, memory::dims{Y, 1});
-  const auto& p = cached_primitive("conv_gemm|" + desc_key(a) + "|" + desc_key(b), [&] {
-    dnnl::matmul::primitive_desc pd({a, b, c}, default_attr(), cpu_engine());
-    return CachedPrimitive{pd, dnnl::matmul(pd)};
-  });
   Tensor out = empty_like_desc(nhwc_bf16(out_shape), out_shape, DType::BFloat16);
-  execute(p, {{DNNL_ARG_SRC, memory(a, cpu_engine(), cols)},
-              {DNNL_ARG_WEIGHTS, memory(b, cpu_engine(), wts.raw_data())},
-              {DNNL_ARG_DST, memory(c, cpu_engine(), out.raw_data())}});
+  run_matmul(a, cols, b, wts.raw_data(), c, out.raw_data());
   return out;
 }
 
@@ -63,13 +57,7 @@ Tensor backward_data_col2im(const Tensor& grad_y, const Tensor& w, const Shape& 
   memory::desc a({P, K}, bf16, memory::dims{K, 1});
   memory::desc b({K, row}, bf16, memory::dims{row, 1});
   memory::desc c({P, row}, f32, memory::dims{row, 1});
-  const auto& p = cached_primitive("conv_gemm_col2im|" + desc_key(a) + "|" + desc_key(b), [&] {
-    dnnl::matmul::primitive_desc pd({a, b, c}, default_attr(), cpu_engine());
-    return CachedPrimitive{pd, dnnl::matmul(pd)};
-  });
-  execute(p, {{DNNL_ARG_SRC, memory(a, cpu_engine(), dy.raw_data())},
-              {DNNL_ARG_WEIGHTS, memory(b, cpu_engine(), wts.raw_data())},
-              {DNNL_ARG_DST, memory(c, cpu_engine(), dcols)}});
+  run_matmul(a, dy.raw_data(), b, wts.raw_data(), c, dcols);
 
   Tensor dx = empty_like_desc(memory::desc(dims(x_shape), f32, memory::format_tag::nhwc), x_shape,
                               DType::Float32);

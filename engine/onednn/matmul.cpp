@@ -19,13 +19,7 @@ Tensor OneDnnBackend::matmul(const Tensor& a, const Tensor& b) {
   Tensor y = Tensor::empty(out_shape, DType::Float32);
   memory::desc da = desc_of(a), db = desc_of(b), dy = desc_of(y);
   try {
-    const auto& p = cached_primitive("matmul|" + desc_key(da) + "|" + desc_key(db), [&] {
-      dnnl::matmul::primitive_desc pd({da, db, dy}, default_attr(), cpu_engine());
-      return CachedPrimitive{pd, dnnl::matmul(pd)};
-    });
-    execute(p, {{DNNL_ARG_SRC, memory_of(a)},
-                {DNNL_ARG_WEIGHTS, memory_of(b)},
-                {DNNL_ARG_DST, memory_of(y)}});
+    run_matmul(da, a.raw_data(), db, b.raw_data(), dy, y.raw_data());
   } catch (const dnnl::error&) {
     return ReferenceBackend::matmul(a, b);  // a stride pattern oneDNN's matmul does not take
   }
