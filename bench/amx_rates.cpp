@@ -1,0 +1,258 @@
+// How fast this CPU's AMX units can multiply bf16 matrices, and how much of that the training
+// step's products get: the ceiling behind docs/PERFORMANCE.md's "why 3x PyTorch is out of reach".
+//   1. the register peak: TDPBF16PS on tiles already loaded (no memory traffic);
+//   2. the same four products per step with their four tiles loaded from a buffer of a given
+//      size: what L1, L2 and beyond can feed;
+//   3. the products of the step (ResNet-18 width 64, batch 64, the last stage's im2col products)
+//      through oneDNN's AMX matmul, with the weight operand as the step passes it (each column
+//      contiguous) and in the layout oneDNN picks;
+//   4. the same products through a plain 2x2-tile kernel on operands packed in tile order: what
+//      a hand-written kernel without oneDNN's blocking gets (a measurement, not a kernel the
+//      engine uses).
+//   build/bench/amx_rates   (threads: OMP_NUM_THREADS, default all; prints a note and exits 0
+//                            where the CPU or the kernel offers no AMX)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <omp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+namespace {
+
+// Linux hands out the 8 KB tile state only on request (arch_prctl ARCH_REQ_XCOMP_PERM).
+constexpr int kArchReqXcompPerm = 0x1023;
+constexpr int kXfeatureTileData = 18;
+
+bool amx_usable() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  bool tile = d & (1u << 24), bf16 = d & (1u << 22);
+  return tile && bf16 && syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureTileData) == 0;
+}
+
+// Palette 1, eight tiles of 16 rows x 64 bytes: four fp32 accumulators (0-3), two bf16 tiles
+// of the left operand (4, 5) and two of the right one in pairs of rows (6, 7).
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t bytes_per_row[16] = {};
+  uint8_t rows[16] = {};
+};
+
+[[gnu::target("amx-tile")]] void configure_tiles() {
+  TileConfig cfg;
+  for (int t = 0; t < 8; ++t) cfg.bytes_per_row[t] = 64, cfg.rows[t] = 16;
+  _tile_loadconfig(&cfg);
+}
+
+// Tile rows are 64 bytes: on 64-byte boundaries each is one cache line, not two.
+template <typename T>
+struct AlignedBuffer {
+  explicit AlignedBuffer(size_t n, T value)
+      : data(static_cast<T*>(std::aligned_alloc(64, (n * sizeof(T) + 63) / 64 * 64))) {
+    std::fill_n(data.get(), n, value);
+  }
+  struct Free {
+    void operator()(T* p) const { std::free(p); }
+  };
+  std::unique_ptr<T[], Free> data;
+};
+
+constexpr double kFlopsPerProduct = 2.0 * 16 * 16 * 32;  // one TDPBF16PS
+
+template <typename F>
+double best_ms(int repeats, F run) {
+  double best = 1e30;
+  for (int i = 0; i < repeats; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    run();
+    best = std::min(
+        best,
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+// 1 and 2: `steps` rounds of four products on each thread; with `buffer_bytes` > 0 each round
+// first loads its four tiles from successive places of the thread's buffer of that size. The
+// slowest thread's time, from a common start.
+[[gnu::target("amx-tile,amx-bf16")]] double product_rounds_ms(int64_t steps, size_t buffer_bytes) {
+  double slowest = 0;
+#pragma omp parallel reduction(max : slowest)
+  {
+    configure_tiles();
+    const size_t tiles = std::max<size_t>(buffer_bytes / 1024, 4);
+    AlignedBuffer<uint16_t> buffer(tiles * 512, 0x3f80);  // 1.0 in bf16
+    const uint16_t* p = buffer.data.get();
+    _tile_loadd(4, p, 64);
+    _tile_loadd(5, p, 64);
+    _tile_loadd(6, p, 64);
+    _tile_loadd(7, p, 64);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+#pragma omp barrier
+    auto t0 = std::chrono::steady_clock::now();
+    size_t t = 0;
+    for (int64_t i = 0; i < steps; ++i) {
+      // Each load as late as its first product needs it: a tile is not renamed, so loading
+      // one that the previous round's last product still reads would wait for it.
+      if (buffer_bytes > 0) {
+        _tile_loadd(4, p + t * 512, 64);
+        _tile_loadd(6, p + (t + 1) * 512, 64);
+      }
+      _tile_dpbf16ps(0, 4, 6);
+      if (buffer_bytes > 0) _tile_loadd(7, p + (t + 2) * 512, 64);
+      _tile_dpbf16ps(1, 4, 7);
+      if (buffer_bytes > 0) _tile_loadd(5, p + (t + 3) * 512, 64);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+      if (buffer_bytes > 0) t = t + 8 > tiles ? 0 : t + 4;
+    }
+    slowest =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    _tile_release();
+  }
+  return slowest;
+}
+
+double rounds_tflops(size_t buffer_bytes) {
+  const int64_t steps = 1'000'000;
+  double ms = 1e30;
+  for (int i = 0; i < 3; ++i) ms = std::min(ms, product_rounds_ms(steps, buffer_bytes));
+  return omp_get_max_threads() * steps * 4 * kFlopsPerProduct / ms / 1e9;
+}
+
+struct Product {
+  const char* what;
+  int64_t m, k, n;
+};
+
+// 3: oneDNN's matmul, bf16 operands, fp32 result, best of 15.
+double onednn_ms(dnnl::engine& eng, dnnl::stream& s, const Product& p, bool weight_any) {
+  using dnnl::memory;
+  const auto bf16 = memory::data_type::bf16;
+  memory::desc a({p.m, p.k}, bf16, memory::dims{p.k, 1});
+  memory::desc b = weight_any ? memory::desc({p.k, p.n}, bf16, memory::format_tag::any)
+                              : memory::desc({p.k, p.n}, bf16, memory::dims{1, p.k});
+  memory::desc c({p.m, p.n}, memory::data_type::f32, memory::dims{p.n, 1});
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), eng);
+  dnnl::matmul mm(pd);
+  memory ma(pd.src_desc(), eng), mb(pd.weights_desc(), eng), mc(pd.dst_desc(), eng);
+  std::fill_n(static_cast<uint16_t*>(ma.get_data_handle()), p.m * p.k, 0x3f80);
+  std::fill_n(static_cast<uint16_t*>(mb.get_data_handle()), pd.weights_desc().get_size() / 2,
+              0x3f80);
+  return best_ms(15, [&] {
+    mm.execute(s, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+    s.wait();
+  });
+}
+
+// 4: C = A B with A packed as [m/16][k/32] tiles of 16 rows x 32 values, B as [n/16] panels of
+// k/2 rows of 16 column pairs, C as 16x16 tiles. Each thread takes a share of the 32-row
+// blocks; 32-column blocks go in groups of four (their B panels stay in L2 while the thread
+// walks its rows), and the tiles two steps ahead are prefetched.
+[[gnu::target("amx-tile,amx-bf16")]] void packed_product(const uint16_t* a, const uint16_t* b,
+                                                         float* c, const Product& p) {
+  const int64_t row_blocks = p.m / 32, col_blocks = p.n / 32, k = p.k;
+  constexpr int64_t kGroup = 4, kAhead = 2 * 32;
+#pragma omp parallel
+  {
+    configure_tiles();
+    const int t = omp_get_thread_num(), threads = omp_get_num_threads();
+    const int64_t first = row_blocks * t / threads, last = row_blocks * (t + 1) / threads;
+    for (int64_t group = 0; group < col_blocks; group += kGroup)
+      for (int64_t i = first; i < last; ++i)
+        for (int64_t j = group; j < std::min(col_blocks, group + kGroup); ++j) {
+          const uint16_t *a0 = a + 2 * i * k * 16, *a1 = a0 + k * 16;
+          const uint16_t *b0 = b + 2 * j * k * 16, *b1 = b0 + k * 16;
+          _tile_zero(0);
+          _tile_zero(1);
+          _tile_zero(2);
+          _tile_zero(3);
+          for (int64_t kk = 0; kk < k; kk += 32) {
+            if (kk + kAhead < k)
+              for (int line = 0; line < 512; line += 32)
+                for (const uint16_t* q : {a0, a1, b0, b1})
+                  _mm_prefetch(reinterpret_cast<const char*>(q + (kk + kAhead) * 16 + line),
+                               _MM_HINT_T0);
+            _tile_loadd(4, a0 + kk * 16, 64);
+            _tile_loadd(6, b0 + kk * 16, 64);
+            _tile_dpbf16ps(0, 4, 6);
+            _tile_loadd(7, b1 + kk * 16, 64);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_loadd(5, a1 + kk * 16, 64);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+          }
+          float* out = c + (i * col_blocks + j) * 1024;
+          _tile_stored(0, out, 64);
+          _tile_stored(1, out + 256, 64);
+          _tile_stored(2, out + 512, 64);
+          _tile_stored(3, out + 768, 64);
+        }
+    _tile_release();
+  }
+}
+
+double packed_ms(const Product& p) {
+  const size_t c_size = size_t(p.m * p.n);
+  AlignedBuffer<uint16_t> a(size_t(p.m * p.k), 0x3f80), b(size_t(p.k * p.n), 0x3f80);
+  AlignedBuffer<float> c(c_size, 0.f);
+  double ms = best_ms(15, [&] { packed_product(a.data.get(), b.data.get(), c.data.get(), p); });
+  // All ones in, so every entry of C is k: a check that the tile indexing covers C once.
+  for (size_t i = 0; i < c_size; ++i)
+    if (float v = c.data[i]; v != float(p.k)) {
+      std::fprintf(stderr, "amx_rates: packed product gave %g where %lld was expected\n", v,
+                   static_cast<long long>(p.k));
+      std::exit(1);
+    }
+  return ms;
+}
+
+}  // namespace
+
+int main() {
+  if (!amx_usable()) {
+    std::printf("amx_rates: this CPU (or its kernel) offers no AMX bf16; nothing to measure\n");
+    return 0;
+  }
+  const int threads = omp_get_max_threads();
+  std::printf("AMX bf16, %d thread(s)\n", threads);
+  std::printf("register peak (TDPBF16PS on loaded tiles):   %6.2f TFLOP/s\n", rounds_tflops(0));
+  for (size_t kb : {16, 32, 256, 1024, 4096, 32768})
+    std::printf("four tile loads per four products, %6zu KB: %6.2f TFLOP/s\n", kb,
+                rounds_tflops(kb * 1024));
+
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream s(eng);
+  std::printf("\n%-44s %17s %8s %8s %8s  (ms, TFLOP/s)\n", "product", "m x k x n", "oneDNN",
+              "any B", "packed");
+  for (const Product& p : {
+           Product{"512->512 3x3 at 4x4: forward, backward data", 1024, 4608, 512},
+           Product{"256->512 3x3 stride 2 at 4x4: forward", 1024, 2304, 512},
+           Product{"512->256 stride 2: backward data (dy x W)", 1024, 512, 2304},
+           Product{"512x512 3x3 weight gradient at 4x4", 512, 1024, 4608},
+           Product{"256x256 3x3 weight gradient at 8x8", 256, 4096, 2304},
+       }) {
+    const double flops = 2.0 * p.m * p.k * p.n;
+    double plain = onednn_ms(eng, s, p, false), any = onednn_ms(eng, s, p, true);
+    double packed = packed_ms(p);
+    std::printf("%-44s %5lld x%5lld x%5lld %8.3f %8.3f %8.3f  (%.2f, %.2f, %.2f)\n", p.what,
+                static_cast<long long>(p.m), static_cast<long long>(p.k),
+                static_cast<long long>(p.n), plain, any, packed, flops / plain / 1e9,
+                flops / any / 1e9, flops / packed / 1e9);
+  }
+}
