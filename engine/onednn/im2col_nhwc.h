@@ -17,6 +17,11 @@ namespace sg::onednn {
 void im2col_nhwc(const uint16_t* x, const Shape& x_shape, const Shape& out_shape, int64_t R,
                  int64_t S, Conv2dOptions o, bool reversed_taps, uint16_t* cols);
 
+// The same matrix packed as the left operand of amx::matmul (amx_matmul.h: row tiles of 16 x
+// 32 values), its rows padded with zeros to a multiple of 32. C must be a multiple of 32.
+void im2col_nhwc_tiles(const uint16_t* x, const Shape& x_shape, const Shape& out_shape, int64_t R,
+                       int64_t S, Conv2dOptions o, bool reversed_taps, uint16_t* tiles);
+
 // One im2col buffer per calling thread, grown as needed and kept for the next call (tens of
 // MB at most); its contents do not survive the next call.
 uint16_t* im2col_scratch(size_t elements);

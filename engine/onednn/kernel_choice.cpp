@@ -1,5 +1,8 @@
 #include "engine/onednn/kernel_choice.h"
 
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <cstdio>
@@ -7,6 +10,7 @@
 #include <cstring>
 
 #include "engine/error.h"
+#include "engine/onednn/amx_matmul.h"
 #include "engine/onednn/bf16_dot_rate.h"
 #include "engine/onednn/conv2d_winograd_bf16.h"
 
@@ -64,6 +68,20 @@ bool winograd_bf16::cpu_supports() {
          __builtin_cpu_supports("avx512bf16");
 }
 
+// Here too: amx_matmul.cpp is compiled for AMX CPUs only.
+bool amx::usable() {
+  static const bool usable = [] {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    const bool amx_bf16 = d & (1u << 22), amx_tile = d & (1u << 24);
+    // Linux hands a process the 8 KB tile state only on request (as oneDNN also asks).
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureTileData = 18;
+    return amx_bf16 && amx_tile &&
+           syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureTileData) == 0;
+  }();
+  return usable;
+}
+
 KernelChoice choose_kernels(const CpuFacts& cpu, const KernelSwitches& switches) {
   KernelChoice c;
   c.isa = isa_name(cpu.isa);
@@ -82,20 +100,23 @@ KernelChoice choose_kernels(const CpuFacts& cpu, const KernelSwitches& switches)
   c.conv_gemm = c.tier == CpuTier::Amx && !c.bf16_conv_via_fp32 && switches.conv_gemm;
   // Only the AMX convolutions hand over NHWC; AMX CPUs have AVX-512 BF16 (checked all the same).
   c.batch_norm_nhwc = c.tier == CpuTier::Amx && cpu.avx512_bf16 && switches.batch_norm_nhwc;
+  c.amx_matmul = c.conv_gemm && cpu.amx_tiles && switches.amx_matmul;
   return c;
 }
 
 const KernelChoice& kernel_choice() {
   static const KernelChoice choice = [] {
-    KernelSwitches switches{switched_on("SG_WINOGRAD_BF16"), bf16_conv_switch(),
+    KernelSwitches switches{switched_on("SG_WINOGRAD_BF16"),    bf16_conv_switch(),
                             switched_on("SG_CONV_WEIGHT_GEMM"), switched_on("SG_CONV_GEMM"),
-                            switched_on("SG_BN_NHWC")};
+                            switched_on("SG_BN_NHWC"),          switched_on("SG_AMX_MATMUL")};
     // oneDNN's effective ISA already honours DNNL_MAX_CPU_ISA, so our tier and its kernels
     // agree. The dot-product rate is measured only where it decides something.
     dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
     bool measure = isa == dnnl::cpu_isa::avx512_core_bf16 && switches.bf16_conv == Bf16Conv::Auto;
+    // Asked only where oneDNN dispatches to AMX: DNNL_MAX_CPU_ISA below it keeps tiles off.
+    bool tiles = isa == dnnl::cpu_isa::avx512_core_amx && amx::usable();
     return choose_kernels(
-        {isa, winograd_bf16::cpu_supports(), measure ? bf16_dot_rate_vs_fp32_fma() : 0.0},
+        {isa, winograd_bf16::cpu_supports(), measure ? bf16_dot_rate_vs_fp32_fma() : 0.0, tiles},
         switches);
   }();
   return choice;
@@ -147,7 +168,10 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
       {"conv2d bf16 backward weight, output <= 8x8 or 1x1 kernel",
        c.weight_grad_gemm ? "stopgrad im2col + oneDNN AMX matmul" : "as the two rows above"},
       {"conv2d bf16 forward, backward data, output <= 4x4, >= 512 channels",
-       c.conv_gemm ? "stopgrad im2col + oneDNN AMX matmul" : "as the first two conv2d rows"},
+       c.amx_matmul  ? "stopgrad im2col + stopgrad AMX tile product (oneDNN AMX matmul where "
+                       "channels are not multiples of 32)"
+       : c.conv_gemm ? "stopgrad im2col + oneDNN AMX matmul"
+                     : "as the first two conv2d rows"},
       {"conv2d fp32 3x3 stride 1", "oneDNN Winograd F(4x4,3x3) where it has one, else direct"},
       {"conv2d fp32 other shapes", "oneDNN direct"},
       {"batch_norm(+relu), relu, add, pooling", "oneDNN, in the layout the convolution chose"},
@@ -188,7 +212,7 @@ std::vector<std::pair<std::string, std::string>> kernel_switches() {
   std::vector<std::pair<std::string, std::string>> out;
   for (const char* name :
        {"DNNL_MAX_CPU_ISA", "SG_WINOGRAD_BF16", "SG_BF16_CONV", "SG_CONV_WEIGHT_GEMM",
-        "SG_CONV_GEMM", "SG_BN_NHWC", "SG_CUDNN_BENCHMARK"})
+        "SG_CONV_GEMM", "SG_BN_NHWC", "SG_AMX_MATMUL", "SG_CUDNN_BENCHMARK"})
     out.emplace_back(name, env_or_empty(name));
   return out;
 }

@@ -8,7 +8,9 @@
 //   ... bf16 weight gradients of outputs up to 8x8 and of 1x1 kernels: im2col + oneDNN's
 //       AMX matmul (conv2d_backward_weight_gemm.h), 1.6-9x faster than its convolution there
 //   ... bf16 forward and backward data of outputs up to 4x4 with 512 channels or more: the
-//       same (conv2d_gemm.h), 1.3-2.1x faster there
+//       same (conv2d_gemm.h), 1.3-2.1x faster there; with channel counts that are multiples
+//       of 32 the product runs stopgrad's AMX tile kernel (amx_matmul.h), 1.3-1.5x faster
+//       than oneDNN's matmul on it
 // avx512bf16 avx512_core_bf16  stopgrad Winograd F(2x2,3x3)  oneDNN direct     oneDNN
 //   ... where bf16 dot products are slower than fp32 FMAs (measured, bf16_dot_rate.h):
 //                              fp32 kernels on bf16-rounded operands (as no-bf16 below)
@@ -46,6 +48,7 @@
 //   SG_CONV_GEMM=0    the amx row runs every bf16 forward and backward-data convolution on
 //                     oneDNN's convolution kernels (no im2col + matmul)
 //   SG_BN_NHWC=0      the amx row runs oneDNN's BatchNorm in NHWC too
+//   SG_AMX_MATMUL=0   the amx row's im2col products run oneDNN's matmul, not amx_matmul.h
 //   SG_BF16_CONV      native | fp32 | auto (unset): bf16 convolutions on bf16 kernels, or on
 //                     the fp32 kernels with bf16-rounded operands; auto decides from the
 //                     measured bf16 dot-product rate
@@ -69,9 +72,10 @@ constexpr double kBf16DotRateThreshold = 1.4;
 
 // What the choice depends on: facts about the CPU...
 struct CpuFacts {
-  dnnl::cpu_isa isa;     // what oneDNN dispatches to (after DNNL_MAX_CPU_ISA)
-  bool avx512_bf16;      // CPUID: our kernels can execute
-  double bf16_dot_rate;  // bf16_dot_rate_vs_fp32_fma(); 0 where not measured
+  dnnl::cpu_isa isa;       // what oneDNN dispatches to (after DNNL_MAX_CPU_ISA)
+  bool avx512_bf16;        // CPUID: our kernels can execute
+  double bf16_dot_rate;    // bf16_dot_rate_vs_fp32_fma(); 0 where not measured
+  bool amx_tiles = false;  // amx::usable(): AMX tile instructions granted to this process
 };
 // ...and the environment switches (see the top of this file).
 enum class Bf16Conv { Auto, Native, Fp32 };
@@ -81,6 +85,7 @@ struct KernelSwitches {
   bool weight_grad_gemm = true;  // SG_CONV_WEIGHT_GEMM not 0
   bool conv_gemm = true;         // SG_CONV_GEMM not 0
   bool batch_norm_nhwc = true;   // SG_BN_NHWC not 0
+  bool amx_matmul = true;        // SG_AMX_MATMUL not 0
 };
 
 struct KernelChoice {
@@ -93,6 +98,7 @@ struct KernelChoice {
   bool weight_grad_gemm;    // small-output bf16 weight gradients run im2col + AMX matmul
   bool conv_gemm;           // bf16 forward and backward data of 4x4, 512-channel layers too
   bool batch_norm_nhwc;     // bf16 BatchNorm in NHWC runs batch_norm_nhwc_bf16.h in training
+  bool amx_matmul;          // the conv_gemm products run amx_matmul.h, not oneDNN's matmul
 };
 
 // The choice for this process (computed on first use, then fixed). An unknown SG_BF16_CONV

@@ -66,6 +66,17 @@ TEST_CASE("kernel_choice.table_follows_the_isa") {
   CHECK_FALSE(
       o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0}, {.batch_norm_nhwc = false})
           .batch_norm_nhwc);
+  // The products run our AMX tile kernel only where the process may use tiles.
+  CHECK_FALSE(amx.amx_matmul);
+  auto tiles = o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0, true}, defaults);
+  CHECK(tiles.amx_matmul);
+  CHECK(o::kernel_table_text(tiles).find("stopgrad AMX tile product") != std::string::npos);
+  CHECK_FALSE(
+      o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0, true}, {.amx_matmul = false})
+          .amx_matmul);
+  CHECK_FALSE(
+      o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0, true}, {.conv_gemm = false})
+          .amx_matmul);  // it runs the conv_gemm products, nothing else
 
   // AMD Zen 4/5: bf16 dot products at twice the fp32 FMA flop rate.
   auto zen4 = o::choose_kernels({dnnl::cpu_isa::avx512_core_bf16, true, 2.0}, defaults);

@@ -12,6 +12,7 @@
 #include <limits>
 #include <string>
 
+#include "engine/onednn/amx_matmul.h"
 #include "engine/onednn/context.h"
 #include "engine/onednn/conv2d_backward_weight_gemm.h"
 #include "engine/onednn/conv2d_gemm.h"
@@ -284,6 +285,9 @@ TEST_CASE("onednn.conv2d_gemm") {
       {{2, 32, 4, 4}, {1024, 32, 1, 1}, {1, 0}, false},   // 1x1, wide output
       {{2, 256, 8, 8}, {512, 256, 3, 3}, {2, 1}, false},  // stride 2 into 4x4 (col2im)
       {{2, 256, 7, 7}, {512, 256, 1, 1}, {2, 0}, false},  // 1x1 shortcut, stride 2, odd size
+      // Channels that are not multiples of 32: oneDNN's matmul even where amx_matmul runs.
+      {{2, 520, 4, 4}, {48, 520, 3, 3}, {1, 1}, false},
+      {{2, 48, 8, 8}, {520, 48, 3, 3}, {2, 1}, false},
   };
   uint64_t seed = 400;
   auto rounded = [](const Tensor& t) { return e::to(e::to(t, DType::BFloat16), DType::Float32); };
@@ -334,6 +338,52 @@ TEST_CASE("onednn.conv2d_gemm") {
   // channels.
   CHECK_FALSE(onednn::conv2d_gemm_applies({512, 512, 3, 3}, {2, 512, 8, 8}));
   CHECK_FALSE(onednn::conv2d_gemm_applies({256, 256, 3, 3}, {2, 256, 4, 4}));
+}
+
+// The AMX tile product against a double-precision sum, on operands packed by amx_matmul.h's
+// formulas: rows that do not fill a block of 32 (m = 45), several blocks each way, both output
+// types and a row stride wider than n.
+TEST_CASE("onednn.amx_matmul") {
+  if (!onednn::amx::usable()) {
+    std::printf("SKIPPED: this CPU (or its kernel) offers no AMX bf16 tiles\n");
+    std::exit(77);
+  }
+  const int64_t m = 45, k = 96, n = 160, ldc = 170;
+  Tensor a = e::to(rnd({m, k}, 500), DType::BFloat16), b = e::to(rnd({k, n}, 501), DType::BFloat16);
+  const auto* av = static_cast<const uint16_t*>(a.raw_data());
+  const auto* bv = static_cast<const uint16_t*>(b.raw_data());
+  std::vector<uint16_t> tiles(size_t(onednn::amx::padded(m) * k), 0), panels(size_t(k * n));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < k; ++j)
+      tiles[size_t(((i / 16) * (k / 32) + j / 32) * 512 + (i % 16) * 32 + j % 32)] = av[i * k + j];
+  for (int64_t j = 0; j < k; ++j)
+    for (int64_t c = 0; c < n; ++c)
+      panels[size_t((c / 16) * k * 16 + (j / 2) * 32 + (c % 16) * 2 + j % 2)] = bv[j * n + c];
+  std::vector<float> c32(size_t(m * ldc), -7.f);
+  std::vector<bfloat16> c16(size_t(m * ldc), bfloat16(-7.f));
+  onednn::amx::matmul(tiles.data(), panels.data(), m, k, n, c32.data(), ldc);
+  onednn::amx::matmul(tiles.data(), panels.data(), m, k, n, c16.data(), ldc);
+  std::vector<double> af = e::to(a, DType::Float32).to_vector(),
+                      bf = e::to(b, DType::Float32).to_vector();
+  int wrong = 0;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t c = 0; c < ldc; ++c) {
+      const float got32 = c32[size_t(i * ldc + c)], got16 = float(c16[size_t(i * ldc + c)]);
+      if (c >= n) {  // past n: untouched
+        wrong += got32 != -7.f || got16 != -7.f;
+        continue;
+      }
+      double sum = 0, magnitude = 0;
+      for (int64_t j = 0; j < k; ++j) {
+        sum += af[size_t(i * k + j)] * bf[size_t(j * n + c)];
+        magnitude += std::abs(af[size_t(i * k + j)] * bf[size_t(j * n + c)]);
+      }
+      // float32 sums of exact bf16 products: k roundings of at most 2^-24 of the magnitude.
+      wrong += std::abs(got32 - sum) > double(k) * 0x1p-24 * magnitude;
+      // ... and one rounding to bf16 (2^-9 relative) of that.
+      wrong += got16 != float(bfloat16(got32));
+    }
+  CHECK(wrong == 0);
 }
 
 TEST_CASE("onednn.batch_norm") {

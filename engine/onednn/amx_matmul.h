@@ -1,0 +1,36 @@
+#pragma once
+// bf16 matrix products on AMX tiles, for the im2col products of the amx tier (conv2d_gemm.h).
+// oneDNN 2.6's AMX matmul reaches 1.5-2.0 TFLOP/s on those products on a 2-core Xeon slice;
+// this plain kernel on operands packed in tile order reaches 2.2-2.7 (bench/amx_rates,
+// docs/PERFORMANCE.md). Each thread keeps four 16x16 float32 accumulators (a 32x32 block of
+// C) in tiles 0-3 for the whole sum, and loads two 16x32 tiles of A (4, 5) and two of B (6, 7)
+// per step of 32: four loads for four tile products.
+//
+// The packed layouts (k a multiple of 32; rows of A and columns of B padded to multiples of 32
+// with zeros):
+//   A [m, k], row tiles:     element (i, j) at ((i/16) * (k/32) + j/32) * 512 + (i%16) * 32 + j%32
+//   B [k, n], column panels: element (j, c) at (c/16) * k * 16 + (j/2) * 32 + (c%16) * 2 + j%2
+// B's pairs of rows sit side by side because a tile product multiplies pairs of bf16 values.
+#include <cstdint>
+
+#include "engine/bfloat16.h"
+
+namespace sg::onednn::amx {
+
+// Whether this process can execute AMX bf16 tile instructions: the CPU has them (CPUID) and
+// Linux granted the process the tile state (arch_prctl ARCH_REQ_XCOMP_PERM). Asked once;
+// defined in kernel_choice.cpp, which is compiled for any x86-64 (this file's .cpp is not).
+bool usable();
+
+// m rounded up to the 32 rows (or columns) a packed operand holds per block.
+inline int64_t padded(int64_t m) { return (m + 31) / 32 * 32; }
+
+// C = A B for A packed as row tiles and B as column panels; rows i < m and columns c < n of C
+// are written, row-major with row stride ldc, as float32 or rounded to bf16 (nearest even).
+// k and n must be multiples of 32. Runs on the OpenMP threads.
+void matmul(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t n, float* c,
+            int64_t ldc);
+void matmul(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t n, bfloat16* c,
+            int64_t ldc);
+
+}  // namespace sg::onednn::amx
