@@ -1,5 +1,6 @@
 #pragma once
-// bf16 matrix products on AMX tiles, for the im2col products of the amx tier (conv2d_gemm.h).
+// bf16 matrix products on AMX tiles, for the im2col products of the amx tier (conv2d_gemm.h,
+// conv2d_backward_weight_gemm.h).
 // oneDNN 2.6's AMX matmul reaches 1.5-2.0 TFLOP/s on those products on a 2-core Xeon slice;
 // this plain kernel on operands packed in tile order reaches 2.2-2.7 (bench/amx_rates,
 // docs/PERFORMANCE.md). Each thread keeps four 16x16 float32 accumulators (a 32x32 block of

@@ -1,6 +1,9 @@
 #include "engine/onednn/im2col_nhwc.h"
 
+#include <emmintrin.h>
+
 #include <cstring>
+#include <vector>
 
 #include "engine/error.h"
 #include "engine/onednn/context.h"
@@ -9,25 +12,60 @@ namespace sg::onednn {
 
 namespace {
 
-// For every output pixel p and every tap t = r*S + s of its window (in reverse order with
-// `reversed_taps`): put(p, t, the C input channels the tap reads, or nullptr outside x).
+// Where tap (r, s) of output pixel p reads its C channels in x, or nullptr outside x. The
+// window's taps in reverse order with `reversed_taps`.
+struct TapReader {
+  const uint16_t* x;
+  int64_t C, H, W, Ho, Wo;
+  Conv2dOptions o;
+  bool reversed;
+  int64_t R, S;
+  const uint16_t* operator()(int64_t p, int64_t r, int64_t s) const {
+    const int64_t n = p / (Ho * Wo), ho = p / Wo % Ho, wo = p % Wo;
+    const int64_t hi = ho * o.stride - o.padding + (reversed ? R - 1 - r : r);
+    const int64_t wi = wo * o.stride - o.padding + (reversed ? S - 1 - s : s);
+    bool inside = hi >= 0 && hi < H && wi >= 0 && wi < W;
+    return inside ? x + ((n * H + hi) * W + wi) * C : nullptr;
+  }
+};
+
+TapReader tap_reader(const uint16_t* x, const Shape& x_shape, const Shape& out_shape, int64_t R,
+                     int64_t S, Conv2dOptions o, bool reversed_taps) {
+  return {x, x_shape[1],    x_shape[2], x_shape[3], out_shape[2], out_shape[3],
+          o, reversed_taps, R,          S};
+}
+
+// For every output pixel p and every tap t = r*S + s of its window: put(p, t, the C input
+// channels the tap reads, or nullptr outside x).
 template <typename Put>
 void gather_taps(const uint16_t* x, const Shape& x_shape, const Shape& out_shape, int64_t R,
                  int64_t S, Conv2dOptions o, bool reversed_taps, Put put) {
-  const int64_t C = x_shape[1], H = x_shape[2], W = x_shape[3];
-  const int64_t Ho = out_shape[2], Wo = out_shape[3], pixels = out_shape[0] * Ho * Wo;
+  const TapReader read = tap_reader(x, x_shape, out_shape, R, S, o, reversed_taps);
+  const int64_t pixels = out_shape[0] * out_shape[2] * out_shape[3];
   // Each pixel's row is R*S channel runs: few, long copies, spread over the threads.
 #pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < pixels; ++p) {
-    const int64_t n = p / (Ho * Wo), ho = p / Wo % Ho, wo = p % Wo;
-    for (int64_t r = 0; r < R; ++r) {
-      const int64_t hi = ho * o.stride - o.padding + (reversed_taps ? R - 1 - r : r);
-      for (int64_t s = 0; s < S; ++s) {
-        const int64_t wi = wo * o.stride - o.padding + (reversed_taps ? S - 1 - s : s);
-        bool inside = hi >= 0 && hi < H && wi >= 0 && wi < W;
-        put(p, r * S + s, inside ? x + ((n * H + hi) * W + wi) * C : nullptr);
-      }
-    }
+  for (int64_t p = 0; p < pixels; ++p)
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t s = 0; s < S; ++s) put(p, r * S + s, read(p, r, s));
+}
+
+// Rows v[0..7] of eight 16-bit values become the columns.
+void transpose_8x8_epi16(__m128i v[8]) {
+  __m128i t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm_unpacklo_epi16(v[2 * i], v[2 * i + 1]);
+    t[2 * i + 1] = _mm_unpackhi_epi16(v[2 * i], v[2 * i + 1]);
+  }
+  for (int h = 0; h < 2; ++h) {  // rows 0-3 (h = 0) and 4-7 (h = 1)
+    const __m128i *lo = t + 4 * h, *hi = t + 4 * h + 2;
+    u[4 * h] = _mm_unpacklo_epi32(lo[0], hi[0]);
+    u[4 * h + 1] = _mm_unpackhi_epi32(lo[0], hi[0]);
+    u[4 * h + 2] = _mm_unpacklo_epi32(lo[1], hi[1]);
+    u[4 * h + 3] = _mm_unpackhi_epi32(lo[1], hi[1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    v[2 * i] = _mm_unpacklo_epi64(u[i], u[4 + i]);
+    v[2 * i + 1] = _mm_unpackhi_epi64(u[i], u[4 + i]);
   }
 }
 
@@ -69,6 +107,76 @@ void im2col_nhwc_tiles(const uint16_t* x, const Shape& x_shape, const Shape& out
   // The rows that pad the last block of 32 are zeros.
   for (int64_t p = pixels; p < (pixels + 31) / 32 * 32; ++p)
     for (int64_t j = 0; j < k; j += 32) std::memset(run_of_32(p, j), 0, 32 * sizeof(uint16_t));
+}
+
+void im2col_nhwc_panels(const uint16_t* x, const Shape& x_shape, const Shape& out_shape, int64_t R,
+                        int64_t S, Conv2dOptions o, uint16_t* panels) {
+  const int64_t C = x_shape[1];
+  const int64_t pixels = out_shape[0] * out_shape[2] * out_shape[3], rows = (pixels + 31) / 32 * 32;
+  SG_CHECK(C % 16 == 0, "im2col_nhwc_panels: ", C, " channels, expected a multiple of 16");
+  const TapReader read = tap_reader(x, x_shape, out_shape, R, S, o, false);
+  // Element (p, j) at (j/16) * rows * 16 + (p/2) * 32 + (j%16) * 2 + p%2: two pixels' runs of
+  // 16 channels interleave into 64 contiguous bytes. 32 pixels at a time, so that each panel
+  // gets 1 KB in order (pixel pair by pair the writes would jump between R*S*C/16 panels,
+  // 3x slower), with each pixel's tap positions found once.
+  const int64_t taps = R * S;
+#pragma omp parallel
+  {
+    std::vector<const uint16_t*> from(size_t(32 * taps));
+    const __m128i zero = _mm_setzero_si128();
+#pragma omp for schedule(static)
+    for (int64_t block = 0; block < rows / 32; ++block) {
+      for (int64_t i = 0; i < 32; ++i)
+        for (int64_t t = 0; t < taps; ++t) {
+          const int64_t p = block * 32 + i;
+          from[size_t(i * taps + t)] = p < pixels ? read(p, t / S, t % S) : nullptr;
+        }
+      // SSE2 (every x86-64): eight channels of each pixel per register, interleaved.
+      auto load = [&](int64_t i, int64_t t, int64_t c) {
+        const uint16_t* f = from[size_t(i * taps + t)];
+        return f != nullptr ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(f + c)) : zero;
+      };
+      for (int64_t t = 0; t < taps; ++t)
+        for (int64_t c = 0; c < C; c += 16) {
+          auto* to =
+              reinterpret_cast<__m128i*>(panels + (t * C + c) / 16 * rows * 16 + block * 16 * 32);
+          for (int64_t i = 0; i < 32; i += 2, to += 4)
+            for (int64_t half = 0; half < 2; ++half) {
+              const __m128i a = load(i, t, c + 8 * half), b = load(i + 1, t, c + 8 * half);
+              _mm_storeu_si128(to + 2 * half, _mm_unpacklo_epi16(a, b));
+              _mm_storeu_si128(to + 2 * half + 1, _mm_unpackhi_epi16(a, b));
+            }
+        }
+    }
+  }
+}
+
+void transpose_nhwc_tiles(const uint16_t* y, int64_t pixels, int64_t channels, uint16_t* tiles) {
+  const int64_t cols = (pixels + 31) / 32 * 32;
+  SG_CHECK(channels % 16 == 0, "transpose_nhwc_tiles: ", channels,
+           " channels, expected a multiple of 16");
+  // Tile (band, block): channels 16*band.., pixels 32*block..; element (k, p) at
+  // ((k/16) * (cols/32) + p/32) * 512 + (k%16) * 32 + p%32. Built from 8x8 transposes of
+  // eight pixels' eight channels (SSE2, every x86-64).
+  const int64_t bands = channels / 16, blocks = cols / 32;
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < bands * blocks; ++t) {
+    const int64_t band = t / blocks, block = t % blocks;
+    uint16_t* tile = tiles + t * 512;
+    for (int64_t p0 = 0; p0 < 32; p0 += 8)
+      for (int64_t k0 = 0; k0 < 16; k0 += 8) {
+        __m128i v[8];
+        for (int64_t i = 0; i < 8; ++i) {
+          const int64_t p = block * 32 + p0 + i;
+          v[i] = p < pixels ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(y + p * channels +
+                                                                               band * 16 + k0))
+                            : _mm_setzero_si128();
+        }
+        transpose_8x8_epi16(v);
+        for (int64_t i = 0; i < 8; ++i)
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(tile + (k0 + i) * 32 + p0), v[i]);
+      }
+  }
 }
 
 uint16_t* im2col_scratch(size_t elements) {

@@ -22,6 +22,17 @@ void im2col_nhwc(const uint16_t* x, const Shape& x_shape, const Shape& out_shape
 void im2col_nhwc_tiles(const uint16_t* x, const Shape& x_shape, const Shape& out_shape, int64_t R,
                        int64_t S, Conv2dOptions o, bool reversed_taps, uint16_t* tiles);
 
+// The same matrix (taps in order) packed as the right operand of amx::matmul (column panels:
+// pairs of rows side by side), its rows padded with zeros to a multiple of 32: the operand of
+// a weight gradient's product dY^T cols. C must be a multiple of 16.
+void im2col_nhwc_panels(const uint16_t* x, const Shape& x_shape, const Shape& out_shape, int64_t R,
+                        int64_t S, Conv2dOptions o, uint16_t* panels);
+
+// The transpose of y [pixels, channels] (an NHWC activation or gradient) packed as the left
+// operand of amx::matmul (row tiles), its columns (pixels) padded with zeros to a multiple of
+// 32. channels must be a multiple of 16.
+void transpose_nhwc_tiles(const uint16_t* y, int64_t pixels, int64_t channels, uint16_t* tiles);
+
 // One im2col buffer per calling thread, grown as needed and kept for the next call (tens of
 // MB at most); its contents do not survive the next call.
 uint16_t* im2col_scratch(size_t elements);

@@ -100,7 +100,7 @@ KernelChoice choose_kernels(const CpuFacts& cpu, const KernelSwitches& switches)
   c.conv_gemm = c.tier == CpuTier::Amx && !c.bf16_conv_via_fp32 && switches.conv_gemm;
   // Only the AMX convolutions hand over NHWC; AMX CPUs have AVX-512 BF16 (checked all the same).
   c.batch_norm_nhwc = c.tier == CpuTier::Amx && cpu.avx512_bf16 && switches.batch_norm_nhwc;
-  c.amx_matmul = c.conv_gemm && cpu.amx_tiles && switches.amx_matmul;
+  c.amx_matmul = (c.conv_gemm || c.weight_grad_gemm) && cpu.amx_tiles && switches.amx_matmul;
   return c;
 }
 
@@ -166,7 +166,10 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
       {"conv2d bf16 3x3 stride 1 (forward, backward data, backward weight)", bf16_3x3},
       {"conv2d bf16 other shapes (all passes)", bf16_other},
       {"conv2d bf16 backward weight, output <= 8x8 or 1x1 kernel",
-       c.weight_grad_gemm ? "stopgrad im2col + oneDNN AMX matmul" : "as the two rows above"},
+       !c.weight_grad_gemm ? "as the two rows above"
+       : c.amx_matmul      ? "stopgrad im2col + stopgrad AMX tile product (3x3, channels in "
+                             "multiples of 32), else + oneDNN AMX matmul"
+                           : "stopgrad im2col + oneDNN AMX matmul"},
       {"conv2d bf16 forward, backward data, output <= 4x4, >= 512 channels",
        c.amx_matmul  ? "stopgrad im2col + stopgrad AMX tile product (oneDNN AMX matmul where "
                        "channels are not multiples of 32)"

@@ -6,7 +6,8 @@
 // tier       oneDNN ISA        bf16 stride-1 3x3 conv        other bf16 conv   fp32 conv
 // amx        avx512_core_amx   oneDNN AMX, layouts `any`     oneDNN AMX        oneDNN
 //   ... bf16 weight gradients of outputs up to 8x8 and of 1x1 kernels: im2col + oneDNN's
-//       AMX matmul (conv2d_backward_weight_gemm.h), 1.6-9x faster than its convolution there
+//       AMX matmul (conv2d_backward_weight_gemm.h), 1.6-9x faster than its convolution there;
+//       for 3x3 kernels with channels in multiples of 32, stopgrad's AMX tile kernel instead
 //   ... bf16 forward and backward data of outputs up to 4x4 with 512 channels or more: the
 //       same (conv2d_gemm.h), 1.3-2.1x faster there; with channel counts that are multiples
 //       of 32 the product runs stopgrad's AMX tile kernel (amx_matmul.h), 1.3-1.5x faster
@@ -48,7 +49,8 @@
 //   SG_CONV_GEMM=0    the amx row runs every bf16 forward and backward-data convolution on
 //                     oneDNN's convolution kernels (no im2col + matmul)
 //   SG_BN_NHWC=0      the amx row runs oneDNN's BatchNorm in NHWC too
-//   SG_AMX_MATMUL=0   the amx row's im2col products run oneDNN's matmul, not amx_matmul.h
+//   SG_AMX_MATMUL=0   the amx row's im2col products (forward, backward data, weight
+//                     gradient) run oneDNN's matmul, not amx_matmul.h
 //   SG_BF16_CONV      native | fp32 | auto (unset): bf16 convolutions on bf16 kernels, or on
 //                     the fp32 kernels with bf16-rounded operands; auto decides from the
 //                     measured bf16 dot-product rate
@@ -98,7 +100,7 @@ struct KernelChoice {
   bool weight_grad_gemm;    // small-output bf16 weight gradients run im2col + AMX matmul
   bool conv_gemm;           // bf16 forward and backward data of 4x4, 512-channel layers too
   bool batch_norm_nhwc;     // bf16 BatchNorm in NHWC runs batch_norm_nhwc_bf16.h in training
-  bool amx_matmul;          // the conv_gemm products run amx_matmul.h, not oneDNN's matmul
+  bool amx_matmul;          // the conv_gemm and 3x3 weight-gradient products run amx_matmul.h
 };
 
 // The choice for this process (computed on first use, then fixed). An unknown SG_BF16_CONV

@@ -74,9 +74,11 @@ TEST_CASE("kernel_choice.table_follows_the_isa") {
   CHECK_FALSE(
       o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0, true}, {.amx_matmul = false})
           .amx_matmul);
-  CHECK_FALSE(
-      o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0, true}, {.conv_gemm = false})
-          .amx_matmul);  // it runs the conv_gemm products, nothing else
+  CHECK(o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0, true}, {.conv_gemm = false})
+            .amx_matmul);  // the weight-gradient products still use it
+  CHECK_FALSE(o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0, true},
+                                {.weight_grad_gemm = false, .conv_gemm = false})
+                  .amx_matmul);  // it runs those products, nothing else
 
   // AMD Zen 4/5: bf16 dot products at twice the fp32 FMA flop rate.
   auto zen4 = o::choose_kernels({dnnl::cpu_isa::avx512_core_bf16, true, 2.0}, defaults);
