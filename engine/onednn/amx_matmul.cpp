@@ -50,19 +50,19 @@ void store(const float* block, int64_t rows, int64_t cols, bfloat16* c, int64_t 
   }
 }
 
-// The 32x32 block (i, j) of C, summed over all of k in tiles 0-3, then written out of a
-// float32 scratch block (rows and columns past m and n dropped).
-template <typename Out>
-void block_product(const uint16_t* a, const uint16_t* b, int64_t i, int64_t j, int64_t m, int64_t k,
-                   int64_t n, Out* c, int64_t ldc, float* scratch) {
-  const uint16_t* a0 = a + 2 * i * k * 16;  // row tiles 2i and 2i + 1
+void configure_tiles() {
+  TileConfig config;
+  for (int t = 0; t < 8; ++t) config.bytes_per_row[t] = 64, config.rows[t] = 16;
+  _tile_loadconfig(&config);
+}
+
+// Adds the products of row tiles 2i, 2i+1 and column panels 2j, 2j+1 over all of k to
+// accumulator tiles 0-3: the 32x32 block (i, j) of C.
+void sum_block(const uint16_t* a, const uint16_t* b, int64_t i, int64_t j, int64_t k) {
+  const uint16_t* a0 = a + 2 * i * k * 16;
   const uint16_t* a1 = a0 + k * 16;
-  const uint16_t* b0 = b + 2 * j * k * 16;  // column panels 2j and 2j + 1
+  const uint16_t* b0 = b + 2 * j * k * 16;
   const uint16_t* b1 = b0 + k * 16;
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
   for (int64_t kk = 0; kk < k; kk += 32) {
     if (const int64_t ahead = kk + 32 * kPrefetchSteps; ahead < k)
       for (int64_t line = 0; line < 512; line += 32)
@@ -79,6 +79,18 @@ void block_product(const uint16_t* a, const uint16_t* b, int64_t i, int64_t j, i
     _tile_dpbf16ps(2, 5, 6);
     _tile_dpbf16ps(3, 5, 7);
   }
+}
+
+// The 32x32 block (i, j) of C, written out of a float32 scratch block (rows and columns past m
+// and n dropped).
+template <typename Out>
+void block_product(const uint16_t* a, const uint16_t* b, int64_t i, int64_t j, int64_t m, int64_t k,
+                   int64_t n, Out* c, int64_t ldc, float* scratch) {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  sum_block(a, b, i, j, k);
   _tile_stored(0, scratch, 128);
   _tile_stored(1, scratch + 16, 128);
   _tile_stored(2, scratch + 16 * 32, 128);
@@ -93,9 +105,7 @@ void product(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t
   const int64_t row_blocks = padded(m) / 32, col_blocks = n / 32;
 #pragma omp parallel
   {
-    TileConfig config;
-    for (int t = 0; t < 8; ++t) config.bytes_per_row[t] = 64, config.rows[t] = 16;
-    _tile_loadconfig(&config);
+    configure_tiles();
     alignas(64) float scratch[32 * 32];
     // Threads share out the row blocks, or the column blocks when there are fewer rows.
     const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
@@ -122,6 +132,28 @@ void matmul(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t 
 void matmul(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t n, bfloat16* c,
             int64_t ldc) {
   product(a, b, m, k, n, c, ldc);
+}
+
+void matmul_add(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t n, float* c,
+                int64_t ldc) {
+  configure_tiles();
+  const int64_t row_blocks = m / 32, col_blocks = n / 32;
+  for (int64_t group = 0; group < col_blocks; group += kColumnGroup)
+    for (int64_t i = 0; i < row_blocks; ++i)
+      for (int64_t j = group; j < std::min(col_blocks, group + kColumnGroup); ++j) {
+        float* block = c + 32 * i * ldc + 32 * j;
+        const int64_t stride = ldc * int64_t(sizeof(float));
+        _tile_loadd(0, block, stride);
+        _tile_loadd(1, block + 16, stride);
+        _tile_loadd(2, block + 16 * ldc, stride);
+        _tile_loadd(3, block + 16 * ldc + 16, stride);
+        sum_block(a, b, i, j, k);
+        _tile_stored(0, block, stride);
+        _tile_stored(1, block + 16, stride);
+        _tile_stored(2, block + 16 * ldc, stride);
+        _tile_stored(3, block + 16 * ldc + 16, stride);
+      }
+  _tile_release();
 }
 
 }  // namespace sg::onednn::amx

@@ -34,4 +34,9 @@ void matmul(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t 
 void matmul(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t n, bfloat16* c,
             int64_t ldc);
 
+// C += A B on the calling thread alone (for callers that share out the work themselves), C
+// float32 row-major with row stride ldc; m, k and n multiples of 32.
+void matmul_add(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t n, float* c,
+                int64_t ldc);
+
 }  // namespace sg::onednn::amx

@@ -6,6 +6,9 @@
 #include "engine/onednn/kernel_choice.h"
 #include "engine/ops.h"
 
+#include <omp.h>
+#include <algorithm>
+
 namespace sg::onednn {
 
 using dnnl::memory;
@@ -16,11 +19,86 @@ namespace {
 // At 16x16 the convolution wins (ResNet-18 width 64, batch 64: 196 ms/step with the product
 // there too, 187 without).
 constexpr int64_t kMaxOutputPixels = 8 * 8;
+// ... and at which the tile product in chunks does, for 3x3 kernels. Batch 64, 2 threads: at
+// 16x16, 128x128x3x3 3.66 ms (oneDNN's convolution 4.2 standalone, 5.05 a call in the step),
+// 128x64x3x3 stride 2 2.58 (4.98 in the step); at 32x32, 64x64x3x3 7.15 against 3.3.
+constexpr int64_t kMaxTileOutputPixels = 16 * 16;
+
+// Whether the product runs on AMX tiles (amx_matmul.h): kernels larger than 1x1 (for 1x1 ones
+// the sum runs over many pixels for few outputs, the tile product streams both operands from
+// memory, and oneDNN's matmul is faster: 0.27-0.73 ms against 0.33-1.58 for ResNet-18's
+// shortcuts at batch 64) and channel counts that are multiples of 32.
+bool tiles_apply(const Shape& w_shape) {
+  return kernel_choice().amx_matmul && w_shape[0] % 32 == 0 && w_shape[1] % 32 == 0 &&
+         w_shape[2] * w_shape[3] > 1;
+}
+
+// The panels of a chunk of pixels take at most this much (with the chunk's dY^T tiles and the
+// thread's float32 sum they stay in the 2 MB L2 of the Xeon measured).
+constexpr int64_t kChunkPanelBytes = 512 << 10;
+
+// Pixels per chunk: the most whose panels fit kChunkPanelBytes, a multiple of 32.
+int64_t chunk_pixels(int64_t row) {
+  return std::max<int64_t>(32, kChunkPanelBytes / (row * int64_t(sizeof(uint16_t))) / 32 * 32);
+}
+// Below this many pixels a chunk's sum is too short for its float32 sum's loads and stores:
+// the whole batch at once is faster then (512x512x3x3 at 4x4, chunks of 32: 10.4 ms against
+// 3.9; 256x256x3x3 at 8x8, chunks of 96: 3.91 against 4.02).
+constexpr int64_t kMinChunk = 128;
+
+// dW = dY^T cols on AMX tiles (amx_matmul.h) in chunks of pixels: each thread packs a chunk's
+// dY^T as row tiles and its cols as column panels, both padded to a multiple of 32 pixels
+// with zeros, and adds their product to its own float32 sum, so that the packed operands stay
+// in L2 (the whole batch's cols, 9x the input, would stream through memory). The sums are
+// OHWI; they are added up and turned into OIHW at the end.
+Tensor weight_grad_tiles(const Tensor& diff_dst, const Tensor& src, const Shape& x_shape,
+                         const Shape& ys, const Shape& w_shape, Conv2dOptions o) {
+  const int64_t K = w_shape[0], C = w_shape[1], taps = w_shape[2] * w_shape[3], row = taps * C;
+  const int64_t pixels = ys[0] * ys[2] * ys[3];
+  const int64_t chunk = chunk_pixels(row);
+  const int64_t chunks = (pixels + chunk - 1) / chunk, threads = omp_get_max_threads();
+  const size_t sum_size = size_t(K) * size_t(row), pack_size = size_t(chunk) * size_t(K + row);
+  thread_local ScratchBuffer buffer;  // per thread: a sum and a chunk's operands; a few MB
+  char* base = buffer.get(size_t(threads) * (sum_size * sizeof(float) + pack_size * 2) + 64);
+  auto* sums = reinterpret_cast<float*>(base);
+  auto* packs = reinterpret_cast<uint16_t*>(sums + size_t(threads) * sum_size);
+  const auto* dy = static_cast<const uint16_t*>(diff_dst.raw_data());
+  const auto* x = static_cast<const uint16_t*>(src.raw_data());
+  Tensor dw = Tensor::empty(w_shape, DType::Float32);
+  float* oihw = dw.data<float>();
+#pragma omp parallel num_threads(int(threads))
+  {
+    const int64_t t = omp_get_thread_num();
+    float* sum = sums + size_t(t) * sum_size;
+    uint16_t* a = packs + size_t(t) * pack_size;  // 64-byte aligned: chunk is a multiple of 32
+    uint16_t* b = a + size_t(chunk) * size_t(K);
+    std::fill(sum, sum + sum_size, 0.0f);
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < chunks; ++i) {
+      const int64_t first = i * chunk, n = std::min(chunk, pixels - first);
+      transpose_nhwc_tiles(dy + first * K, n, K, a);
+      im2col_nhwc_panels(x, x_shape, ys, w_shape[2], w_shape[3], o, first, n, b);
+      amx::matmul_add(a, b, K, amx::padded(n), row, sum, row);
+    }
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t tap = 0; tap < taps; ++tap)
+        for (int64_t c = 0; c < C; ++c) {
+          float total = 0;
+          for (int64_t u = 0; u < threads; ++u)
+            total += sums[size_t(u) * sum_size + size_t(k * row + tap * C + c)];
+          oihw[(k * C + c) * taps + tap] = total;
+        }
+  }
+  return dw;
+}
 
 }  // namespace
 
 bool conv2d_backward_weight_gemm_applies(const Shape& y_shape, const Shape& w_shape) {
-  return (w_shape[2] == 1 && w_shape[3] == 1) || y_shape[2] * y_shape[3] <= kMaxOutputPixels;
+  const int64_t area = y_shape[2] * y_shape[3];
+  return (w_shape[2] == 1 && w_shape[3] == 1) || area <= kMaxOutputPixels ||
+         (area <= kMaxTileOutputPixels && tiles_apply(w_shape));
 }
 
 Tensor conv2d_backward_weight_gemm(const Tensor& grad_y, const Tensor& x, const Shape& w_shape,
@@ -32,14 +110,9 @@ Tensor conv2d_backward_weight_gemm(const Tensor& grad_y, const Tensor& x, const 
   Tensor src = in_layout(x, nhwc_bf16(x.shape()));
   Tensor diff_dst = in_layout(grad_y, nhwc_bf16(ys));
 
-  // Not for 1x1 kernels: there the sum runs over many pixels for few outputs, the tile
-  // product streams both operands from memory, and oneDNN's matmul is faster (0.27-0.73 ms
-  // against 0.33-1.58 for ResNet-18's shortcuts at batch 64).
-  if (kernel_choice().amx_matmul && K % 32 == 0 && w_shape[1] % 32 == 0 && row > w_shape[1]) {
-    // dW[K, (r,s,c)] = dY^T cols on AMX tiles (amx_matmul.h), the pixels the sum: dY^T as row
-    // tiles, cols as column panels, both padded to a multiple of 32 pixels with zeros. The
-    // product's rows are OHWI; each is turned into OIHW after, within L1. (Writing the product
-    // straight into OIHW, one 4-byte store per 36 bytes, measured the same.)
+  if (tiles_apply(w_shape)) {
+    if (chunk_pixels(row) >= kMinChunk)
+      return weight_grad_tiles(diff_dst, src, x.shape(), ys, w_shape, o);
     const int64_t padded_pixels = amx::padded(pixels);
     thread_local ScratchBuffer tiles_buffer;  // K x pixels bf16, a few MB; kept for the next call
     auto* tiles = reinterpret_cast<uint16_t*>(
@@ -47,7 +120,7 @@ Tensor conv2d_backward_weight_gemm(const Tensor& grad_y, const Tensor& x, const 
     transpose_nhwc_tiles(static_cast<const uint16_t*>(diff_dst.raw_data()), pixels, K, tiles);
     uint16_t* panels = im2col_scratch(size_t(padded_pixels) * size_t(row));
     im2col_nhwc_panels(static_cast<const uint16_t*>(src.raw_data()), x.shape(), ys, w_shape[2],
-                       w_shape[3], o, panels);
+                       w_shape[3], o, 0, pixels, panels);
     thread_local ScratchBuffer ohwi_buffer;  // the fp32 gradient, 9.4 MB at 512x512x3x3
     auto* ohwi = reinterpret_cast<float*>(ohwi_buffer.get(size_t(K) * size_t(row) * sizeof(float)));
     amx::matmul(tiles, panels, K, padded_pixels, row, ohwi, row);

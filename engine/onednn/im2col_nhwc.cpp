@@ -110,9 +110,9 @@ void im2col_nhwc_tiles(const uint16_t* x, const Shape& x_shape, const Shape& out
 }
 
 void im2col_nhwc_panels(const uint16_t* x, const Shape& x_shape, const Shape& out_shape, int64_t R,
-                        int64_t S, Conv2dOptions o, uint16_t* panels) {
-  const int64_t C = x_shape[1];
-  const int64_t pixels = out_shape[0] * out_shape[2] * out_shape[3], rows = (pixels + 31) / 32 * 32;
+                        int64_t S, Conv2dOptions o, int64_t first_pixel, int64_t pixels,
+                        uint16_t* panels) {
+  const int64_t C = x_shape[1], rows = (pixels + 31) / 32 * 32;
   SG_CHECK(C % 16 == 0, "im2col_nhwc_panels: ", C, " channels, expected a multiple of 16");
   const TapReader read = tap_reader(x, x_shape, out_shape, R, S, o, false);
   // Element (p, j) at (j/16) * rows * 16 + (p/2) * 32 + (j%16) * 2 + p%2: two pixels' runs of
@@ -129,7 +129,7 @@ void im2col_nhwc_panels(const uint16_t* x, const Shape& x_shape, const Shape& ou
       for (int64_t i = 0; i < 32; ++i)
         for (int64_t t = 0; t < taps; ++t) {
           const int64_t p = block * 32 + i;
-          from[size_t(i * taps + t)] = p < pixels ? read(p, t / S, t % S) : nullptr;
+          from[size_t(i * taps + t)] = p < pixels ? read(first_pixel + p, t / S, t % S) : nullptr;
         }
       // SSE2 (every x86-64): eight channels of each pixel per register, interleaved.
       auto load = [&](int64_t i, int64_t t, int64_t c) {

@@ -22,11 +22,13 @@ void im2col_nhwc(const uint16_t* x, const Shape& x_shape, const Shape& out_shape
 void im2col_nhwc_tiles(const uint16_t* x, const Shape& x_shape, const Shape& out_shape, int64_t R,
                        int64_t S, Conv2dOptions o, bool reversed_taps, uint16_t* tiles);
 
-// The same matrix (taps in order) packed as the right operand of amx::matmul (column panels:
-// pairs of rows side by side), its rows padded with zeros to a multiple of 32: the operand of
-// a weight gradient's product dY^T cols. C must be a multiple of 16.
+// Rows first_pixel .. first_pixel + pixels - 1 of the same matrix (taps in order) packed as
+// the right operand of amx::matmul (column panels: pairs of rows side by side), padded with
+// zero rows to a multiple of 32: the operand of a weight gradient's product dY^T cols. C must be
+// a multiple of 16.
 void im2col_nhwc_panels(const uint16_t* x, const Shape& x_shape, const Shape& out_shape, int64_t R,
-                        int64_t S, Conv2dOptions o, uint16_t* panels);
+                        int64_t S, Conv2dOptions o, int64_t first_pixel, int64_t pixels,
+                        uint16_t* panels);
 
 // The transpose of y [pixels, channels] (an NHWC activation or gradient) packed as the left
 // operand of amx::matmul (row tiles), its columns (pixels) padded with zeros to a multiple of

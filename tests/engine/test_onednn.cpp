@@ -242,7 +242,15 @@ TEST_CASE("onednn.conv2d_backward_weight_gemm") {
       {{3, 16, 5, 7}, {16, 16, 3, 3}, {1, 1}, false},    // odd sizes, 35 outputs
       {{2, 32, 8, 8}, {64, 32, 1, 1}, {2, 0}, false},    // 1x1 shortcut, stride 2
       {{1, 16, 16, 16}, {32, 16, 1, 1}, {1, 0}, false},  // 1x1 on a 16x16 output
+      {{2, 256, 4, 4}, {32, 256, 3, 3}, {1, 1}, false},  // tiles: the whole batch at once
   };
+  // On AMX tiles 3x3 gradients of 16x16 outputs take the product too, in chunks of 896 pixels
+  // here: two whole chunks, and a whole one and a padded one (980 pixels).
+  const bool tiles = onednn::kernel_choice().amx_matmul;
+  if (tiles) {
+    cases.push_back({{4, 32, 16, 16}, {32, 32, 3, 3}, {1, 1}, false});
+    cases.push_back({{5, 32, 14, 14}, {64, 32, 3, 3}, {1, 1}, false});
+  }
   uint64_t seed = 300;
   for (const auto& c : cases) {
     CAPTURE(shape_str(c.x));
@@ -265,8 +273,10 @@ TEST_CASE("onednn.conv2d_backward_weight_gemm") {
     }
     if (dispatched) CHECK(same_bits(fast().conv2d_backward_weight(g, x, c.w, c.o), dw));
   }
-  // Outputs above 8x8 with a 3x3 kernel stay on oneDNN's convolution (faster there).
-  CHECK_FALSE(onednn::conv2d_backward_weight_gemm_applies({2, 64, 16, 16}, {64, 64, 3, 3}));
+  // Outputs above 8x8 with a 3x3 kernel stay on oneDNN's convolution (faster there), up to
+  // 16x16 with tiles, always at 32x32.
+  CHECK(onednn::conv2d_backward_weight_gemm_applies({2, 64, 16, 16}, {64, 64, 3, 3}) == tiles);
+  CHECK_FALSE(onednn::conv2d_backward_weight_gemm_applies({2, 64, 32, 32}, {64, 64, 3, 3}));
   CHECK(onednn::conv2d_backward_weight_gemm_applies({2, 64, 8, 8}, {64, 64, 3, 3}));
 }
 
@@ -365,6 +375,17 @@ TEST_CASE("onednn.amx_matmul") {
   onednn::amx::matmul(tiles.data(), panels.data(), m, k, n, c16.data(), ldc);
   std::vector<double> af = e::to(a, DType::Float32).to_vector(),
                       bf = e::to(b, DType::Float32).to_vector();
+  // Entry (i, c) of A B in double, and the magnitude its float32 sum's error is bounded by:
+  // k roundings of at most 2^-24 of the sum of the (exact) bf16 products' magnitudes.
+  auto exact = [&](int64_t i, int64_t c, double* bound) {
+    double sum = 0, magnitude = 0;
+    for (int64_t j = 0; j < k; ++j) {
+      sum += af[size_t(i * k + j)] * bf[size_t(j * n + c)];
+      magnitude += std::abs(af[size_t(i * k + j)] * bf[size_t(j * n + c)]);
+    }
+    *bound = double(k) * 0x1p-24 * magnitude;
+    return sum;
+  };
   int wrong = 0;
   for (int64_t i = 0; i < m; ++i)
     for (int64_t c = 0; c < ldc; ++c) {
@@ -373,17 +394,29 @@ TEST_CASE("onednn.amx_matmul") {
         wrong += got32 != -7.f || got16 != -7.f;
         continue;
       }
-      double sum = 0, magnitude = 0;
-      for (int64_t j = 0; j < k; ++j) {
-        sum += af[size_t(i * k + j)] * bf[size_t(j * n + c)];
-        magnitude += std::abs(af[size_t(i * k + j)] * bf[size_t(j * n + c)]);
-      }
-      // float32 sums of exact bf16 products: k roundings of at most 2^-24 of the magnitude.
-      wrong += std::abs(got32 - sum) > double(k) * 0x1p-24 * magnitude;
-      // ... and one rounding to bf16 (2^-9 relative) of that.
+      double bound, sum = exact(i, c, &bound);
+      wrong += std::abs(got32 - sum) > bound;
+      // ... and one rounding to bf16 (2^-9 relative) of the float32 result.
       wrong += got16 != float(bfloat16(got32));
     }
   CHECK(wrong == 0);
+  // matmul_add (whole blocks only): the first 32 rows' product added to what C held (the
+  // start value one more term of the float32 sum).
+  std::vector<float> total(size_t(32 * ldc), 0.5f);
+  onednn::amx::matmul_add(tiles.data(), panels.data(), 32, k, n, total.data(), ldc);
+  int added_wrong = 0;
+  for (int64_t i = 0; i < 32; ++i)
+    for (int64_t c = 0; c < ldc; ++c) {
+      const float got = total[size_t(i * ldc + c)];
+      if (c >= n) {
+        added_wrong += got != 0.5f;
+        continue;
+      }
+      double bound, sum = exact(i, c, &bound);
+      added_wrong += std::abs(got - (sum + 0.5)) >
+                     double(k + 1) / double(k) * bound + double(k + 1) * 0x1p-24 * 0.5;
+    }
+  CHECK(added_wrong == 0);
 }
 
 TEST_CASE("onednn.batch_norm") {
