@@ -13,6 +13,9 @@
 // version. Activations are read and written in NHWC, the layout the AMX tier hands over.
 // That needs stride 1: a strided convolution's transpose is no convolution of dy, so its
 // backward data multiplies dy by W first and sums each input pixel's entries after (col2im).
+// Where both channel counts are multiples of 32 and the process may use AMX tiles
+// (kernel_choice().amx_matmul), the products run amx_matmul.h: im2col writes its row tiles and
+// the weight matrices are its column panels, again one cached reorder of w each.
 #include "engine/backend.h"
 #include "engine/tensor.h"
 
