@@ -6,9 +6,8 @@
 //   3. the products of the step (ResNet-18 width 64, batch 64, the last stage's im2col products)
 //      through oneDNN's AMX matmul, with the weight operand as the step passes it (each column
 //      contiguous) and in the layout oneDNN picks;
-//   4. the same products through a plain 2x2-tile kernel on operands packed in tile order: what
-//      a hand-written kernel without oneDNN's blocking gets (a measurement, not a kernel the
-//      engine uses).
+//   4. the same products through stopgrad's tile kernel (engine/onednn/amx_matmul.h) on
+//      operands packed in tile order, the kernel the amx tier runs them on.
 //   build/bench/amx_rates   (threads: OMP_NUM_THREADS, default all; prints a note and exits 0
 //                            where the CPU or the kernel offers no AMX)
 #include <cpuid.h>
@@ -26,6 +25,8 @@
 #include <cstdlib>
 #include <memory>
 #include <vector>
+
+#include "engine/onednn/amx_matmul.h"
 
 namespace {
 
@@ -160,58 +161,13 @@ double onednn_ms(dnnl::engine& eng, dnnl::stream& s, const Product& p, bool weig
   });
 }
 
-// 4: C = A B with A packed as [m/16][k/32] tiles of 16 rows x 32 values, B as [n/16] panels of
-// k/2 rows of 16 column pairs, C as 16x16 tiles. Each thread takes a share of the 32-row
-// blocks; 32-column blocks go in groups of four (their B panels stay in L2 while the thread
-// walks its rows), and the tiles two steps ahead are prefetched.
-[[gnu::target("amx-tile,amx-bf16")]] void packed_product(const uint16_t* a, const uint16_t* b,
-                                                         float* c, const Product& p) {
-  const int64_t row_blocks = p.m / 32, col_blocks = p.n / 32, k = p.k;
-  constexpr int64_t kGroup = 4, kAhead = 2 * 32;
-#pragma omp parallel
-  {
-    configure_tiles();
-    const int t = omp_get_thread_num(), threads = omp_get_num_threads();
-    const int64_t first = row_blocks * t / threads, last = row_blocks * (t + 1) / threads;
-    for (int64_t group = 0; group < col_blocks; group += kGroup)
-      for (int64_t i = first; i < last; ++i)
-        for (int64_t j = group; j < std::min(col_blocks, group + kGroup); ++j) {
-          const uint16_t *a0 = a + 2 * i * k * 16, *a1 = a0 + k * 16;
-          const uint16_t *b0 = b + 2 * j * k * 16, *b1 = b0 + k * 16;
-          _tile_zero(0);
-          _tile_zero(1);
-          _tile_zero(2);
-          _tile_zero(3);
-          for (int64_t kk = 0; kk < k; kk += 32) {
-            if (kk + kAhead < k)
-              for (int line = 0; line < 512; line += 32)
-                for (const uint16_t* q : {a0, a1, b0, b1})
-                  _mm_prefetch(reinterpret_cast<const char*>(q + (kk + kAhead) * 16 + line),
-                               _MM_HINT_T0);
-            _tile_loadd(4, a0 + kk * 16, 64);
-            _tile_loadd(6, b0 + kk * 16, 64);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_loadd(7, b1 + kk * 16, 64);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_loadd(5, a1 + kk * 16, 64);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
-          }
-          float* out = c + (i * col_blocks + j) * 1024;
-          _tile_stored(0, out, 64);
-          _tile_stored(1, out + 256, 64);
-          _tile_stored(2, out + 512, 64);
-          _tile_stored(3, out + 768, 64);
-        }
-    _tile_release();
-  }
-}
-
 double packed_ms(const Product& p) {
   const size_t c_size = size_t(p.m * p.n);
   AlignedBuffer<uint16_t> a(size_t(p.m * p.k), 0x3f80), b(size_t(p.k * p.n), 0x3f80);
   AlignedBuffer<float> c(c_size, 0.f);
-  double ms = best_ms(15, [&] { packed_product(a.data.get(), b.data.get(), c.data.get(), p); });
+  double ms = best_ms(15, [&] {
+    sg::onednn::amx::matmul(a.data.get(), b.data.get(), p.m, p.k, p.n, c.data.get(), p.n);
+  });
   // All ones in, so every entry of C is k: a check that the tile indexing covers C once.
   for (size_t i = 0; i < c_size; ++i)
     if (float v = c.data[i]; v != float(p.k)) {
