@@ -20,33 +20,24 @@ constexpr int64_t kMinChannels = 512;
 
 // A weight w [K, C, R, S] as the column panels amx::matmul takes for its right operand, as a
 // oneDNN descriptor, so that one oneDNN reorder packs it (cached per weight version like the
-// other weight layouts). With `taps_in_rows` the matrix has rows (r, s, q) and columns p, where
-// p is dimension `column_dim` of w and q the other one (the forward product: p = K;
-// backward data: p = C); otherwise rows k and columns (r, s, c) (dy x W before col2im). Either
-// way element (row, col) sits at (col/16) * rows * 16 + (row/2) * 32 + (col%16) * 2 + row%2,
-// which is a blocked layout of w: inner blocks of 16 along the column channel and 2 along the
-// row channel.
-memory::desc weight_panels(const Shape& w_shape, int column_dim, bool taps_in_rows) {
+// other weight layouts): the matrix with rows (r, s, q) and columns p, where p is dimension
+// `column_dim` of w and q the other one (the forward product: p = K; backward data: p = C).
+// Element (row, col) sits at (col/16) * rows * 16 + (row/2) * 32 + (col%16) * 2 + row%2, which
+// is a blocked layout of w: inner blocks of 16 along p and 2 along q.
+memory::desc weight_panels(const Shape& w_shape, int column_dim) {
   const int64_t R = w_shape[2], S = w_shape[3];
   const int row_dim = 1 - column_dim;
-  const int64_t P = w_shape[column_dim], Q = w_shape[row_dim];
+  const int64_t Q = w_shape[row_dim];
   memory::desc d(dims(w_shape), memory::data_type::bf16, memory::format_tag::abcd);
   auto& blocking = d.data.format_desc.blocking;
   blocking.inner_nblks = 2;
   blocking.inner_blks[0] = 16, blocking.inner_idxs[0] = column_dim;
   blocking.inner_blks[1] = 2, blocking.inner_idxs[1] = row_dim;
   // Outer strides, in elements, per step of each dimension's outer index.
-  if (taps_in_rows) {
-    blocking.strides[column_dim] = R * S * Q * 16;
-    blocking.strides[row_dim] = 32;
-    blocking.strides[2] = S * Q * 16;
-    blocking.strides[3] = Q * 16;
-  } else {
-    blocking.strides[column_dim] = Q * 16;
-    blocking.strides[row_dim] = 32;
-    blocking.strides[2] = S * P * Q;
-    blocking.strides[3] = P * Q;
-  }
+  blocking.strides[column_dim] = R * S * Q * 16;
+  blocking.strides[row_dim] = 32;
+  blocking.strides[2] = S * Q * 16;
+  blocking.strides[3] = Q * 16;
   return d;
 }
 
@@ -68,7 +59,7 @@ Tensor product(const Tensor& input, const Tensor& w, const Shape& out_shape, Con
   Tensor src = in_layout(input, nhwc_bf16(input.shape()));
   Tensor out = empty_like_desc(nhwc_bf16(out_shape), out_shape, DType::BFloat16);
   if (amx_product(w.shape())) {
-    Tensor panels = cached_weights(w, weight_panels(w.shape(), reversed_taps ? 1 : 0, true));
+    Tensor panels = cached_weights(w, weight_panels(w.shape(), reversed_taps ? 1 : 0));
     uint16_t* tiles = im2col_scratch(size_t(amx::padded(P)) * size_t(row));
     im2col_nhwc_tiles(static_cast<const uint16_t*>(src.raw_data()), input.shape(), out_shape, R, S,
                       o, reversed_taps, tiles);
@@ -101,20 +92,14 @@ Tensor backward_data_col2im(const Tensor& grad_y, const Tensor& w, const Shape& 
   Tensor dy = in_layout(grad_y, nhwc_bf16(ys));
   thread_local ScratchBuffer dcols_buffer;  // tens of MB at most; kept for the next call
   auto* dcols = reinterpret_cast<float*>(dcols_buffer.get(size_t(P) * size_t(row) * sizeof(float)));
-  if (amx_product(w.shape())) {
-    // dy's rows packed as row tiles: the im2col of a 1x1 window.
-    uint16_t* tiles = im2col_scratch(size_t(amx::padded(P)) * size_t(K));
-    im2col_nhwc_tiles(static_cast<const uint16_t*>(dy.raw_data()), ys, ys, 1, 1, {1, 0}, false,
-                      tiles);
-    Tensor panels = cached_weights(w, weight_panels(w.shape(), 1, false));
-    amx::matmul(tiles, static_cast<const uint16_t*>(panels.raw_data()), P, K, row, dcols, row);
-  } else {
-    Tensor wts = cached_weights(w, memory::desc(dims(w.shape()), bf16, memory::format_tag::acdb));
-    memory::desc a({P, K}, bf16, memory::dims{K, 1});
-    memory::desc b({K, row}, bf16, memory::dims{row, 1});
-    memory::desc c({P, row}, f32, memory::dims{row, 1});
-    run_matmul(a, dy.raw_data(), b, wts.raw_data(), c, dcols);
-  }
+  // oneDNN's matmul, not the tile product: with a sum over only K and a float32 result of
+  // P x R*S*C it is the faster of the two (1024 x 512 x 2304: 1.03-1.22 ms against 1.29-1.31,
+  // bench/amx_rates).
+  Tensor wts = cached_weights(w, memory::desc(dims(w.shape()), bf16, memory::format_tag::acdb));
+  memory::desc a({P, K}, bf16, memory::dims{K, 1});
+  memory::desc b({K, row}, bf16, memory::dims{row, 1});
+  memory::desc c({P, row}, f32, memory::dims{row, 1});
+  run_matmul(a, dy.raw_data(), b, wts.raw_data(), c, dcols);
 
   Tensor dx = empty_like_desc(memory::desc(dims(x_shape), f32, memory::format_tag::nhwc), x_shape,
                               DType::Float32);
