@@ -51,7 +51,7 @@ struct alignas(64) TileConfig {
   uint8_t rows[16] = {};
 };
 
-[[gnu::target("amx-tile")]] void configure_tiles() {
+void configure_tiles() {
   TileConfig cfg;
   for (int t = 0; t < 8; ++t) cfg.bytes_per_row[t] = 64, cfg.rows[t] = 16;
   _tile_loadconfig(&cfg);
@@ -88,7 +88,7 @@ double best_ms(int repeats, F run) {
 // 1 and 2: `steps` rounds of four products on each thread; with `buffer_bytes` > 0 each round
 // first loads its four tiles from successive places of the thread's buffer of that size. The
 // slowest thread's time, from a common start.
-[[gnu::target("amx-tile,amx-bf16")]] double product_rounds_ms(int64_t steps, size_t buffer_bytes) {
+double product_rounds_ms(int64_t steps, size_t buffer_bytes) {
   double slowest = 0;
 #pragma omp parallel reduction(max : slowest)
   {
