@@ -27,6 +27,8 @@ Tensor abs(const Tensor& x);
 Tensor clamp(const Tensor& x, double lo, double hi);
 Tensor clamp_min(const Tensor& x, double lo);
 Tensor relu(const Tensor& x);
+// relu(a + b) in one pass, for a and b of one shape (a residual block's join).
+Tensor add_relu(const Tensor& a, const Tensor& b);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 
 Tensor operator+(const Tensor& a, const Tensor& b);

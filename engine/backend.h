@@ -82,6 +82,9 @@ class Backend {
   virtual Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) = 0;
   virtual Tensor relu_forward(const Tensor& x) = 0;
   virtual Tensor relu_backward(const Tensor& grad_y, const Tensor& y) = 0;
+  // max(a + b, 0) for a and b of one shape (a residual block's join), in one pass where the
+  // backend can; its gradient is relu_backward's, to a and b alike.
+  virtual Tensor add_relu_forward(const Tensor& a, const Tensor& b) = 0;
 
   // Reductions over `dims` (sorted, unique) and along one dimension.
   virtual Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,

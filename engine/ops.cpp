@@ -204,6 +204,17 @@ Tensor relu_backward(const Tensor& grad_y, const Tensor& y) {
   return backend(y).relu_backward(readable(grad_y, OpFamily::Relu), readable(y, OpFamily::Relu));
 }
 
+Tensor add_relu_forward(const Tensor& a, const Tensor& b) {
+  KernelTimer timer(OpKind::Elementwise);
+  check_same_device("add_relu", a, b);
+  check_same_dtype("add_relu", a, b);
+  check_floating("add_relu", a);
+  SG_CHECK(a.shape() == b.shape(), "add_relu: shapes ", shape_str(a.shape()), " and ",
+           shape_str(b.shape()), " differ (it adds two tensors of one shape, no broadcasting)");
+  return backend(a).add_relu_forward(readable(a, OpFamily::Elementwise),
+                                     readable(b, OpFamily::Elementwise));
+}
+
 void binary_(BinaryOp op, const Tensor& self, const Tensor& other) {
   KernelTimer timer(OpKind::Elementwise);
   check_same_device("in-place op", self, other);

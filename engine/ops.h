@@ -62,6 +62,8 @@ Tensor clamp(const Tensor& x, double lo, double hi);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 Tensor relu_forward(const Tensor& x);
 Tensor relu_backward(const Tensor& grad_y, const Tensor& y);
+// max(a + b, 0), a and b of one shape: the bits of relu_forward(add(a, b)) in one pass.
+Tensor add_relu_forward(const Tensor& a, const Tensor& b);
 
 // In place: self op= other (other broadcasts to self). Each bumps self's version.
 void binary_(BinaryOp op, const Tensor& self, const Tensor& other);

@@ -41,7 +41,7 @@ BasicBlock::BasicBlock(int64_t in, int64_t planes, int64_t stride, Generator& ge
 Tensor BasicBlock::forward(const Tensor& x) {
   Tensor out = bn1->forward_relu((*conv1)(x));
   out = (*bn2)((*conv2)(out));
-  return relu(out + (downsample ? (*downsample)(x) : x));
+  return add_relu(out, downsample ? (*downsample)(x) : x);
 }
 
 // The stride sits on the 3x3 convolution (torchvision's "ResNet v1.5").
@@ -62,7 +62,7 @@ Tensor Bottleneck::forward(const Tensor& x) {
   Tensor out = bn1->forward_relu((*conv1)(x));
   out = bn2->forward_relu((*conv2)(out));
   out = (*bn3)((*conv3)(out));
-  return relu(out + (downsample ? (*downsample)(x) : x));
+  return add_relu(out, downsample ? (*downsample)(x) : x);
 }
 
 namespace {

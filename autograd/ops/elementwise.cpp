@@ -129,6 +129,17 @@ Tensor relu(const Tensor& x) {
   });
 }
 
+// Forward: max(a + b, 0). Backward: the ReLU's gradient (where the output is positive), which
+// the sum hands to a and b alike.
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  Tensor y = e::add_relu_forward(a, b);
+  return record("add_relu", y, {a, b},
+                [sy = SavedTensor(y)](const Tensor& g, const std::vector<bool>& needs) {
+                  Tensor d = e::relu_backward(g, sy.get("add_relu"));
+                  return Grads{needs[0] ? d : Tensor(), needs[1] ? d : Tensor()};
+                });
+}
+
 // The gradient goes to a where cond holds, to b elsewhere; cond gets none.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   return record("where", e::where(cond, a, b), {cond, a, b},

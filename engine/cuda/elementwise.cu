@@ -108,6 +108,14 @@ __global__ void relu_backward_kernel(T* out, const T* g, Indexer gi, const T* y,
   }
 }
 
+template <typename T>
+__global__ void add_relu_kernel(T* out, const T* a, Indexer ai, const T* b, Indexer bi, int64_t n) {
+  SG_GRID_STRIDE_LOOP(i, n) {
+    acc_t<T> v = load(a + ai.offset(i)) + load(b + bi.offset(i));
+    store(out + i, v > acc_t<T>(0) ? v : acc_t<T>(0));
+  }
+}
+
 template <typename T, typename G>
 __global__ void sgd_kernel(T* param, const G* grad, T* buf, double lr, double momentum,
                            double weight_decay, bool nesterov, double grad_scale, int64_t n) {
@@ -243,6 +251,19 @@ Tensor CudaBackend::relu_backward(const Tensor& grad_y, const Tensor& y) {
         broadcast_indexer(grad_y, y.shape()), static_cast<const T*>(y.raw_data()), indexer(y), n);
   });
   check_launch("relu_backward");
+  return out;
+}
+
+Tensor CudaBackend::add_relu_forward(const Tensor& a, const Tensor& b) {
+  Tensor out = empty(a.shape(), a.dtype());
+  int64_t n = a.numel();
+  if (n == 0) return out;
+  dispatch_floating(a.dtype(), "add_relu", [&]<typename T>() {
+    add_relu_kernel<<<blocks_for(n), kThreads, 0, stream_of(a)>>>(
+        static_cast<T*>(out.raw_data()), static_cast<const T*>(a.raw_data()), indexer(a),
+        static_cast<const T*>(b.raw_data()), indexer(b), n);
+  });
+  check_launch("add_relu");
   return out;
 }
 

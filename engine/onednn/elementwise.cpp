@@ -184,13 +184,22 @@ std::optional<dnnl::algorithm> binary_algorithm(BinaryOp op) {
   }
 }
 
+// With `relu`, a ReLU post-op on the result (add_relu_forward), in the same pass.
 Tensor run_binary(dnnl::algorithm alg, const Tensor& a, const memory::desc& da, const Tensor& b,
-                  const memory::desc& db) {
-  const auto& p = cached_primitive(
-      "binary|" + std::to_string(int(alg)) + "|" + desc_key(da) + "|" + desc_key(db), [&] {
-        dnnl::binary::primitive_desc pd({alg, da, db, da}, default_attr(), cpu_engine());
-        return CachedPrimitive{pd, dnnl::binary(pd)};
-      });
+                  const memory::desc& db, bool relu = false) {
+  const auto& p =
+      cached_primitive("binary|" + std::to_string(int(alg)) + "|" + desc_key(da) + "|" +
+                           desc_key(db) + (relu ? "|relu" : ""),
+                       [&] {
+                         dnnl::primitive_attr attr = default_attr();
+                         if (relu) {
+                           dnnl::post_ops ops;
+                           ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+                           attr.set_post_ops(ops);
+                         }
+                         dnnl::binary::primitive_desc pd({alg, da, db, da}, attr, cpu_engine());
+                         return CachedPrimitive{pd, dnnl::binary(pd)};
+                       });
   Tensor out = empty_same_layout(a);
   execute(p, {{DNNL_ARG_SRC_0, memory_of(a, da)},
               {DNNL_ARG_SRC_1, memory_of(b, db)},
@@ -271,6 +280,27 @@ Tensor OneDnnBackend::relu_forward(const Tensor& x) {
   Tensor y = empty_same_layout(x);
   execute(p, {{DNNL_ARG_SRC, memory_of(x)}, {DNNL_ARG_DST, memory_of(y, d)}});
   return y;
+}
+
+// One pass instead of two: bf16 through oneDNN's binary add with a ReLU post-op (float32 sum,
+// ReLU, one rounding: the values of the sum rounded, then the ReLU), float32 through the flat
+// loop; anything else as the sum, then the ReLU.
+Tensor OneDnnBackend::add_relu_forward(const Tensor& a, const Tensor& b) {
+  if (emulate_bf16(a)) return narrowed(add_relu_forward(widened(a), widened(b)));
+  if (a.dtype() == DType::BFloat16 && !(a.is_strided() && !a.is_contiguous())) {
+    memory::desc d = desc_of(a);
+    return run_binary(dnnl::algorithm::binary_add, a, d, in_layout(b, d), d, /*relu=*/true);
+  }
+  if (Tensor partner = flat_partner(a, b); partner.defined()) {
+    Tensor out = empty_same_layout(a);
+    flat_loop(static_cast<float*>(out.raw_data()), float_data(a), float_data(partner), false,
+              flat_size(a), [](float x, float y) {
+                float s = x + y;
+                return s > 0.f ? s : 0.f;
+              });
+    return out;
+  }
+  return relu_forward(binary(BinaryOp::Add, a, b));
 }
 
 Tensor OneDnnBackend::relu_backward(const Tensor& grad_y, const Tensor& y) {

@@ -154,6 +154,22 @@ Tensor ReferenceBackend::relu_forward(const Tensor& x) {
   });
 }
 
+// The definition itself: the sum, then the ReLU. bf16 in float32 with one rounding at the end
+// (the values of rounding the sum first: the ReLU keeps or zeroes what it gets).
+Tensor ReferenceBackend::add_relu_forward(const Tensor& a, const Tensor& b) {
+  if (a.dtype() == DType::BFloat16) {
+    auto widened = [&](const Tensor& t) {
+      Tensor w = Tensor::empty(t.shape(), DType::Float32);
+      copy(w, t);
+      return w;
+    };
+    Tensor out = Tensor::empty(a.shape(), DType::BFloat16);
+    copy(out, add_relu_forward(widened(a), widened(b)));
+    return out;
+  }
+  return relu_forward(binary(BinaryOp::Add, a, b));
+}
+
 // The gradient passes where the output is positive (y > 0 exactly when x > 0).
 Tensor ReferenceBackend::relu_backward(const Tensor& grad_y, const Tensor& y) {
   Tensor out = Tensor::empty(y.shape(), y.dtype());

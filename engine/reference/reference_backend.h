@@ -19,6 +19,7 @@ class ReferenceBackend : public Backend {
   Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) override;
   Tensor relu_forward(const Tensor& x) override;
   Tensor relu_backward(const Tensor& grad_y, const Tensor& y) override;
+  Tensor add_relu_forward(const Tensor& a, const Tensor& b) override;
 
   Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims,
                 bool keepdim) override;

@@ -74,6 +74,9 @@ TEST_CASE("gradcheck.clamp") {
 TEST_CASE("gradcheck.relu") {
   expect_gradcheck([](In x) { return relu(x[0]); }, {rnd({3, 4}, 1)});
 }
+TEST_CASE("gradcheck.add_relu") {
+  expect_gradcheck([](In x) { return add_relu(x[0], x[1]); }, {rnd({3, 4}, 1), rnd({3, 4}, 2)});
+}
 TEST_CASE("gradcheck.where") {
   Tensor cond = t64({1, 0, 1, 0, 0, 1}, {2, 3});
   expect_gradcheck([cond](In x) { return where(cond, x[0], x[1]); }, {rnd({2, 3}, 1), rnd({3}, 2)});

@@ -106,6 +106,16 @@ TEST_CASE("cuda.relu") {
   expect_close(e::relu_backward(gpu(g), gpu(y)), ref().relu_backward(g, y), 0, "relu_backward");
 }
 
+TEST_CASE("cuda.add_relu") {
+  sg::testing::skip_without_gpu();
+  Tensor a = rnd({4, 5, 6}, 2), b = rnd({4, 5, 6}, 3);
+  expect_close(e::add_relu_forward(gpu(a), gpu(b)),
+               ref().relu_forward(ref().binary(BinaryOp::Add, a, b)), 0, "float32");
+  Tensor a16 = e::to(a, DType::BFloat16), b16 = e::to(b, DType::BFloat16);
+  expect_close(e::to(e::add_relu_forward(gpu(a16), gpu(b16)), DType::Float32),
+               e::to(ref().add_relu_forward(a16, b16), DType::Float32), 0, "bfloat16");
+}
+
 TEST_CASE("cuda.reduce") {
   sg::testing::skip_without_gpu();
   Tensor x = rnd({6, 7, 8, 9}, 6);

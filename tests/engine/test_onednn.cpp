@@ -549,6 +549,30 @@ TEST_CASE("onednn.relu") {
   }
 }
 
+// The residual join in one pass: the values of the reference's sum-then-ReLU (tolerance 0),
+// in float32 (plain and in the blocked layout a convolution hands over) and in bf16 (NHWC, as
+// the AMX convolutions hand it over, and plain).
+TEST_CASE("onednn.add_relu") {
+  Tensor x = fast().conv2d_forward(rnd({2, 16, 5, 5}, 1), rnd({16, 16, 3, 3}, 2), Tensor(), {1, 1});
+  Tensor other = rnd(x.shape(), 3);
+  auto nhwc = [](const Tensor& t) { return onednn::in_layout(t, onednn::nhwc_bf16(t.shape())); };
+  Tensor a16 = e::to(e::to_strided(x), DType::BFloat16), b16 = e::to(other, DType::BFloat16);
+  std::vector<std::pair<Tensor, Tensor>> pairs{{x, other},
+                                               {e::to_strided(x), other},
+                                               {rnd({7, 3}, 4), rnd({7, 3}, 5)},
+                                               {a16, b16},
+                                               {nhwc(a16), b16}};
+  for (const auto& [a, b] : pairs) {
+    CAPTURE(a.layout() ? a.layout()->name() : std::string("strided"));
+    Tensor want = ref().add_relu_forward(e::to_strided(a), b);
+    Tensor got = e::add_relu_forward(a, b);
+    CHECK(got.dtype() == a.dtype());
+    expect_close(e::to(e::to_strided(got), DType::Float32), e::to(want, DType::Float32), 0);
+  }
+  CHECK_THROWS_WITH_AS(e::add_relu_forward(rnd({2, 3}, 1), rnd({3}, 2)),
+                       doctest::Contains("no broadcasting"), Error);
+}
+
 TEST_CASE("onednn.max_pool2d") {
   for (auto [s, o] : std::vector<std::pair<Shape, Pool2dOptions>>{{{2, 16, 8, 8}, {2, 2, 0}},
                                                                   {{2, 64, 16, 16}, {3, 2, 1}},
