@@ -1,8 +1,8 @@
 #pragma once
 // bf16 matrix products on AMX tiles, for the im2col products of the amx tier (conv2d_gemm.h,
 // conv2d_backward_weight_gemm.h).
-// oneDNN 2.6's AMX matmul reaches 1.5-2.0 TFLOP/s on those products on a 2-core Xeon slice;
-// this plain kernel on operands packed in tile order reaches 2.2-2.7 (bench/amx_rates,
+// oneDNN 2.6's AMX matmul reaches 1.4-2.0 TFLOP/s on those products on a 2-core Xeon slice;
+// this plain kernel on operands packed in tile order reaches 2.3-2.5 (bench/amx_rates,
 // docs/PERFORMANCE.md). Each thread keeps four 16x16 float32 accumulators (a 32x32 block of
 // C) in tiles 0-3 for the whole sum, and loads two 16x32 tiles of A (4, 5) and two of B (6, 7)
 // per step of 32: four loads for four tile products.

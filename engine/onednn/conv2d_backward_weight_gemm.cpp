@@ -46,6 +46,43 @@ int64_t chunk_pixels(int64_t row) {
 // 3.9; 256x256x3x3 at 8x8, chunks of 96: 3.91 against 4.02).
 constexpr int64_t kMinChunk = 128;
 
+// The OIHW weight gradient from `count` float32 sums in OHWI order (rows k, columns (tap, c)),
+// added up: each output channel's taps x channels turned into channels x taps, within L1.
+void oihw_from_ohwi_sums(const float* sums, int64_t count, const Shape& w_shape, float* oihw) {
+  const int64_t K = w_shape[0], C = w_shape[1], taps = w_shape[2] * w_shape[3], row = taps * C;
+  const size_t sum_size = size_t(K) * size_t(row);
+#pragma omp parallel for schedule(static)
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t tap = 0; tap < taps; ++tap)
+      for (int64_t c = 0; c < C; ++c) {
+        float total = 0;
+        for (int64_t u = 0; u < count; ++u)
+          total += sums[size_t(u) * sum_size + size_t(k * row + tap * C + c)];
+        oihw[(k * C + c) * taps + tap] = total;
+      }
+}
+
+// dW = dY^T cols on AMX tiles for the whole batch at once: dY^T packed as row tiles, cols as
+// column panels, both padded to a multiple of 32 pixels with zeros.
+Tensor weight_grad_tiles_whole(const Tensor& diff_dst, const Tensor& src, const Shape& x_shape,
+                               const Shape& ys, const Shape& w_shape, Conv2dOptions o) {
+  const int64_t K = w_shape[0], row = w_shape[1] * w_shape[2] * w_shape[3];
+  const int64_t pixels = ys[0] * ys[2] * ys[3], padded_pixels = amx::padded(pixels);
+  thread_local ScratchBuffer tiles_buffer;  // K x pixels bf16, a few MB; kept for the next call
+  auto* tiles = reinterpret_cast<uint16_t*>(
+      tiles_buffer.get(size_t(K) * size_t(padded_pixels) * sizeof(uint16_t)));
+  transpose_nhwc_tiles(static_cast<const uint16_t*>(diff_dst.raw_data()), pixels, K, tiles);
+  uint16_t* panels = im2col_scratch(size_t(padded_pixels) * size_t(row));
+  im2col_nhwc_panels(static_cast<const uint16_t*>(src.raw_data()), x_shape, ys, w_shape[2],
+                     w_shape[3], o, 0, pixels, panels);
+  thread_local ScratchBuffer ohwi_buffer;  // the fp32 gradient, 9.4 MB at 512x512x3x3
+  auto* ohwi = reinterpret_cast<float*>(ohwi_buffer.get(size_t(K) * size_t(row) * sizeof(float)));
+  amx::matmul(tiles, panels, K, padded_pixels, row, ohwi, row);
+  Tensor dw = Tensor::empty(w_shape, DType::Float32);
+  oihw_from_ohwi_sums(ohwi, 1, w_shape, dw.data<float>());
+  return dw;
+}
+
 // dW = dY^T cols on AMX tiles (amx_matmul.h) in chunks of pixels: each thread packs a chunk's
 // dY^T as row tiles and its cols as column panels, both padded to a multiple of 32 pixels
 // with zeros, and adds their product to its own float32 sum, so that the packed operands stay
@@ -65,7 +102,6 @@ Tensor weight_grad_tiles(const Tensor& diff_dst, const Tensor& src, const Shape&
   const auto* dy = static_cast<const uint16_t*>(diff_dst.raw_data());
   const auto* x = static_cast<const uint16_t*>(src.raw_data());
   Tensor dw = Tensor::empty(w_shape, DType::Float32);
-  float* oihw = dw.data<float>();
 #pragma omp parallel num_threads(int(threads))
   {
     const int64_t t = omp_get_thread_num();
@@ -80,16 +116,8 @@ Tensor weight_grad_tiles(const Tensor& diff_dst, const Tensor& src, const Shape&
       im2col_nhwc_panels(x, x_shape, ys, w_shape[2], w_shape[3], o, first, n, b);
       amx::matmul_add(a, b, K, amx::padded(n), row, sum, row);
     }
-#pragma omp for schedule(static)
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t tap = 0; tap < taps; ++tap)
-        for (int64_t c = 0; c < C; ++c) {
-          float total = 0;
-          for (int64_t u = 0; u < threads; ++u)
-            total += sums[size_t(u) * sum_size + size_t(k * row + tap * C + c)];
-          oihw[(k * C + c) * taps + tap] = total;
-        }
   }
+  oihw_from_ohwi_sums(sums, threads, w_shape, dw.data<float>());
   return dw;
 }
 
@@ -110,30 +138,10 @@ Tensor conv2d_backward_weight_gemm(const Tensor& grad_y, const Tensor& x, const 
   Tensor src = in_layout(x, nhwc_bf16(x.shape()));
   Tensor diff_dst = in_layout(grad_y, nhwc_bf16(ys));
 
-  if (tiles_apply(w_shape)) {
-    if (chunk_pixels(row) >= kMinChunk)
-      return weight_grad_tiles(diff_dst, src, x.shape(), ys, w_shape, o);
-    const int64_t padded_pixels = amx::padded(pixels);
-    thread_local ScratchBuffer tiles_buffer;  // K x pixels bf16, a few MB; kept for the next call
-    auto* tiles = reinterpret_cast<uint16_t*>(
-        tiles_buffer.get(size_t(K) * size_t(padded_pixels) * sizeof(uint16_t)));
-    transpose_nhwc_tiles(static_cast<const uint16_t*>(diff_dst.raw_data()), pixels, K, tiles);
-    uint16_t* panels = im2col_scratch(size_t(padded_pixels) * size_t(row));
-    im2col_nhwc_panels(static_cast<const uint16_t*>(src.raw_data()), x.shape(), ys, w_shape[2],
-                       w_shape[3], o, 0, pixels, panels);
-    thread_local ScratchBuffer ohwi_buffer;  // the fp32 gradient, 9.4 MB at 512x512x3x3
-    auto* ohwi = reinterpret_cast<float*>(ohwi_buffer.get(size_t(K) * size_t(row) * sizeof(float)));
-    amx::matmul(tiles, panels, K, padded_pixels, row, ohwi, row);
-    Tensor dw = Tensor::empty(w_shape, DType::Float32);
-    float* oihw = dw.data<float>();
-    const int64_t C = w_shape[1], taps = w_shape[2] * w_shape[3];
-#pragma omp parallel for schedule(static)
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t tap = 0; tap < taps; ++tap)
-        for (int64_t c = 0; c < C; ++c)
-          oihw[(k * C + c) * taps + tap] = ohwi[k * row + tap * C + c];
-    return dw;
-  }
+  if (tiles_apply(w_shape))
+    return chunk_pixels(row) >= kMinChunk
+               ? weight_grad_tiles(diff_dst, src, x.shape(), ys, w_shape, o)
+               : weight_grad_tiles_whole(diff_dst, src, x.shape(), ys, w_shape, o);
 
   uint16_t* cols = im2col_scratch(size_t(pixels) * size_t(row));
   im2col_nhwc(static_cast<const uint16_t*>(src.raw_data()), x.shape(), ys, w_shape[2], w_shape[3],
