@@ -10,11 +10,8 @@
 //      operands packed in tile order, the kernel the amx tier runs them on.
 //   build/bench/amx_rates   (threads: OMP_NUM_THREADS, default all; prints a note and exits 0
 //                            where the CPU or the kernel offers no AMX)
-#include <cpuid.h>
 #include <immintrin.h>
 #include <omp.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -29,33 +26,6 @@
 #include "engine/onednn/amx_matmul.h"
 
 namespace {
-
-// Linux hands out the 8 KB tile state only on request (arch_prctl ARCH_REQ_XCOMP_PERM).
-constexpr int kArchReqXcompPerm = 0x1023;
-constexpr int kXfeatureTileData = 18;
-
-bool amx_usable() {
-  unsigned a, b, c, d;
-  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-  bool tile = d & (1u << 24), bf16 = d & (1u << 22);
-  return tile && bf16 && syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureTileData) == 0;
-}
-
-// Palette 1, eight tiles of 16 rows x 64 bytes: four fp32 accumulators (0-3), two bf16 tiles
-// of the left operand (4, 5) and two of the right one in pairs of rows (6, 7).
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t bytes_per_row[16] = {};
-  uint8_t rows[16] = {};
-};
-
-void configure_tiles() {
-  TileConfig cfg;
-  for (int t = 0; t < 8; ++t) cfg.bytes_per_row[t] = 64, cfg.rows[t] = 16;
-  _tile_loadconfig(&cfg);
-}
 
 // Tile rows are 64 bytes: on 64-byte boundaries each is one cache line, not two.
 template <typename T>
@@ -92,7 +62,7 @@ double product_rounds_ms(int64_t steps, size_t buffer_bytes) {
   double slowest = 0;
 #pragma omp parallel reduction(max : slowest)
   {
-    configure_tiles();
+    sg::onednn::amx::configure_tiles();
     const size_t tiles = std::max<size_t>(buffer_bytes / 1024, 4);
     AlignedBuffer<uint16_t> buffer(tiles * 512, 0x3f80);  // 1.0 in bf16
     const uint16_t* p = buffer.data.get();
@@ -181,7 +151,7 @@ double packed_ms(const Product& p) {
 }  // namespace
 
 int main() {
-  if (!amx_usable()) {
+  if (!sg::onednn::amx::usable()) {
     std::printf("amx_rates: this CPU (or its kernel) offers no AMX bf16; nothing to measure\n");
     return 0;
   }

@@ -18,9 +18,13 @@ struct alignas(64) TileConfig {
   uint8_t palette = 1;
   uint8_t start_row = 0;
   uint8_t reserved[14] = {};
-  uint16_t bytes_per_row[16] = {};
-  uint8_t rows[16] = {};
+  uint16_t bytes_per_row[16] = {64, 64, 64, 64, 64, 64, 64, 64};
+  uint8_t rows[16] = {16, 16, 16, 16, 16, 16, 16, 16};
 };
+// A constant in memory, not a local filled before use: GCC 12 does not see _tile_loadconfig
+// read the whole struct and dropped the stores to a local one (ldtilecfg then configured no
+// tiles, and the first tile load faulted), once configure_tiles was no longer inlined.
+constexpr TileConfig kTileConfig{};
 
 // Column blocks of 32 taken together while a thread walks its rows: their B panels (four times
 // k x 32 values, 1.2 MB at k = 4608) stay in L2 for every row block, which is then read once.
@@ -59,12 +63,6 @@ void store(const float* block, int64_t rows, int64_t cols, bfloat16* c, int64_t 
 #pragma omp simd
     for (int64_t j = 0; j < cols; ++j) out[j] = round_to_bf16(block[i * 32 + j]);
   }
-}
-
-void configure_tiles() {
-  TileConfig config;
-  for (int t = 0; t < 8; ++t) config.bytes_per_row[t] = 64, config.rows[t] = 16;
-  _tile_loadconfig(&config);
 }
 
 // Adds the products of row tiles 2i, 2i+1 and column panels 2j, 2j+1 over all of k to
@@ -135,6 +133,8 @@ void product(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t
 }
 
 }  // namespace
+
+void configure_tiles() { _tile_loadconfig(&kTileConfig); }
 
 void matmul(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t n, float* c,
             int64_t ldc) {

@@ -23,6 +23,11 @@ namespace sg::onednn::amx {
 // defined in kernel_choice.cpp, which is compiled for any x86-64 (this file's .cpp is not).
 bool usable();
 
+// Loads the calling thread's tile configuration, the one every function here uses: palette 1,
+// eight tiles of 16 rows x 64 bytes (accumulators 0-3, A tiles 4-5, B tiles 6-7). For callers
+// that issue tile instructions themselves (bench/amx_rates); release with _tile_release().
+void configure_tiles();
+
 // m rounded up to the 32 rows (or columns) a packed operand holds per block.
 inline int64_t padded(int64_t m) { return (m + 31) / 32 * 32; }
 

@@ -562,8 +562,10 @@ TEST_CASE("onednn.add_relu") {
                                                {rnd({7, 3}, 4), rnd({7, 3}, 5)},
                                                {a16, b16},
                                                {nhwc(a16), b16}};
-  for (const auto& [a, b] : pairs) {
-    CAPTURE(a.layout() ? a.layout()->name() : std::string("strided"));
+  for (const auto& operands : pairs) {
+    const Tensor &a = operands.first, &b = operands.second;  // clang 14 cannot capture bindings
+    std::string layout = a.layout() ? a.layout()->name() : std::string("strided");
+    CAPTURE(layout);
     Tensor want = ref().add_relu_forward(e::to_strided(a), b);
     Tensor got = e::add_relu_forward(a, b);
     CHECK(got.dtype() == a.dtype());
