@@ -117,8 +117,9 @@ void im2col_nhwc_panels(const uint16_t* x, const Shape& x_shape, const Shape& ou
   const TapReader read = tap_reader(x, x_shape, out_shape, R, S, o, false);
   // Element (p, j) at (j/16) * rows * 16 + (p/2) * 32 + (j%16) * 2 + p%2: two pixels' runs of
   // 16 channels interleave into 64 contiguous bytes. 32 pixels at a time, so that each panel
-  // gets 1 KB in order (pixel pair by pair the writes would jump between R*S*C/16 panels,
-  // 3x slower), with each pixel's tap positions found once.
+  // gets 1 KB in order, with each pixel's tap positions found once (512 channels at 4x4, batch
+  // 64: 0.38 ms; pixel pair by pair, the writes jumping between R*S*C/16 panels, 0.65-0.74;
+  // panel by panel, the positions found again for each panel, 2.3).
   const int64_t taps = R * S;
 #pragma omp parallel
   {
