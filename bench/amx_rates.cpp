@@ -20,25 +20,21 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <memory>
 #include <vector>
 
 #include "engine/onednn/amx_matmul.h"
+#include "engine/onednn/context.h"
 
 namespace {
 
-// Tile rows are 64 bytes: on 64-byte boundaries each is one cache line, not two.
+// Tile rows are 64 bytes: on 64-byte boundaries (ScratchBuffer's) each is one cache line, not
+// two. n values of `value`, in a buffer kept by the caller.
 template <typename T>
-struct AlignedBuffer {
-  explicit AlignedBuffer(size_t n, T value)
-      : data(static_cast<T*>(std::aligned_alloc(64, (n * sizeof(T) + 63) / 64 * 64))) {
-    std::fill_n(data.get(), n, value);
-  }
-  struct Free {
-    void operator()(T* p) const { std::free(p); }
-  };
-  std::unique_ptr<T[], Free> data;
-};
+T* filled(sg::onednn::ScratchBuffer& buffer, size_t n, T value) {
+  T* data = reinterpret_cast<T*>(buffer.get(n * sizeof(T)));
+  std::fill_n(data, n, value);
+  return data;
+}
 
 constexpr double kFlopsPerProduct = 2.0 * 16 * 16 * 32;  // one TDPBF16PS
 
@@ -64,8 +60,8 @@ double product_rounds_ms(int64_t steps, size_t buffer_bytes) {
   {
     sg::onednn::amx::configure_tiles();
     const size_t tiles = std::max<size_t>(buffer_bytes / 1024, 4);
-    AlignedBuffer<uint16_t> buffer(tiles * 512, 0x3f80);  // 1.0 in bf16
-    const uint16_t* p = buffer.data.get();
+    sg::onednn::ScratchBuffer buffer;
+    const uint16_t* p = filled<uint16_t>(buffer, tiles * 512, 0x3f80);  // 1.0 in bf16
     _tile_loadd(4, p, 64);
     _tile_loadd(5, p, 64);
     _tile_loadd(6, p, 64);
@@ -133,14 +129,14 @@ double onednn_ms(dnnl::engine& eng, dnnl::stream& s, const Product& p, bool weig
 
 double packed_ms(const Product& p) {
   const size_t c_size = size_t(p.m * p.n);
-  AlignedBuffer<uint16_t> a(size_t(p.m * p.k), 0x3f80), b(size_t(p.k * p.n), 0x3f80);
-  AlignedBuffer<float> c(c_size, 0.f);
-  double ms = best_ms(15, [&] {
-    sg::onednn::amx::matmul(a.data.get(), b.data.get(), p.m, p.k, p.n, c.data.get(), p.n);
-  });
+  sg::onednn::ScratchBuffer a_buffer, b_buffer, c_buffer;
+  const uint16_t* a = filled<uint16_t>(a_buffer, size_t(p.m * p.k), 0x3f80);
+  const uint16_t* b = filled<uint16_t>(b_buffer, size_t(p.k * p.n), 0x3f80);
+  float* c = filled(c_buffer, c_size, 0.f);
+  double ms = best_ms(15, [&] { sg::onednn::amx::matmul(a, b, p.m, p.k, p.n, c, p.n); });
   // All ones in, so every entry of C is k: a check that the tile indexing covers C once.
   for (size_t i = 0; i < c_size; ++i)
-    if (float v = c.data[i]; v != float(p.k)) {
+    if (float v = c[i]; v != float(p.k)) {
       std::fprintf(stderr, "amx_rates: packed product gave %g where %lld was expected\n", v,
                    static_cast<long long>(p.k));
       std::exit(1);

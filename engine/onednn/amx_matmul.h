@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "engine/bfloat16.h"
+#include "engine/shape.h"
 
 namespace sg::onednn::amx {
 
@@ -22,6 +23,11 @@ namespace sg::onednn::amx {
 // Linux granted the process the tile state (arch_prctl ARCH_REQ_XCOMP_PERM). Asked once;
 // defined in kernel_choice.cpp, which is compiled for any x86-64 (this file's .cpp is not).
 bool usable();
+
+// Whether a convolution with weight [K, C, R, S] can have its im2col products on tiles:
+// kernel_choice().amx_matmul, and K and C multiples of 32 (the runs of 32 channels the row tiles
+// and panels are made of). Defined in kernel_choice.cpp with usable().
+bool fits_conv_weight(const Shape& w_shape);
 
 // Loads the calling thread's tile configuration, the one every function here uses: palette 1,
 // eight tiles of 16 rows x 64 bytes (accumulators 0-3, A tiles 4-5, B tiles 6-7). For callers

@@ -3,7 +3,6 @@
 #include "engine/onednn/amx_matmul.h"
 #include "engine/onednn/context.h"
 #include "engine/onednn/im2col_nhwc.h"
-#include "engine/onednn/kernel_choice.h"
 #include "engine/ops.h"
 
 #include <omp.h>
@@ -27,10 +26,9 @@ constexpr int64_t kMaxTileOutputPixels = 16 * 16;
 // Whether the product runs on AMX tiles (amx_matmul.h): kernels larger than 1x1 (for 1x1 ones
 // the sum runs over many pixels for few outputs, the tile product streams both operands from
 // memory, and oneDNN's matmul is faster: 0.27-0.73 ms against 0.33-1.58 for ResNet-18's
-// shortcuts at batch 64) and channel counts that are multiples of 32.
+// shortcuts at batch 64) whose channels fit the tiles.
 bool tiles_apply(const Shape& w_shape) {
-  return kernel_choice().amx_matmul && w_shape[0] % 32 == 0 && w_shape[1] % 32 == 0 &&
-         w_shape[2] * w_shape[3] > 1;
+  return w_shape[2] * w_shape[3] > 1 && amx::fits_conv_weight(w_shape);
 }
 
 // The panels of a chunk of pixels take at most this much (with the chunk's dY^T tiles and the

@@ -5,7 +5,6 @@
 #include "engine/onednn/amx_matmul.h"
 #include "engine/onednn/context.h"
 #include "engine/onednn/im2col_nhwc.h"
-#include "engine/onednn/kernel_choice.h"
 #include "engine/ops.h"
 
 namespace sg::onednn {
@@ -41,12 +40,6 @@ memory::desc weight_panels(const Shape& w_shape, int column_dim) {
   return d;
 }
 
-// Whether the product of this weight can run amx::matmul: both channel counts multiples of 32
-// (the panels' blocks and the row tiles' runs of 32 channels).
-bool amx_product(const Shape& w_shape) {
-  return kernel_choice().amx_matmul && w_shape[0] % 32 == 0 && w_shape[1] % 32 == 0;
-}
-
 // out[P, Y] = cols(input)[P, R*S*X] x weights[R*S*X, Y], where input is [N, X, H, W] and out
 // [N, Y, Ho, Wo], both bf16 NHWC. `weight_tag` lays w [K, C, R, S] out so that it is that
 // matrix column by column (each column's R*S*X entries contiguous): acdb (OHWI) for the
@@ -58,7 +51,7 @@ Tensor product(const Tensor& input, const Tensor& w, const Shape& out_shape, Con
   const auto bf16 = memory::data_type::bf16;
   Tensor src = in_layout(input, nhwc_bf16(input.shape()));
   Tensor out = empty_like_desc(nhwc_bf16(out_shape), out_shape, DType::BFloat16);
-  if (amx_product(w.shape())) {
+  if (amx::fits_conv_weight(w.shape())) {
     Tensor panels = cached_weights(w, weight_panels(w.shape(), reversed_taps ? 1 : 0));
     uint16_t* tiles = im2col_scratch(size_t(amx::padded(P)) * size_t(row));
     im2col_nhwc_tiles(static_cast<const uint16_t*>(src.raw_data()), input.shape(), out_shape, R, S,

@@ -82,6 +82,10 @@ bool amx::usable() {
   return usable;
 }
 
+bool amx::fits_conv_weight(const Shape& w_shape) {
+  return kernel_choice().amx_matmul && w_shape[0] % 32 == 0 && w_shape[1] % 32 == 0;
+}
+
 KernelChoice choose_kernels(const CpuFacts& cpu, const KernelSwitches& switches) {
   KernelChoice c;
   c.isa = isa_name(cpu.isa);
