@@ -65,29 +65,49 @@ void store(const float* block, int64_t rows, int64_t cols, bfloat16* c, int64_t 
   }
 }
 
-// Adds the products of row tiles 2i, 2i+1 and column panels 2j, 2j+1 over all of k to
-// accumulator tiles 0-3: the 32x32 block (i, j) of C.
-void sum_block(const uint16_t* a, const uint16_t* b, int64_t i, int64_t j, int64_t k) {
-  const uint16_t* a0 = a + 2 * i * k * 16;
-  const uint16_t* a1 = a0 + k * 16;
-  const uint16_t* b0 = b + 2 * j * k * 16;
-  const uint16_t* b1 = b0 + k * 16;
+// Where a 32x32 block's operands start, at k = 0, and how they advance: A's two row tiles
+// (rows 0-15 and 16-31 of the block) move a_step elements per unit of k and have a_row
+// elements between their rows (16 and 32 packed as row tiles; 1 and the row stride for a
+// row-major A); B's two column panels as packed (16 elements per unit of k, rows 32 apart).
+struct TileWalk {
+  const uint16_t* a0;
+  const uint16_t* a1;
+  int64_t a_step, a_row;
+  const uint16_t* b0;
+  const uint16_t* b1;
+};
+
+// Adds the products of the walk's two row tiles and two column panels over k to accumulator
+// tiles 0-3.
+void sum_block(const TileWalk& w, int64_t k) {
+  const int64_t a_bytes = w.a_row * int64_t(sizeof(uint16_t));
   for (int64_t kk = 0; kk < k; kk += 32) {
     if (const int64_t ahead = kk + 32 * kPrefetchSteps; ahead < k)
-      for (int64_t line = 0; line < 512; line += 32)
-        for (const uint16_t* q : {a0, a1, b0, b1})
-          _mm_prefetch(reinterpret_cast<const char*>(q + ahead * 16 + line), _MM_HINT_T0);
+      for (int64_t r = 0; r < 16; ++r) {
+        for (const uint16_t* q : {w.a0, w.a1})
+          _mm_prefetch(reinterpret_cast<const char*>(q + ahead * w.a_step + r * w.a_row),
+                       _MM_HINT_T0);
+        for (const uint16_t* q : {w.b0, w.b1})
+          _mm_prefetch(reinterpret_cast<const char*>(q + ahead * 16 + r * 32), _MM_HINT_T0);
+      }
     // Each load as late as its first product needs it: tiles are not renamed, so loading one
     // that the previous step's last product still reads would wait for that product.
-    _tile_loadd(4, a0 + kk * 16, 64);
-    _tile_loadd(6, b0 + kk * 16, 64);
+    _tile_loadd(4, w.a0 + kk * w.a_step, a_bytes);
+    _tile_loadd(6, w.b0 + kk * 16, 64);
     _tile_dpbf16ps(0, 4, 6);
-    _tile_loadd(7, b1 + kk * 16, 64);
+    _tile_loadd(7, w.b1 + kk * 16, 64);
     _tile_dpbf16ps(1, 4, 7);
-    _tile_loadd(5, a1 + kk * 16, 64);
+    _tile_loadd(5, w.a1 + kk * w.a_step, a_bytes);
     _tile_dpbf16ps(2, 5, 6);
     _tile_dpbf16ps(3, 5, 7);
   }
+}
+
+// The walk over row tiles 2i, 2i+1 of packed A and column panels 2j, 2j+1 of B.
+TileWalk packed_walk(const uint16_t* a, const uint16_t* b, int64_t i, int64_t j, int64_t k) {
+  const uint16_t* a0 = a + 2 * i * k * 16;
+  const uint16_t* b0 = b + 2 * j * k * 16;
+  return {a0, a0 + k * 16, 16, 32, b0, b0 + k * 16};
 }
 
 // The 32x32 block (i, j) of C, written out of a float32 scratch block (rows and columns past m
@@ -99,7 +119,7 @@ void block_product(const uint16_t* a, const uint16_t* b, int64_t i, int64_t j, i
   _tile_zero(1);
   _tile_zero(2);
   _tile_zero(3);
-  sum_block(a, b, i, j, k);
+  sum_block(packed_walk(a, b, i, j, k), k);
   _tile_stored(0, scratch, 128);
   _tile_stored(1, scratch + 16, 128);
   _tile_stored(2, scratch + 16 * 32, 128);
@@ -159,12 +179,43 @@ void matmul_add(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int6
         _tile_loadd(1, block + 16, stride);
         _tile_loadd(2, block + 16 * ldc, stride);
         _tile_loadd(3, block + 16 * ldc + 16, stride);
-        sum_block(a, b, i, j, k);
+        sum_block(packed_walk(a, b, i, j, k), k);
         _tile_stored(0, block, stride);
         _tile_stored(1, block + 16, stride);
         _tile_stored(2, block + 16 * ldc, stride);
         _tile_stored(3, block + 16 * ldc + 16, stride);
       }
+  _tile_release();
+}
+
+void shifted_matmul_add(const ShiftedProduct& p, int64_t first_block, int64_t last_block,
+                        bool accumulate, float* blocks) {
+  configure_tiles();
+  const int64_t row_blocks = p.m / 32, col_blocks = p.n / 32;
+  for (int64_t group = first_block; group < last_block; group += kColumnGroup)
+    for (int64_t i = 0; i < row_blocks; ++i)
+      for (int64_t j = group; j < std::min(last_block, group + kColumnGroup); ++j)
+        for (int64_t s = 0; s < p.count; ++s) {
+          float* block = blocks + ((i * col_blocks + j) * p.count + s) * 1024;
+          if (accumulate) {
+            _tile_loadd(0, block, 128);
+            _tile_loadd(1, block + 16, 128);
+            _tile_loadd(2, block + 512, 128);
+            _tile_loadd(3, block + 512 + 16, 128);
+          } else {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+          }
+          const uint16_t* a0 = p.a + 32 * i * p.lda + p.shifts[s];
+          const uint16_t* b0 = p.b + 2 * j * p.panel_stride;
+          sum_block({a0, a0 + 16 * p.lda, 1, p.lda, b0, b0 + p.panel_stride}, p.k);
+          _tile_stored(0, block, 128);
+          _tile_stored(1, block + 16, 128);
+          _tile_stored(2, block + 512, 128);
+          _tile_stored(3, block + 512 + 16, 128);
+        }
   _tile_release();
 }
 

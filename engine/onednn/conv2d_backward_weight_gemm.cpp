@@ -7,6 +7,7 @@
 
 #include <omp.h>
 #include <algorithm>
+#include <vector>
 
 namespace sg::onednn {
 
@@ -119,6 +120,105 @@ Tensor weight_grad_tiles(const Tensor& diff_dst, const Tensor& src, const Shape&
   return dw;
 }
 
+// The smallest output the grid's products take. Batch 64, 2 threads, against the im2col tile
+// product (best of 5, ms): 128x128x3x3 at 16x16 2.8-3.0 against 3.9, 256x256x3x3 at 8x8
+// 2.6-2.95 against 3.9-4.0, but 512x512x3x3 at 4x4 4.0-4.3 against 4.2-4.4: there the grid is
+// 25 positions for 16 pixels, and the products grow by that much. (At 32x32, 64x64x3x3 2.9-3.2
+// against oneDNN's convolution's 3.1-3.3, no gain in the step either, so it stays there.)
+constexpr int64_t kMinWindowPixels = 8 * 8;
+// Positions of the pixel grid summed per call of the shifted product: a chunk's rows of x
+// (C x 2048 values, shifted within a few hundred) and dY panels stay in L2 across the taps.
+constexpr int64_t kGridChunk = 2048;
+// Threads share out the grid's positions, each with its own float32 sums added up at the end,
+// when those sums take at most this much (they stay in L2 then); otherwise the output channels.
+constexpr int64_t kMaxSumBytesPerThread = 1 << 20;
+
+// Whether the weight gradient runs as shifted products on the pixel grid: a stride-1
+// convolution whose square kernel keeps the image size, with channels that fit the tiles, and
+// an output of kMinWindowPixels to kMaxTileOutputPixels pixels.
+bool windows_apply(const Shape& y_shape, const Shape& w_shape, Conv2dOptions o) {
+  const int64_t area = y_shape[2] * y_shape[3];
+  return o.stride == 1 && w_shape[2] == w_shape[3] && w_shape[2] == 2 * o.padding + 1 &&
+         w_shape[2] > 1 && amx::fits_conv_weight(w_shape) && area >= kMinWindowPixels &&
+         area <= kMaxTileOutputPixels;
+}
+
+// dW[k, c, r, s] = sum over grid positions q of x_grid[c, q + shift(r, s)] dY_grid[q, k]: one
+// product of x's grid rows, shifted, with dY's grid panels per tap (amx::shifted_matmul_add),
+// each of the R*S sums a float32 C x K matrix kept in 32x32 blocks, turned into OIHW at the
+// end. x goes through memory once, not R*S times as its im2col matrix would.
+Tensor weight_grad_windows(const Tensor& diff_dst, const Tensor& src, const Shape& x_shape,
+                           const Shape& w_shape, Conv2dOptions o) {
+  const int64_t K = w_shape[0], C = w_shape[1], R = w_shape[2], taps = R * R;
+  const PixelGrid grid{x_shape[0], x_shape[2], x_shape[3], o.padding};
+  const int64_t positions = grid.padded_positions(), row_stride = grid.channel_stride();
+  thread_local ScratchBuffer rows_buffer;  // C channel rows, about x's size
+  auto* rows = reinterpret_cast<uint16_t*>(
+      rows_buffer.get(size_t(C) * size_t(row_stride) * sizeof(uint16_t)));
+  uint16_t* panels = im2col_scratch(size_t(K) * size_t(positions));
+  grid_rows(static_cast<const uint16_t*>(src.raw_data()), C, grid, rows);
+  grid_panels(static_cast<const uint16_t*>(diff_dst.raw_data()), K, grid, panels);
+  std::vector<int64_t> shifts(static_cast<size_t>(taps));
+  for (int64_t t = 0; t < taps; ++t) shifts[size_t(t)] = grid.shift(t / R, t % R);
+
+  const int64_t threads = omp_get_max_threads(), sum_size = taps * C * K;
+  const int64_t col_blocks = K / 32, row_blocks = C / 32;
+  const bool by_positions =
+      sum_size * int64_t(sizeof(float)) <= kMaxSumBytesPerThread || col_blocks < threads;
+  const int64_t sums_count = by_positions ? threads : 1;
+  thread_local ScratchBuffer sums_buffer;  // 32x32 blocks: taps x C x K floats (per thread)
+  auto* sums = reinterpret_cast<float*>(
+      sums_buffer.get(size_t(sums_count) * size_t(sum_size) * sizeof(float)));
+  Tensor dw = Tensor::empty(w_shape, DType::Float32);
+  float* out = dw.data<float>();
+  // Block (i, j) of every tap into dW: rows k of 32j.., channels 32i.. of each, the sums of
+  // `count` threads' blocks added up.
+  auto write_block = [&](int64_t i, int64_t j, const float* first_sums, int64_t count) {
+    for (int64_t kk = 0; kk < 32; ++kk)
+      for (int64_t cc = 0; cc < 32; ++cc)
+        for (int64_t t = 0; t < taps; ++t) {
+          const size_t at = size_t(((i * col_blocks + j) * taps + t) * 1024 + cc * 32 + kk);
+          float total = 0;
+          for (int64_t u = 0; u < count; ++u) total += first_sums[size_t(u * sum_size) + at];
+          out[((32 * j + kk) * C + 32 * i + cc) * taps + t] = total;
+        }
+  };
+#pragma omp parallel num_threads(int(threads))
+  {
+    const int64_t t = omp_get_thread_num(), team = omp_get_num_threads();
+    float* my_sums = sums + (by_positions ? t * sum_size : 0);
+    // This thread's share: runs of 32 positions, or blocks of 32 output channels.
+    const int64_t steps = positions / 32;
+    const int64_t first = by_positions ? steps * t / team * 32 : 0;
+    const int64_t last = by_positions ? steps * (t + 1) / team * 32 : positions;
+    const int64_t j0 = by_positions ? 0 : col_blocks * t / team;
+    const int64_t j1 = by_positions ? col_blocks : col_blocks * (t + 1) / team;
+    if (first == last) std::fill(my_sums, my_sums + sum_size, 0.0f);
+    for (int64_t q = first; q < last; q += kGridChunk) {
+      const amx::ShiftedProduct product{rows + grid.front() + q,
+                                        row_stride,
+                                        panels + q * 16,
+                                        positions * 16,
+                                        shifts.data(),
+                                        taps,
+                                        C,
+                                        std::min(kGridChunk, last - q),
+                                        K};
+      amx::shifted_matmul_add(product, j0, j1, /*accumulate=*/q > first, my_sums);
+    }
+    if (by_positions) {
+#pragma omp barrier
+#pragma omp for schedule(static)
+      for (int64_t b = 0; b < row_blocks * col_blocks; ++b)
+        write_block(b / col_blocks, b % col_blocks, sums, team);
+    } else {
+      for (int64_t j = j0; j < j1; ++j)
+        for (int64_t i = 0; i < row_blocks; ++i) write_block(i, j, sums, 1);
+    }
+  }
+  return dw;
+}
+
 }  // namespace
 
 bool conv2d_backward_weight_gemm_applies(const Shape& y_shape, const Shape& w_shape) {
@@ -136,6 +236,8 @@ Tensor conv2d_backward_weight_gemm(const Tensor& grad_y, const Tensor& x, const 
   Tensor src = in_layout(x, nhwc_bf16(x.shape()));
   Tensor diff_dst = in_layout(grad_y, nhwc_bf16(ys));
 
+  if (windows_apply(ys, w_shape, o))
+    return weight_grad_windows(diff_dst, src, x.shape(), w_shape, o);
   if (tiles_apply(w_shape))
     return chunk_pixels(row) >= kMinChunk
                ? weight_grad_tiles(diff_dst, src, x.shape(), ys, w_shape, o)

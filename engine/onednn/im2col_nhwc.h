@@ -30,6 +30,41 @@ void im2col_nhwc_panels(const uint16_t* x, const Shape& x_shape, const Shape& ou
                         int64_t S, Conv2dOptions o, int64_t first_pixel, int64_t pixels,
                         uint16_t* panels);
 
+// The pixels of a batch laid out for a stride-1 convolution whose kernel, 2*pad + 1 square,
+// keeps the image size: each image row followed by `pad` zero columns and each image by `pad`
+// zero rows, all images one after another. On that grid the input pixel that tap (r, s) reads
+// for the output at position q is the one at q + shift(r, s) for every q, borders included
+// (they read zeros). So the weight gradient becomes R*S products of shifted copies of one
+// operand (conv2d_backward_weight_gemm.cpp) instead of one product with the R*S times larger
+// im2col matrix.
+struct PixelGrid {
+  int64_t images, height, width, pad;
+  int64_t row() const { return width + pad; }
+  int64_t position(int64_t n, int64_t h, int64_t w) const {
+    return (n * (height + pad) + h) * row() + w;
+  }
+  int64_t positions() const { return position(images, 0, 0); }
+  int64_t padded_positions() const { return (positions() + 31) / 32 * 32; }
+  int64_t shift(int64_t r, int64_t s) const { return (r - pad) * row() + (s - pad); }
+  // Zeros before position 0 in grid_rows: the largest shift back, rounded up to 32.
+  int64_t front() const { return (pad * row() + pad + 31) / 32 * 32; }
+  // Elements from one channel to the next in grid_rows: both margins and the padded positions,
+  // an odd number of 64-byte lines, so that the 16 rows of a tile fall in different L1 sets.
+  int64_t channel_stride() const {
+    const int64_t lines = (front() + padded_positions() + pad * row() + pad + 31) / 32;
+    return (lines | 1) * 32;
+  }
+};
+
+// x [N, H, W, C] (NHWC, C a multiple of 8) on the grid, one row per channel: element (c, q) at
+// c * channel_stride() + front() + q, zeros at the grid's padding, in the margins and past the
+// last position.
+void grid_rows(const uint16_t* x, int64_t channels, const PixelGrid& grid, uint16_t* rows);
+
+// dy [N, H, W, K] (NHWC, K a multiple of 16) on the grid, packed as the right operand of
+// amx::matmul (column panels, padded_positions() rows, zeros at the padding).
+void grid_panels(const uint16_t* dy, int64_t channels, const PixelGrid& grid, uint16_t* panels);
+
 // The transpose of y [pixels, channels] (an NHWC activation or gradient) packed as the left
 // operand of amx::matmul (row tiles), its columns (pixels) padded with zeros to a multiple of
 // 32. channels must be a multiple of 16.

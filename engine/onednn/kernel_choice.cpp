@@ -172,7 +172,9 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
       {"conv2d bf16 backward weight, output <= 8x8 or 1x1 kernel",
        !c.weight_grad_gemm ? "as the two rows above"
        : c.amx_matmul      ? "stopgrad im2col + stopgrad AMX tile product (3x3, channels in "
-                             "multiples of 32; also at 16x16 outputs), else + oneDNN AMX matmul"
+                             "multiples of 32; also at 16x16 outputs; stride 1 at 8x8 to 16x16: "
+                             "shifted tile products on a padded pixel grid, no im2col), else + "
+                             "oneDNN AMX matmul"
                            : "stopgrad im2col + oneDNN AMX matmul"},
       {"conv2d bf16 forward, backward data, output <= 4x4, >= 512 channels",
        c.amx_matmul  ? "stopgrad im2col + stopgrad AMX tile product (oneDNN AMX matmul where "

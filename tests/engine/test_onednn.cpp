@@ -245,11 +245,19 @@ TEST_CASE("onednn.conv2d_backward_weight_gemm") {
       {{2, 256, 4, 4}, {32, 256, 3, 3}, {1, 1}, false},  // tiles: the whole batch at once
   };
   // On AMX tiles 3x3 gradients of 16x16 outputs take the product too, in chunks of 896 pixels
-  // here: two whole chunks, and a whole one and a padded one (980 pixels).
+  // here (stride 2): two whole chunks, and a whole one and a padded one (980 pixels).
   const bool tiles = onednn::kernel_choice().amx_matmul;
   if (tiles) {
+    cases.push_back({{4, 32, 32, 32}, {32, 32, 3, 3}, {2, 1}, false});
+    cases.push_back({{5, 32, 28, 28}, {64, 32, 3, 3}, {2, 1}, false});
+    // Stride-1 "same" convolutions with 8x8 to 16x16 outputs run the shifted products on the
+    // pixel grid: threads sharing out positions (small sums), output channels (a 2.4 MB sum at
+    // 256x256x3x3), an oblong image whose grid ends inside a run of 32, and a 5x5 kernel.
     cases.push_back({{4, 32, 16, 16}, {32, 32, 3, 3}, {1, 1}, false});
-    cases.push_back({{5, 32, 14, 14}, {64, 32, 3, 3}, {1, 1}, false});
+    cases.push_back({{3, 32, 8, 8}, {64, 32, 3, 3}, {1, 1}, false});
+    cases.push_back({{2, 256, 8, 8}, {256, 256, 3, 3}, {1, 1}, false});
+    cases.push_back({{3, 64, 9, 11}, {32, 64, 3, 3}, {1, 1}, false});
+    cases.push_back({{2, 32, 10, 10}, {32, 32, 5, 5}, {1, 2}, false});
   }
   uint64_t seed = 300;
   for (const auto& c : cases) {
