@@ -188,6 +188,33 @@ void matmul_add(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int6
   _tile_release();
 }
 
+void pack_weight_panels(const float* w, const Shape& w_shape, int column_dim, uint16_t* panels) {
+  const int64_t K = w_shape[0], C = w_shape[1], taps = w_shape[2] * w_shape[3];
+  const int64_t P = column_dim == 0 ? K : C, Q = column_dim == 0 ? C : K, rows = taps * Q;
+  // Element strides of p and q in w (OIHW).
+  const int64_t p_stride = column_dim == 0 ? C * taps : taps;
+  const int64_t q_stride = column_dim == 0 ? taps : C * taps;
+  // 64 bytes of a panel hold one tap's pair of rows q, q+1 for 16 columns, interleaved: gathered
+  // as two vectors of eight columns x two rows and rounded together. Walking q pairs outside
+  // the taps reads each stretch of w once (1.0-1.35 ms a reorder of 512x512x3x3 in oneDNN 2.6,
+  // in the step).
+  alignas(64) int32_t offsets[16];
+  for (int64_t j = 0; j < 16; ++j) offsets[j] = int32_t((j / 2) * p_stride + (j % 2) * q_stride);
+  const __m512i first8 = _mm512_load_si512(offsets);
+  const __m512i next8 = _mm512_add_epi32(first8, _mm512_set1_epi32(int32_t(8 * p_stride)));
+#pragma omp parallel for schedule(static)
+  for (int64_t block = 0; block < P / 16; ++block)
+    for (int64_t q = 0; q < Q; q += 2)
+      for (int64_t t = 0; t < taps; ++t) {
+        const float* from = w + block * 16 * p_stride + q * q_stride + t;
+        // (The masked form: GCC 12 warns that the plain one's undefined start value is read.)
+        const __m512 lo = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xffff, first8, from, 4);
+        const __m512 hi = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xffff, next8, from, 4);
+        uint16_t* to = panels + block * rows * 16 + (t * Q + q) / 2 * 32;
+        _mm512_storeu_si512(to, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+      }
+}
+
 void shifted_matmul_add(const ShiftedProduct& p, int64_t first_block, int64_t last_block,
                         bool accumulate, float* blocks) {
   configure_tiles();

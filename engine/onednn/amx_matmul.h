@@ -50,6 +50,13 @@ void matmul(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t 
 void matmul_add(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t n, float* c,
                 int64_t ldc);
 
+// A float32 convolution weight w [K, C, R, S] (contiguous) rounded to bf16 (nearest even) and
+// packed as the column panels of amx::matmul's right operand: the matrix with rows (r, s, q)
+// and columns p, where p is dimension `column_dim` of w and q the other one (the forward
+// product: p = K; backward data: p = C). K and C must be multiples of 16. Runs on the OpenMP
+// threads.
+void pack_weight_panels(const float* w, const Shape& w_shape, int column_dim, uint16_t* panels);
+
 // A sum of products of shifted rows: for each of `count` shifts s,
 //   C_s[i, j] += sum over q < k of A[i, q + shifts[s]] B[q, j]
 // (the weight gradient of a stride-1 convolution on a padded pixel grid, one shift per tap:

@@ -17,27 +17,18 @@ namespace {
 constexpr int64_t kMaxOutputPixels = 4 * 4;
 constexpr int64_t kMinChannels = 512;
 
-// A weight w [K, C, R, S] as the column panels amx::matmul takes for its right operand, as a
-// oneDNN descriptor, so that one oneDNN reorder packs it (cached per weight version like the
-// other weight layouts): the matrix with rows (r, s, q) and columns p, where p is dimension
-// `column_dim` of w and q the other one (the forward product: p = K; backward data: p = C).
-// Element (row, col) sits at (col/16) * rows * 16 + (row/2) * 32 + (col%16) * 2 + row%2, which
-// is a blocked layout of w: inner blocks of 16 along p and 2 along q.
-memory::desc weight_panels(const Shape& w_shape, int column_dim) {
-  const int64_t R = w_shape[2], S = w_shape[3];
-  const int row_dim = 1 - column_dim;
-  const int64_t Q = w_shape[row_dim];
-  memory::desc d(dims(w_shape), memory::data_type::bf16, memory::format_tag::abcd);
-  auto& blocking = d.data.format_desc.blocking;
-  blocking.inner_nblks = 2;
-  blocking.inner_blks[0] = 16, blocking.inner_idxs[0] = column_dim;
-  blocking.inner_blks[1] = 2, blocking.inner_idxs[1] = row_dim;
-  // Outer strides, in elements, per step of each dimension's outer index.
-  blocking.strides[column_dim] = R * S * Q * 16;
-  blocking.strides[row_dim] = 32;
-  blocking.strides[2] = S * Q * 16;
-  blocking.strides[3] = Q * 16;
-  return d;
+// A weight w [K, C, R, S] as the column panels amx::matmul takes for its right operand
+// (amx::pack_weight_panels; p = K for the forward product, p = C for backward data), cached
+// per weight version like the other weight layouts.
+Tensor weight_panels(const Tensor& w, int column_dim) {
+  return cached_derived(w, column_dim == 0 ? "amx panels, columns K" : "amx panels, columns C",
+                        [&](const Tensor& t, Tensor out) {
+                          if (!out.defined()) out = Tensor::empty({t.numel()}, DType::BFloat16);
+                          Tensor plain = engine::contiguous(engine::to(t, DType::Float32));
+                          amx::pack_weight_panels(plain.data<float>(), t.shape(), column_dim,
+                                                  static_cast<uint16_t*>(out.raw_data()));
+                          return out;
+                        });
 }
 
 // out[P, Y] = cols(input)[P, R*S*X] x weights[R*S*X, Y], where input is [N, X, H, W] and out
@@ -52,7 +43,7 @@ Tensor product(const Tensor& input, const Tensor& w, const Shape& out_shape, Con
   Tensor src = in_layout(input, nhwc_bf16(input.shape()));
   Tensor out = empty_like_desc(nhwc_bf16(out_shape), out_shape, DType::BFloat16);
   if (amx::fits_conv_weight(w.shape())) {
-    Tensor panels = cached_weights(w, weight_panels(w.shape(), reversed_taps ? 1 : 0));
+    Tensor panels = weight_panels(w, reversed_taps ? 1 : 0);
     uint16_t* tiles = im2col_scratch(size_t(amx::padded(P)) * size_t(row));
     im2col_nhwc_tiles(static_cast<const uint16_t*>(src.raw_data()), input.shape(), out_shape, R, S,
                       o, reversed_taps, tiles);

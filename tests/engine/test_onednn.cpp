@@ -427,6 +427,35 @@ TEST_CASE("onednn.amx_matmul") {
   CHECK(added_wrong == 0);
 }
 
+// The weight panels of the AMX products (forward: columns K; backward data: columns C) against
+// amx_matmul.h's panel formula on the weight rounded to bf16 by sg::bfloat16 (nearest even):
+// bit for bit, on a weight whose dimensions differ (K 48, C 32, 3x2 taps) so that a swapped
+// stride shows.
+TEST_CASE("onednn.conv2d_gemm_weight_panels") {
+  if (!onednn::amx::usable()) {
+    std::printf("SKIPPED: this CPU (or its kernel) offers no AMX bf16 tiles\n");
+    std::exit(77);
+  }
+  const int64_t K = 48, C = 32, R = 3, S = 2, taps = R * S;
+  Tensor w = rnd({K, C, R, S}, 600);
+  const std::vector<double> wv = w.to_vector();
+  for (int column_dim : {0, 1}) {
+    CAPTURE(column_dim);
+    const int64_t P = column_dim == 0 ? K : C, Q = column_dim == 0 ? C : K, rows = taps * Q;
+    std::vector<uint16_t> got(size_t(K * C * taps), 0xdead), want(got.size());
+    onednn::amx::pack_weight_panels(w.data<float>(), w.shape(), column_dim, got.data());
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t q = 0; q < Q; ++q)
+        for (int64_t t = 0; t < taps; ++t) {
+          const int64_t k = column_dim == 0 ? p : q, c = column_dim == 0 ? q : p;
+          const int64_t row = t * Q + q;
+          want[size_t((p / 16) * rows * 16 + (row / 2) * 32 + (p % 16) * 2 + row % 2)] =
+              bfloat16(float(wv[size_t((k * C + c) * taps + t)])).bits;
+        }
+    CHECK(got == want);
+  }
+}
+
 TEST_CASE("onednn.batch_norm") {
   for (Shape s : {Shape{4, 32, 6, 6}, Shape{3, 5, 4, 3}, Shape{16, 48}}) {
     std::string shape = shape_str(s);  // a named copy: clang 14 lambdas cannot capture bindings
