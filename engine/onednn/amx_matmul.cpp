@@ -77,6 +77,31 @@ struct TileWalk {
   const uint16_t* b1;
 };
 
+// The 32x32 float32 block held in accumulator tiles 0-3 (rows 0-15 | 16-31, columns 0-15 |
+// 16-31), from or to memory with `ld` floats between rows, or zeroed.
+void zero_accumulators() {
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+}
+
+void load_accumulators(const float* block, int64_t ld) {
+  const int64_t bytes = ld * int64_t(sizeof(float));
+  _tile_loadd(0, block, bytes);
+  _tile_loadd(1, block + 16, bytes);
+  _tile_loadd(2, block + 16 * ld, bytes);
+  _tile_loadd(3, block + 16 * ld + 16, bytes);
+}
+
+void store_accumulators(float* block, int64_t ld) {
+  const int64_t bytes = ld * int64_t(sizeof(float));
+  _tile_stored(0, block, bytes);
+  _tile_stored(1, block + 16, bytes);
+  _tile_stored(2, block + 16 * ld, bytes);
+  _tile_stored(3, block + 16 * ld + 16, bytes);
+}
+
 // Adds the products of the walk's two row tiles and two column panels over k to accumulator
 // tiles 0-3.
 void sum_block(const TileWalk& w, int64_t k) {
@@ -115,15 +140,9 @@ TileWalk packed_walk(const uint16_t* a, const uint16_t* b, int64_t i, int64_t j,
 template <typename Out>
 void block_product(const uint16_t* a, const uint16_t* b, int64_t i, int64_t j, int64_t m, int64_t k,
                    int64_t n, Out* c, int64_t ldc, float* scratch) {
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
+  zero_accumulators();
   sum_block(packed_walk(a, b, i, j, k), k);
-  _tile_stored(0, scratch, 128);
-  _tile_stored(1, scratch + 16, 128);
-  _tile_stored(2, scratch + 16 * 32, 128);
-  _tile_stored(3, scratch + 16 * 32 + 16, 128);
+  store_accumulators(scratch, 32);
   const int64_t rows = std::min<int64_t>(32, m - 32 * i), cols = std::min<int64_t>(32, n - 32 * j);
   store(scratch, rows, cols, c + 32 * i * ldc + 32 * j, ldc);
 }
@@ -174,16 +193,9 @@ void matmul_add(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int6
     for (int64_t i = 0; i < row_blocks; ++i)
       for (int64_t j = group; j < std::min(col_blocks, group + kColumnGroup); ++j) {
         float* block = c + 32 * i * ldc + 32 * j;
-        const int64_t stride = ldc * int64_t(sizeof(float));
-        _tile_loadd(0, block, stride);
-        _tile_loadd(1, block + 16, stride);
-        _tile_loadd(2, block + 16 * ldc, stride);
-        _tile_loadd(3, block + 16 * ldc + 16, stride);
+        load_accumulators(block, ldc);
         sum_block(packed_walk(a, b, i, j, k), k);
-        _tile_stored(0, block, stride);
-        _tile_stored(1, block + 16, stride);
-        _tile_stored(2, block + 16 * ldc, stride);
-        _tile_stored(3, block + 16 * ldc + 16, stride);
+        store_accumulators(block, ldc);
       }
   _tile_release();
 }
@@ -224,24 +236,14 @@ void shifted_matmul_add(const ShiftedProduct& p, int64_t first_block, int64_t la
       for (int64_t j = group; j < std::min(last_block, group + kColumnGroup); ++j)
         for (int64_t s = 0; s < p.count; ++s) {
           float* block = blocks + ((i * col_blocks + j) * p.count + s) * 1024;
-          if (accumulate) {
-            _tile_loadd(0, block, 128);
-            _tile_loadd(1, block + 16, 128);
-            _tile_loadd(2, block + 512, 128);
-            _tile_loadd(3, block + 512 + 16, 128);
-          } else {
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
-          }
+          if (accumulate)
+            load_accumulators(block, 32);
+          else
+            zero_accumulators();
           const uint16_t* a0 = p.a + 32 * i * p.lda + p.shifts[s];
           const uint16_t* b0 = p.b + 2 * j * p.panel_stride;
           sum_block({a0, a0 + 16 * p.lda, 1, p.lda, b0, b0 + p.panel_stride}, p.k);
-          _tile_stored(0, block, 128);
-          _tile_stored(1, block + 16, 128);
-          _tile_stored(2, block + 512, 128);
-          _tile_stored(3, block + 512 + 16, 128);
+          store_accumulators(block, 32);
         }
   _tile_release();
 }
