@@ -525,7 +525,8 @@ TEST_CASE("onednn.batch_norm_on_blocked_input") {
 // kernels run (batch_norm_nhwc_bf16.h; their ReLU mask has a layout of its own), elsewhere
 // oneDNN's. Either way the results are the reference's on the same bf16 values, to bf16's
 // rounding of y and dx. One case has a mean 40 standard deviations from 0 (the kernels take
-// both moments in one pass, about a shift), one 24 channels (not whole vectors: oneDNN's).
+// both moments in one pass, about a shift), one 24 channels (not whole vectors: oneDNN's), one
+// 80 channels over 324 rows (five vectors a row; more rows than one block of 256).
 TEST_CASE("onednn.batch_norm_nhwc_bf16") {
   struct Case {
     Shape shape;
@@ -536,7 +537,8 @@ TEST_CASE("onednn.batch_norm_nhwc_bf16") {
                                          {{3, 64, 9, 9}, 0.0, 1.0, false, true},
                                          {{2, 16, 1, 1}, -1.0, 1.0, true, false},
                                          {{8, 48, 4, 4}, 20.0, 0.5, true, true},
-                                         {{4, 24, 3, 3}, 0.0, 1.0, true, true}}) {
+                                         {{4, 24, 3, 3}, 0.0, 1.0, true, true},
+                                         {{4, 80, 9, 9}, 1.0, 3.0, true, true}}) {
     std::string shape = shape_str(c.shape);
     CAPTURE(shape);
     int64_t C = c.shape[1];
