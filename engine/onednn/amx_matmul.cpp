@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <initializer_list>
+#include <vector>
 
 namespace sg::onednn::amx {
 
@@ -42,10 +43,9 @@ inline uint16_t round_to_bf16(float f) {
   return uint16_t((u + 0x7fff + ((u >> 16) & 1)) >> 16);
 }
 
-// float32 rows of whole blocks go out with streaming stores: the products that write float32
-// write megabytes that the next step reads from memory anyway, and plain stores, which first
-// read each line in, take 1.4x as long (bench/amx_rates: 1.87 against 1.31 ms for
-// 1024 x 512 x 2304).
+// float32 rows of whole blocks go out with streaming stores: a float32 product writes
+// megabytes that its reader takes from memory anyway, and plain stores, which first read each
+// line in, take 1.4x as long (bench/amx_rates: 1.87 against 1.31 ms for 1024 x 512 x 2304).
 void store(const float* block, int64_t rows, int64_t cols, float* c, int64_t ldc) {
   const bool streaming = cols == 32 && reinterpret_cast<uintptr_t>(c) % 64 == 0 && ldc % 16 == 0;
   for (int64_t i = 0; i < rows; ++i)
@@ -183,6 +183,40 @@ void matmul(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t 
 void matmul(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t n, bfloat16* c,
             int64_t ldc) {
   product(a, b, m, k, n, c, ldc);
+}
+
+void matmul_oihw(const uint16_t* a, const uint16_t* b, int64_t K, int64_t k, int64_t channels,
+                 int64_t taps, float* out) {
+  const int64_t row_blocks = K / 32, channel_blocks = channels / 32;
+#pragma omp parallel
+  {
+    configure_tiles();
+    // The blocks of one channel range for every tap, so that each output channel's run of
+    // 32 * taps floats in OIHW is written whole, once (the product written as OHWI and turned
+    // into OIHW after went through memory twice more).
+    std::vector<float> taps_blocks(size_t(taps) * 1024);
+    const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
+    const bool by_rows = row_blocks >= threads;
+    const int64_t units = by_rows ? row_blocks : channel_blocks;
+    const int64_t first = units * t / threads, last = units * (t + 1) / threads;
+    const int64_t i0 = by_rows ? first : 0, i1 = by_rows ? last : row_blocks;
+    const int64_t c0 = by_rows ? 0 : first, c1 = by_rows ? channel_blocks : last;
+    for (int64_t cb = c0; cb < c1; ++cb)
+      for (int64_t i = i0; i < i1; ++i) {
+        for (int64_t tap = 0; tap < taps; ++tap) {
+          zero_accumulators();
+          sum_block(packed_walk(a, b, i, tap * channel_blocks + cb, k), k);
+          store_accumulators(taps_blocks.data() + tap * 1024, 32);
+        }
+        for (int64_t r = 0; r < 32; ++r) {
+          float* run = out + ((32 * i + r) * channels + 32 * cb) * taps;
+          for (int64_t c = 0; c < 32; ++c)
+            for (int64_t tap = 0; tap < taps; ++tap)
+              run[c * taps + tap] = taps_blocks[size_t(tap * 1024 + r * 32 + c)];
+        }
+      }
+    _tile_release();
+  }
 }
 
 void matmul_add(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t n, float* c,

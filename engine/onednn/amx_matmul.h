@@ -39,11 +39,20 @@ inline int64_t padded(int64_t m) { return (m + 31) / 32 * 32; }
 
 // C = A B for A packed as row tiles and B as column panels; rows i < m and columns c < n of C
 // are written, row-major with row stride ldc, as float32 or rounded to bf16 (nearest even).
-// k and n must be multiples of 32. Runs on the OpenMP threads.
+// k and n must be multiples of 32. Runs on the OpenMP threads. (The convolutions use the bf16
+// form; the float32 one is bench/amx_rates' counterpart of oneDNN's float32-output matmul.)
 void matmul(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t n, float* c,
             int64_t ldc);
 void matmul(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t n, bfloat16* c,
             int64_t ldc);
+
+// The weight gradient of a convolution as one product, written straight into OIHW: with A
+// [K, k] packed as row tiles and B [k, taps * channels] as column panels whose columns are
+// (tap, channel) pairs (im2col's order),
+//   out[(i * channels + c) * taps + t] = sum over q of A[i, q] B[q, t * channels + c]
+// in float32. K and channels multiples of 32, k a multiple of 32. Runs on the OpenMP threads.
+void matmul_oihw(const uint16_t* a, const uint16_t* b, int64_t K, int64_t k, int64_t channels,
+                 int64_t taps, float* out);
 
 // C += A B on the calling thread alone (for callers that share out the work themselves), C
 // float32 row-major with row stride ldc; m, k and n multiples of 32.

@@ -62,7 +62,9 @@ void oihw_from_ohwi_sums(const float* sums, int64_t count, const Shape& w_shape,
 }
 
 // dW = dY^T cols on AMX tiles for the whole batch at once: dY^T packed as row tiles, cols as
-// column panels, both padded to a multiple of 32 pixels with zeros.
+// column panels, both padded to a multiple of 32 pixels with zeros, the product written
+// straight into OIHW (amx::matmul_oihw; 512x512x3x3 at 4x4, batch 64: 3.05-3.17 ms against
+// 4.15-4.21 written as OHWI and turned into OIHW after).
 Tensor weight_grad_tiles_whole(const Tensor& diff_dst, const Tensor& src, const Shape& x_shape,
                                const Shape& ys, const Shape& w_shape, Conv2dOptions o) {
   const int64_t K = w_shape[0], row = w_shape[1] * w_shape[2] * w_shape[3];
@@ -74,11 +76,9 @@ Tensor weight_grad_tiles_whole(const Tensor& diff_dst, const Tensor& src, const 
   uint16_t* panels = im2col_scratch(size_t(padded_pixels) * size_t(row));
   im2col_nhwc_panels(static_cast<const uint16_t*>(src.raw_data()), x_shape, ys, w_shape[2],
                      w_shape[3], o, 0, pixels, panels);
-  thread_local ScratchBuffer ohwi_buffer;  // the fp32 gradient, 9.4 MB at 512x512x3x3
-  auto* ohwi = reinterpret_cast<float*>(ohwi_buffer.get(size_t(K) * size_t(row) * sizeof(float)));
-  amx::matmul(tiles, panels, K, padded_pixels, row, ohwi, row);
   Tensor dw = Tensor::empty(w_shape, DType::Float32);
-  oihw_from_ohwi_sums(ohwi, 1, w_shape, dw.data<float>());
+  amx::matmul_oihw(tiles, panels, K, padded_pixels, w_shape[1], w_shape[2] * w_shape[3],
+                   dw.data<float>());
   return dw;
 }
 

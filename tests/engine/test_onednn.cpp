@@ -243,6 +243,7 @@ TEST_CASE("onednn.conv2d_backward_weight_gemm") {
       {{2, 32, 8, 8}, {64, 32, 1, 1}, {2, 0}, false},    // 1x1 shortcut, stride 2
       {{1, 16, 16, 16}, {32, 16, 1, 1}, {1, 0}, false},  // 1x1 on a 16x16 output
       {{2, 256, 4, 4}, {32, 256, 3, 3}, {1, 1}, false},  // tiles: the whole batch at once
+      {{2, 256, 4, 4}, {64, 256, 3, 3}, {1, 1}, false},  // ... threads sharing out the rows
   };
   // On AMX tiles 3x3 gradients of 16x16 outputs take the product too, in chunks of 896 pixels
   // here (stride 2): two whole chunks, and a whole one and a padded one (980 pixels).
