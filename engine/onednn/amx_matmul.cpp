@@ -147,6 +147,21 @@ void block_product(const uint16_t* a, const uint16_t* b, int64_t i, int64_t j, i
   store(scratch, rows, cols, c + 32 * i * ldc + 32 * j, ldc);
 }
 
+// The calling thread's share of a grid of row blocks x column blocks: rows i0 .. i1 - 1 and
+// columns j0 .. j1 - 1. Threads share out the row blocks, or the column blocks when there
+// are fewer rows than threads.
+struct BlockShare {
+  int64_t i0, i1, j0, j1;
+};
+
+BlockShare thread_share(int64_t row_blocks, int64_t col_blocks) {
+  const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
+  const bool by_rows = row_blocks >= threads;
+  const int64_t units = by_rows ? row_blocks : col_blocks;
+  const int64_t first = units * t / threads, last = units * (t + 1) / threads;
+  return by_rows ? BlockShare{first, last, 0, col_blocks} : BlockShare{0, row_blocks, first, last};
+}
+
 template <typename Out>
 void product(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t n, Out* c,
              int64_t ldc) {
@@ -155,13 +170,7 @@ void product(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t
   {
     configure_tiles();
     alignas(64) float scratch[32 * 32];
-    // Threads share out the row blocks, or the column blocks when there are fewer rows.
-    const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
-    const bool by_rows = row_blocks >= threads;
-    const int64_t units = by_rows ? row_blocks : col_blocks;
-    const int64_t first = units * t / threads, last = units * (t + 1) / threads;
-    const int64_t i0 = by_rows ? first : 0, i1 = by_rows ? last : row_blocks;
-    const int64_t j0 = by_rows ? 0 : first, j1 = by_rows ? col_blocks : last;
+    const auto [i0, i1, j0, j1] = thread_share(row_blocks, col_blocks);
     for (int64_t group = j0; group < j1; group += kColumnGroup)
       for (int64_t i = i0; i < i1; ++i)
         for (int64_t j = group; j < std::min(j1, group + kColumnGroup); ++j)
@@ -195,12 +204,7 @@ void matmul_oihw(const uint16_t* a, const uint16_t* b, int64_t K, int64_t k, int
     // 32 * taps floats in OIHW is written whole, once (the product written as OHWI and turned
     // into OIHW after went through memory twice more).
     std::vector<float> taps_blocks(size_t(taps) * 1024);
-    const int64_t t = omp_get_thread_num(), threads = omp_get_num_threads();
-    const bool by_rows = row_blocks >= threads;
-    const int64_t units = by_rows ? row_blocks : channel_blocks;
-    const int64_t first = units * t / threads, last = units * (t + 1) / threads;
-    const int64_t i0 = by_rows ? first : 0, i1 = by_rows ? last : row_blocks;
-    const int64_t c0 = by_rows ? 0 : first, c1 = by_rows ? channel_blocks : last;
+    const auto [i0, i1, c0, c1] = thread_share(row_blocks, channel_blocks);
     for (int64_t cb = c0; cb < c1; ++cb)
       for (int64_t i = i0; i < i1; ++i) {
         for (int64_t tap = 0; tap < taps; ++tap) {
