@@ -194,16 +194,17 @@ void matmul(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t 
   product(a, b, m, k, n, c, ldc);
 }
 
-void matmul_oihw(const uint16_t* a, const uint16_t* b, int64_t K, int64_t k, int64_t channels,
-                 int64_t taps, float* out) {
-  const int64_t row_blocks = K / 32, channel_blocks = channels / 32;
+void matmul_oihw(const uint16_t* a, const uint16_t* b, int64_t out_channels, int64_t k,
+                 int64_t channels, int64_t taps, float* out) {
+  const int64_t row_blocks = out_channels / 32, channel_blocks = channels / 32;
 #pragma omp parallel
   {
     configure_tiles();
     // The blocks of one channel range for every tap, so that each output channel's run of
     // 32 * taps floats in OIHW is written whole, once (the product written as OHWI and turned
     // into OIHW after went through memory twice more).
-    std::vector<float> taps_blocks(size_t(taps) * 1024);
+    thread_local std::vector<float> taps_blocks;  // kept for the next call
+    taps_blocks.resize(size_t(taps) * 1024);
     const auto [i0, i1, c0, c1] = thread_share(row_blocks, channel_blocks);
     for (int64_t cb = c0; cb < c1; ++cb)
       for (int64_t i = i0; i < i1; ++i) {

@@ -47,12 +47,12 @@ void matmul(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t 
             int64_t ldc);
 
 // The weight gradient of a convolution as one product, written straight into OIHW: with A
-// [K, k] packed as row tiles and B [k, taps * channels] as column panels whose columns are
-// (tap, channel) pairs (im2col's order),
+// [out_channels, k] packed as row tiles and B [k, taps * channels] as column panels whose
+// columns are (tap, channel) pairs (im2col's order),
 //   out[(i * channels + c) * taps + t] = sum over q of A[i, q] B[q, t * channels + c]
-// in float32. K and channels multiples of 32, k a multiple of 32. Runs on the OpenMP threads.
-void matmul_oihw(const uint16_t* a, const uint16_t* b, int64_t K, int64_t k, int64_t channels,
-                 int64_t taps, float* out);
+// in float32. out_channels, channels and k multiples of 32. Runs on the OpenMP threads.
+void matmul_oihw(const uint16_t* a, const uint16_t* b, int64_t out_channels, int64_t k,
+                 int64_t channels, int64_t taps, float* out);
 
 // C += A B on the calling thread alone (for callers that share out the work themselves), C
 // float32 row-major with row stride ldc; m, k and n multiples of 32.
