@@ -81,6 +81,10 @@ Tensor masked_select(const Tensor& x, const Tensor& mask);
 Tensor matmul(const Tensor& a, const Tensor& b);
 // y = x W^T + b, with x [N, in], W [out, in], b [out] (optional).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+// The same with its three products (x W^T, dy W, dy^T x) in `products`, as PyTorch's autocast
+// runs Linear: for bf16, x, W and dy are rounded to bf16, each product sums in float32 and is
+// rounded to bf16; y and the gradients come back in x's and W's dtypes, the bias added after.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, DType products);
 
 // ---- convolution, normalisation, pooling -----------------------------------------------------
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),

@@ -271,9 +271,9 @@ double knn(SiameseNet& net, const ImageSet& train, const ImageSet& test, const C
 // keeps each effective rank and the largest 256 eigenvalues.
 void add_spectra(SiameseNet& net, const ImageSet& test, json& m) {
   Evaluating eval(net);
-  Tensor features =
-      net.backbone->features(eval_images(net, test, 0, std::min<int64_t>(512, test.size())));
-  Tensor z = (*net.projector)(features);
+  Tensor images = eval_images(net, test, 0, std::min<int64_t>(512, test.size()));
+  Tensor features = net.backbone->features(images);
+  Tensor z = net.projector->forward(features, images.dtype());
   for (auto [name, t] : {std::pair{"z", z}, std::pair{"feature", features}}) {
     Spectrum s = embedding_spectrum(t);
     s.eigenvalues.resize(std::min<size_t>(s.eigenvalues.size(), 256));

@@ -12,6 +12,10 @@ Linear::Linear(int64_t in, int64_t out, Generator& gen, bool with_bias) {
 
 Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
 
+Tensor Linear::forward(const Tensor& x, DType products) {
+  return linear(x, weight, bias, products);
+}
+
 Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, Generator& gen, int64_t stride,
                int64_t padding, bool with_bias)
     : options{stride, padding} {

@@ -11,6 +11,8 @@ class Linear : public Module {
   // PyTorch's default init: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias.
   Linear(int64_t in, int64_t out, Generator& gen, bool bias = true);
   Tensor forward(const Tensor& x) override;
+  // With its products in `products` (bf16: as PyTorch's autocast; autograd/ops.h, linear).
+  Tensor forward(const Tensor& x, DType products);
   Tensor weight, bias;
 };
 

@@ -19,11 +19,11 @@ Projector::Projector(int64_t in, int64_t hidden, int64_t dim, int layers, Genera
       register_module("bn" + n, std::make_shared<BatchNorm1d>(dim, 0.1, 1e-5, /*affine=*/false));
 }
 
-Tensor Projector::forward(const Tensor& x) {
+Tensor Projector::forward(const Tensor& x, DType products) {
   Tensor h = x;
   for (size_t k = 0; k < hidden_fc_.size(); ++k)
-    h = hidden_bn_[k]->forward_relu((*hidden_fc_[k])(h));
-  return (*out_bn_)((*out_fc_)(h));
+    h = hidden_bn_[k]->forward_relu(hidden_fc_[k]->forward(h, products));
+  return (*out_bn_)(out_fc_->forward(h, products));
 }
 
 Predictor::Predictor(int64_t dim, int64_t pred_dim, Generator& gen) {
@@ -32,7 +32,9 @@ Predictor::Predictor(int64_t dim, int64_t pred_dim, Generator& gen) {
   fc2 = register_module("fc2", std::make_shared<Linear>(pred_dim, dim, gen));
 }
 
-Tensor Predictor::forward(const Tensor& x) { return (*fc2)(bn1->forward_relu((*fc1)(x))); }
+Tensor Predictor::forward(const Tensor& x, DType products) {
+  return fc2->forward(bn1->forward_relu(fc1->forward(x, products)), products);
+}
 
 SiameseNet::SiameseNet(const SiameseOptions& options) : options_(options) {
   ResNetOptions o;

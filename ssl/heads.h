@@ -26,7 +26,9 @@ class Projector : public Module {
  public:
   // layers 2: in -> hidden -> dim; layers 3: in -> hidden -> hidden -> dim.
   Projector(int64_t in, int64_t hidden, int64_t dim, int layers, Generator& gen);
-  Tensor forward(const Tensor& x) override;
+  Tensor forward(const Tensor& x) override { return forward(x, x.dtype()); }
+  // Its Linear layers' products in `products`; BatchNorm and ReLU stay in x's dtype.
+  Tensor forward(const Tensor& x, DType products);
 
  private:
   std::vector<std::shared_ptr<Linear>> hidden_fc_;
@@ -38,7 +40,8 @@ class Projector : public Module {
 class Predictor : public Module {
  public:
   Predictor(int64_t dim, int64_t pred_dim, Generator& gen);
-  Tensor forward(const Tensor& x) override;
+  Tensor forward(const Tensor& x) override { return forward(x, x.dtype()); }
+  Tensor forward(const Tensor& x, DType products);  // as Projector's
 
  private:
   std::shared_ptr<Linear> fc1, fc2;
@@ -50,7 +53,11 @@ class SiameseNet : public Module {
  public:
   explicit SiameseNet(const SiameseOptions& options);
   Tensor forward(const Tensor& x) override { return encode(x); }
-  Tensor encode(const Tensor& x) { return (*projector)(backbone->features(x)); }  // z
+  // z. The backbone computes in the images' dtype and hands over float32 features; with bf16
+  // images the projector's products run in bf16 too (as PyTorch's autocast), the rest float32.
+  Tensor encode(const Tensor& x) { return projector->forward(backbone->features(x), x.dtype()); }
+  // p for projections z of images of dtype `images` (the predictor's products in that dtype).
+  Tensor predict(const Tensor& z, DType images) { return predictor->forward(z, images); }
   const SiameseOptions& options() const { return options_; }
   int64_t proj_hidden() const;  // the projector's hidden width, resolved
   std::shared_ptr<ResNet> backbone;

@@ -30,7 +30,8 @@ StepLoss SslStep::loss(const std::vector<Tensor>& views, Generator& pair_gen) {
 StepLoss SslStep::loss(const std::vector<Tensor>& views, const Tensor& pair_perm) {
   SG_CHECK(int(views.size()) == views_per_image(m_), m_.method, ": ", views.size(),
            " views per image, expected ", views_per_image(m_));
-  Head h = m_.predictor ? Head([this](const Tensor& z) { return (*net_.predictor)(z); })
+  DType images = views[0].dtype();
+  Head h = m_.predictor ? Head([this, images](const Tensor& z) { return net_.predict(z, images); })
                         : Head([](const Tensor& z) { return z; });
   std::vector<Tensor> z, t;  // online projections; targets (themselves, or the EMA network's)
   for (const Tensor& v : views) {

@@ -39,4 +39,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                 });
 }
 
+// Made of the ops above, so each rounding has its gradient rule: `to`'s backward rounds the
+// incoming dy to bf16 before the products and widens their results back.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, DType products) {
+  if (x.dtype() == products && weight.dtype() == products) return linear(x, weight, bias);
+  Tensor y = to(linear(to(x, products), to(weight, products)), x.dtype());
+  return bias.defined() ? add(y, bias) : y;
+}
+
 }  // namespace sg

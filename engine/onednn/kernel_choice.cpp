@@ -186,7 +186,11 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
       {"batch_norm(+relu), relu, add, pooling", "oneDNN, in the layout the convolution chose"},
       {"batch_norm(+relu) bf16 NHWC, training",
        c.batch_norm_nhwc ? "stopgrad AVX-512 BF16 kernels" : "as the row above"},
-      {"matmul", "oneDNN fp32"},
+      {"matmul fp32", "oneDNN fp32"},
+      {"matmul bf16 (the SSL heads' Linear layers with bf16 images)",
+       c.bf16_conv_via_fp32     ? "oneDNN fp32 on the bf16 operands, rounded to bf16"
+       : c.tier == CpuTier::Amx ? "oneDNN AMX bf16"
+                                : "oneDNN AVX-512 BF16"},
   };
 }
 

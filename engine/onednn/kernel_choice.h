@@ -24,7 +24,8 @@
 // convolution before them chose, on every tier, except bf16 BatchNorm(+ReLU) in training on the
 // amx tier: there the convolutions hand over NHWC, where oneDNN 2.6's BatchNorm runs 1.7-2.5x
 // slower than in its blocked layout, and ours (batch_norm_nhwc_bf16.h) runs near the blocked
-// one. matmul is oneDNN's fp32 matmul.
+// one. matmul is oneDNN's: fp32, and bf16 for the SSL heads' products with bf16 images (on
+// bf16 kernels where convolutions run them, else its fp32 kernel on the bf16 operands).
 //
 // Why AMX machines do not run our Winograd kernels: oneDNN's AMX convolutions are faster
 // there (forward 2.7, backward data 2.2 TFLOP/s on ResNet-18's 3x3 shapes on a 2-core Xeon

@@ -229,3 +229,30 @@ TEST_CASE("autograd.index_written_in_place_is_caught") {
   CHECK_THROWS_WITH_AS(backward(selected), doctest::Contains("saved by 'index_select'"), Error);
   CHECK_THROWS_WITH_AS(backward(gathered), doctest::Contains("saved by 'gather'"), Error);
 }
+
+// linear with bf16 products (PyTorch's autocast Linear, the SSL heads under --precision bf16):
+// y and each gradient bit for bit what the explicit roundings and bf16 products give, in
+// float32; the bias and its gradient as in float32.
+TEST_CASE("autograd.linear_with_bf16_products") {
+  namespace e = sg::engine;
+  Generator gen(5);
+  Tensor x = normal({6, 40}, 0, 1, gen).set_requires_grad(true);
+  Tensor w = normal({24, 40}, 0, 1, gen).set_requires_grad(true);
+  Tensor b = normal({24}, 0, 1, gen).set_requires_grad(true);
+  Tensor g = normal({6, 24}, 0, 1, gen);  // dy
+  Tensor y = linear(x, w, b, DType::BFloat16);
+  REQUIRE(y.dtype() == DType::Float32);
+  backward(sum(mul(y, g)));
+  auto bf = [](const Tensor& t) { return e::to(t, DType::BFloat16); };
+  auto f32 = [](const Tensor& t) { return e::to(t, DType::Float32); };
+  auto same = [](const Tensor& got, const Tensor& want) {
+    REQUIRE(got.dtype() == DType::Float32);
+    CHECK(e::to_strided(got).to_vector() == e::to_strided(want).to_vector());
+  };
+  same(y, e::add(f32(e::matmul(bf(x), e::transpose(bf(w), 0, 1))), b));
+  same(x.grad(), f32(e::matmul(bf(g), bf(w))));
+  same(w.grad(), f32(e::matmul(e::transpose(bf(g), 0, 1), bf(x))));
+  same(b.grad(), e::sum(g, {0}));
+  // Not what float32 products give: the roundings happened.
+  CHECK(e::to_strided(x.grad()).to_vector() != e::to_strided(e::matmul(g, w)).to_vector());
+}

@@ -712,6 +712,30 @@ TEST_CASE("onednn.matmul") {
   expect_close(fast().matmul(a3, b3), ref().matmul(a3, b3), 1e-5);
 }
 
+// bf16 products (the SSL heads under --precision bf16): float32 sums of bf16 operands, rounded
+// to bf16 once, as the reference kernel's double sums are. Runs on every tier: oneDNN's bf16
+// matmul where bf16 dot products are native, else its fp32 one on the same operands (CMake runs
+// this case under SG_BF16_CONV=native and fp32 too). Each element within one bf16 step of the
+// reference's, which rounds the exact sum: the two sums differ only in float32 rounding.
+TEST_CASE("onednn.matmul_bf16") {
+  auto bf = [](const Tensor& t) { return e::to(t, DType::BFloat16); };
+  Tensor a = bf(rnd({33, 70}, 1)), b = bf(rnd({70, 45}, 2));
+  Tensor at = e::transpose(bf(rnd({70, 33}, 3)), 0, 1);  // dy^T for a weight gradient
+  Tensor bt = e::transpose(bf(rnd({45, 70}, 4)), 0, 1);  // Linear's W^T
+  for (auto [x, y] : {std::pair{a, b}, std::pair{a, bt}, std::pair{at, b}, std::pair{at, bt}}) {
+    Tensor fast_out = fast().matmul(x, y), ref_out = ref().matmul(x, y);
+    REQUIRE(fast_out.dtype() == DType::BFloat16);
+    auto f = e::to_strided(e::to(fast_out, DType::Float32)).to_vector();
+    auto r = e::to_strided(e::to(ref_out, DType::Float32)).to_vector();
+    int exact = 0;
+    for (size_t i = 0; i < f.size(); ++i) {
+      CHECK(std::abs(f[i] - r[i]) <= std::ldexp(std::abs(r[i]), -7) + 1e-30);
+      exact += f[i] == r[i];
+    }
+    CHECK(exact >= int(f.size()) * 9 / 10);  // a step apart only where float32 rounding tips it
+  }
+}
+
 TEST_CASE("onednn.copy") {
   Tensor x = fast().conv2d_forward(rnd({2, 16, 5, 5}, 1), rnd({16, 16, 3, 3}, 2), Tensor(), {1, 1});
   Tensor plain = fast().to_strided(x);

@@ -152,6 +152,36 @@ TEST_CASE("ssl_step.gsg_predictor_sees_each_crop_whole") {
   CHECK(loss == doctest::Approx(expected / double(n)).epsilon(1e-10));
 }
 
+// With bf16 images (--precision bf16) the projector's and the predictor's products run in bf16,
+// as PyTorch's autocast runs Linear; the rest of the heads and the loss stay float32.
+TEST_CASE("ssl_step.bf16_images_run_the_heads_products_in_bf16") {
+  namespace e = sg::engine;
+  Generator gen(4);
+  SiameseNet net = tiny_net();
+  std::vector<Tensor> views;
+  for (int v = 0; v < 2; ++v)
+    views.push_back(e::to(normal({8, 3, 8, 8}, 0, 1, gen), DType::BFloat16));
+  MethodOptions m;
+  m.method = "simsiam";
+  double loss = SslStep(net, m).loss(views, gen).loss.item();
+
+  NoGradGuard no_grad;
+  auto values = [](const Tensor& t) { return e::to_strided(t).to_vector(); };
+  Tensor f[2], z[2];
+  for (int v = 0; v < 2; ++v) {
+    f[v] = net.backbone->features(views[size_t(v)]);
+    REQUIRE(f[v].dtype() == DType::Float32);
+    z[v] = net.projector->forward(f[v], DType::BFloat16);
+  }
+  Tensor z_f32_products = net.projector->forward(f[0], DType::Float32);
+  CHECK(values(net.encode(views[0])) == values(z[0]));
+  CHECK(values(z[0]) != values(z_f32_products));
+  Head bf16_predictor = [&](const Tensor& t) { return net.predictor->forward(t, DType::BFloat16); };
+  CHECK(loss == simsiam_loss(z[0], z[1], bf16_predictor).item());
+  Head f32_predictor = [&](const Tensor& t) { return net.predictor->forward(t, DType::Float32); };
+  CHECK(loss != simsiam_loss(z[0], z[1], f32_predictor).item());
+}
+
 TEST_CASE("ssl_step.gsg_views_set_the_encoder_passes") {
   Generator gen(2);
   auto conv_calls = [&](const std::string& method, int gsg_views) {
