@@ -42,6 +42,15 @@ dnnl::batch_normalization_forward::primitive_desc forward_pd(const memory::desc&
       default_attr(), cpu_engine());
 }
 
+// oneDNN 2.6 normalises a 2-D [N, C] tensor (the SSL heads' BatchNorm1d) with its generic
+// kernel, `ncsp_bnorm`, which walks each channel down its column; the same bytes described as
+// [N, C, 1, 1] in NHWC run its vectorised one.
+memory::desc norm_desc(const Tensor& x) {
+  if (x.dim() != 2) return desc_of(x);
+  return memory::desc({x.shape()[0], x.shape()[1], 1, 1}, data_type(x.dtype()),
+                      memory::format_tag::nhwc);
+}
+
 Tensor channel_vector(int64_t c) { return Tensor::empty({c}, DType::Float32); }
 
 // Our kernels' ReLU mask: a layout of its own, so that backward can tell it from oneDNN's
@@ -153,7 +162,7 @@ BatchNormForward OneDnnBackend::batch_norm_forward_train(const Tensor& x, const 
     update_running_stats(out, x.numel() / x.shape()[1], running_mean, running_var, momentum);
     return out;
   }
-  memory::desc d = desc_of(x);
+  memory::desc d = norm_desc(x);
   auto f = flags(gamma, beta, false, relu);
   const auto& p = cached_primitive(key("bn_fwd", d, f, eps), [&] {
     auto pd = forward_pd(d, f, eps, true);
@@ -161,7 +170,7 @@ BatchNormForward OneDnnBackend::batch_norm_forward_train(const Tensor& x, const 
   });
   int64_t C = x.shape()[1];
   BatchNormForward out{empty_same_layout(x), channel_vector(C), channel_vector(C), Tensor()};
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory_of(x)},
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory_of(x, d)},
                                        {DNNL_ARG_DST, memory_of(out.y, d)},
                                        {DNNL_ARG_MEAN, memory_of(out.save_mean)},
                                        {DNNL_ARG_VARIANCE, memory_of(out.save_var)}};
@@ -187,14 +196,14 @@ Tensor OneDnnBackend::batch_norm_forward_infer(const Tensor& x, const Tensor& ga
   if (emulate_bf16(x))
     return narrowed(
         batch_norm_forward_infer(widened(x), gamma, beta, running_mean, running_var, eps, relu));
-  memory::desc d = desc_of(x);
+  memory::desc d = norm_desc(x);
   auto f = flags(gamma, beta, true, relu);
   const auto& p = cached_primitive(key("bn_infer", d, f, eps), [&] {
     auto pd = forward_pd(d, f, eps, false);
     return CachedPrimitive{pd, dnnl::batch_normalization_forward(pd)};
   });
   Tensor y = empty_same_layout(x);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory_of(x)},
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory_of(x, d)},
                                        {DNNL_ARG_DST, memory_of(y, d)},
                                        {DNNL_ARG_MEAN, memory_of(running_mean)},
                                        {DNNL_ARG_VARIANCE, memory_of(running_var)}};
@@ -224,7 +233,7 @@ BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& grad_y, const Te
              shape_str(x.shape()), " is not NHWC bf16, but its ReLU mask is the NHWC kernels'");
     return nhwc_backward(grad_y, x, gamma, save_mean, save_var, eps, relu_mask);
   }
-  memory::desc d = desc_of(x);
+  memory::desc d = norm_desc(x);
   // Scale and shift go together in oneDNN's backward; an absent one is treated as present.
   auto f = flags(gamma, gamma, false, relu_mask.defined());
   const auto& p = cached_primitive(key("bn_bwd", d, f, eps), [&] {
@@ -234,11 +243,11 @@ BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& grad_y, const Te
         default_attr(), cpu_engine(), forward_pd(d, f, eps, true));
     return CachedPrimitive{pd, dnnl::batch_normalization_backward(pd)};
   });
-  Tensor g = in_layout(grad_y, d);
+  Tensor g = in_layout(grad_y, desc_of(x));  // x's bytes, which d describes
   int64_t C = x.shape()[1];
   BatchNormGrads out;
   out.dx = empty_same_layout(x);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory_of(x)},
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory_of(x, d)},
                                        {DNNL_ARG_DIFF_DST, memory_of(g, d)},
                                        {DNNL_ARG_MEAN, memory_of(save_mean)},
                                        {DNNL_ARG_VARIANCE, memory_of(save_var)},

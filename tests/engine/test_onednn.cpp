@@ -458,7 +458,7 @@ TEST_CASE("onednn.conv2d_gemm_weight_panels") {
 }
 
 TEST_CASE("onednn.batch_norm") {
-  for (Shape s : {Shape{4, 32, 6, 6}, Shape{3, 5, 4, 3}, Shape{16, 48}}) {
+  for (Shape s : {Shape{4, 32, 6, 6}, Shape{3, 5, 4, 3}, Shape{16, 48}, Shape{64, 2048}}) {
     std::string shape = shape_str(s);  // a named copy: clang 14 lambdas cannot capture bindings
     CAPTURE(shape);
     int64_t C = s[1];
@@ -489,23 +489,30 @@ TEST_CASE("onednn.batch_norm") {
 }
 
 TEST_CASE("onednn.batch_norm_relu") {
-  // Blocked input from a convolution, as in ResNet's conv -> BN -> ReLU.
-  Tensor x = fast().conv2d_forward(rnd({4, 16, 6, 6}, 1), rnd({32, 16, 3, 3}, 2), Tensor(), {1, 1});
-  Tensor xs = e::to_strided(x);
-  Tensor gamma = e::add(rnd({32}, 3), 1.0), beta = rnd({32}, 4);
-  auto f = fast().batch_norm_forward_train(x, gamma, beta, Tensor(), Tensor(), 0.1, 1e-5, true);
-  auto r = ref().batch_norm_forward_train(xs, gamma, beta, Tensor(), Tensor(), 0.1, 1e-5, true);
-  expect_close(f.y, r.y, 1e-5, "forward");
-  Tensor g = rnd(x.shape(), 5);
-  auto gf = fast().batch_norm_backward(g, x, gamma, f.save_mean, f.save_var, 1e-5, f.relu_mask);
-  auto gr = ref().batch_norm_backward(g, xs, gamma, r.save_mean, r.save_var, 1e-5, r.relu_mask);
-  expect_close(gf.dx, gr.dx, 1e-4, "dx");
-  expect_close(gf.dgamma, gr.dgamma, 1e-5, "dgamma");
-  expect_close(gf.dbeta, gr.dbeta, 1e-5, "dbeta");
-  Tensor rm = rnd({32}, 6), rv = e::add(e::abs(rnd({32}, 7)), 0.5);
-  expect_close(fast().batch_norm_forward_infer(x, gamma, beta, rm, rv, 1e-5, true),
-               ref().batch_norm_forward_infer(xs, gamma, beta, rm, rv, 1e-5, true), 1e-5,
-               "inference");
+  // Blocked input from a convolution, as in ResNet's conv -> BN -> ReLU; and [N, C], as in the
+  // SSL heads' Linear -> BatchNorm1d -> ReLU (C not a multiple of 16).
+  Tensor blocked =
+      fast().conv2d_forward(rnd({4, 16, 6, 6}, 1), rnd({32, 16, 3, 3}, 2), Tensor(), {1, 1});
+  for (const Tensor& x : {blocked, rnd({64, 40}, 8)}) {
+    std::string shape = shape_str(x.shape());
+    CAPTURE(shape);
+    int64_t C = x.shape()[1];
+    Tensor xs = e::to_strided(x);
+    Tensor gamma = e::add(rnd({C}, 3), 1.0), beta = rnd({C}, 4);
+    auto f = fast().batch_norm_forward_train(x, gamma, beta, Tensor(), Tensor(), 0.1, 1e-5, true);
+    auto r = ref().batch_norm_forward_train(xs, gamma, beta, Tensor(), Tensor(), 0.1, 1e-5, true);
+    expect_close(f.y, r.y, 1e-5, "forward");
+    Tensor g = rnd(x.shape(), 5);
+    auto gf = fast().batch_norm_backward(g, x, gamma, f.save_mean, f.save_var, 1e-5, f.relu_mask);
+    auto gr = ref().batch_norm_backward(g, xs, gamma, r.save_mean, r.save_var, 1e-5, r.relu_mask);
+    expect_close(gf.dx, gr.dx, 1e-4, "dx");
+    expect_close(gf.dgamma, gr.dgamma, 1e-5, "dgamma");
+    expect_close(gf.dbeta, gr.dbeta, 1e-5, "dbeta");
+    Tensor rm = rnd({C}, 6), rv = e::add(e::abs(rnd({C}, 7)), 0.5);
+    expect_close(fast().batch_norm_forward_infer(x, gamma, beta, rm, rv, 1e-5, true),
+                 ref().batch_norm_forward_infer(xs, gamma, beta, rm, rv, 1e-5, true), 1e-5,
+                 "inference");
+  }
 }
 
 TEST_CASE("onednn.batch_norm_on_blocked_input") {
