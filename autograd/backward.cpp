@@ -14,12 +14,17 @@ void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? engine:
 
 // Takes g by value so that a gradient nobody else holds can be adopted as it is.
 void accumulate_into_leaf(const Tensor& leaf, Tensor g) {
-  Tensor current = leaf.grad();
-  if (current.defined()) return leaf.set_grad(engine::add(current, g));
   // The gradient may alias a tensor the user still holds (or a saved one), so it is copied;
   // a fresh, compact one that only we reach is adopted instead (one whole copy of every
-  // parameter's gradient per step saved).
-  leaf.set_grad(g.is_sole_compact_owner() ? std::move(g) : engine::clone(g));
+  // parameter's gradient per step saved). A second one (a Siamese step's other view) is added
+  // into such a fresh one, which then replaces the sum so far: no third buffer is written.
+  bool ours = g.is_sole_compact_owner();
+  Tensor current = leaf.grad();
+  if (!current.defined()) return leaf.set_grad(ours ? std::move(g) : engine::clone(g));
+  if (!ours || g.dtype() != current.dtype() || g.device() != current.device())
+    return leaf.set_grad(engine::add(current, g));
+  engine::add_(g, current);
+  leaf.set_grad(std::move(g));
 }
 
 // Nodes reachable from root, each after every node that consumes its output.
