@@ -10,7 +10,14 @@ namespace sg {
 
 namespace {
 
-void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? engine::add(slot, g) : g; }
+// The gradient of one node's output so far: summed as the pieces arrive, or kept as pieces for
+// a node whose backward takes them (Node::backward_of_sum).
+void accumulate(std::vector<Tensor>& pieces, const Tensor& g, const Node& receiver) {
+  if (pieces.empty() || receiver.backward_of_sum)
+    pieces.push_back(g);
+  else
+    pieces[0] = engine::add(pieces[0], g);
+}
 
 // Takes g by value so that a gradient nobody else holds can be adopted as it is.
 void accumulate_into_leaf(const Tensor& leaf, Tensor g) {
@@ -91,20 +98,22 @@ void backward(const Tensor& root, const LeafReady& leaf_ready, const Tensor& gra
     for (const Edge& e : node->inputs)
       if (!e.node && e.needs_grad() && --leaf_uses[e.leaf.id()] == 0) leaf_ready(e.leaf);
   };
-  std::unordered_map<Node*, Tensor> grads{{root.grad_fn().get(), seed}};
+  std::unordered_map<Node*, std::vector<Tensor>> grads{{root.grad_fn().get(), {seed}}};
   for (Node* node : order) {
     SG_CHECK(!node->released, "backward through '", node->name,
              "' a second time: its saved tensors were freed by the first backward; pass "
              "retain_graph=true to the first call");
-    Tensor g = std::move(grads[node]);
+    std::vector<Tensor> pieces = std::move(grads[node]);
     grads.erase(node);
-    if (!g.defined()) {  // no path from root carried a gradient here
+    if (pieces.empty()) {  // no path from root carried a gradient here
       used_once_more(node);
       continue;
     }
     std::vector<bool> needs;
     for (const Edge& e : node->inputs) needs.push_back(e.needs_grad());
-    Grads input_grads = node->backward(g, needs);
+    Grads input_grads =
+        pieces.size() > 1 ? node->backward_of_sum(pieces, needs) : node->backward(pieces[0], needs);
+    pieces.clear();
     SG_CHECK(input_grads.size() == node->inputs.size(), "backward of '", node->name, "' returned ",
              input_grads.size(), " gradients for ", node->inputs.size(), " inputs");
     for (size_t i = 0; i < node->inputs.size(); ++i) {
@@ -114,13 +123,14 @@ void backward(const Tensor& root, const LeafReady& leaf_ready, const Tensor& gra
       SG_CHECK(gi.shape() == e.shape, "backward of '", node->name, "' gave input ", i,
                " a gradient of shape ", shape_str(gi.shape()), ", expected ", shape_str(e.shape));
       if (e.node)
-        accumulate(grads[e.node.get()], gi);
+        accumulate(grads[e.node.get()], gi, *e.node);
       else
         accumulate_into_leaf(e.leaf, std::move(gi));
     }
     used_once_more(node);
     if (!retain_graph) {
       node->backward = nullptr;
+      node->backward_of_sum = nullptr;
       node->released = true;
     }
   }

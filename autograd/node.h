@@ -29,6 +29,10 @@ class SavedTensor {
 using Grads = std::vector<Tensor>;
 // needs[i] says whether input i wants a gradient; the closure may leave the others undefined.
 using BackwardFn = std::function<Grads(const Tensor& grad_output, const std::vector<bool>& needs)>;
+// The same for an output gradient that arrived in pieces (one per consumer), given the pieces
+// instead of their sum, for an op that fuses the sum into its own backward.
+using BackwardOfSumFn =
+    std::function<Grads(const std::vector<Tensor>& pieces, const std::vector<bool>& needs)>;
 
 // Where one input's gradient goes: into the node that produced it, or into a leaf's .grad.
 struct Edge {
@@ -46,7 +50,8 @@ struct Node {
   std::string name;
   std::vector<Edge> inputs;
   BackwardFn backward;
-  bool released = false;  // saved tensors freed by a backward without retain_graph
+  BackwardOfSumFn backward_of_sum;  // optional (add_relu); without it the pieces are summed
+  bool released = false;            // saved tensors freed by a backward without retain_graph
 };
 
 // True when an op on these inputs must be recorded.

@@ -82,6 +82,10 @@ class Backend {
   virtual Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) = 0;
   virtual Tensor relu_forward(const Tensor& x) = 0;
   virtual Tensor relu_backward(const Tensor& grad_y, const Tensor& y) = 0;
+  // relu_backward(g1 + g2, y). This composition is the definition; a backend may fuse it.
+  virtual Tensor relu_backward_of_sum(const Tensor& g1, const Tensor& g2, const Tensor& y) {
+    return relu_backward(binary(BinaryOp::Add, g1, g2), y);
+  }
   // max(a + b, 0) for a and b of one shape (a residual block's join), in one pass where the
   // backend can; its gradient is relu_backward's, to a and b alike.
   virtual Tensor add_relu_forward(const Tensor& a, const Tensor& b) = 0;

@@ -204,6 +204,19 @@ Tensor relu_backward(const Tensor& grad_y, const Tensor& y) {
   return backend(y).relu_backward(readable(grad_y, OpFamily::Relu), readable(y, OpFamily::Relu));
 }
 
+Tensor relu_backward_of_sum(const Tensor& g1, const Tensor& g2, const Tensor& y) {
+  KernelTimer timer(OpKind::Elementwise);
+  SG_CHECK(g1.shape() == y.shape() && g2.shape() == y.shape(), "relu_backward_of_sum: gradients ",
+           shape_str(g1.shape()), " and ", shape_str(g2.shape()), " for an output of shape ",
+           shape_str(y.shape()));
+  check_same_dtype("relu_backward_of_sum", g1, y);
+  check_same_dtype("relu_backward_of_sum", g2, y);
+  check_same_device("relu_backward_of_sum", g1, y);
+  check_same_device("relu_backward_of_sum", g2, y);
+  return backend(y).relu_backward_of_sum(readable(g1, OpFamily::Relu), readable(g2, OpFamily::Relu),
+                                         readable(y, OpFamily::Relu));
+}
+
 Tensor add_relu_forward(const Tensor& a, const Tensor& b) {
   KernelTimer timer(OpKind::Elementwise);
   check_same_device("add_relu", a, b);

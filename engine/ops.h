@@ -62,6 +62,9 @@ Tensor clamp(const Tensor& x, double lo, double hi);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 Tensor relu_forward(const Tensor& x);
 Tensor relu_backward(const Tensor& grad_y, const Tensor& y);
+// relu_backward(add(g1, g2), y) bit for bit, in one pass where the backend can: the gradient of
+// a ReLU's output (a residual block's) that arrives from two consumers.
+Tensor relu_backward_of_sum(const Tensor& g1, const Tensor& g2, const Tensor& y);
 // max(a + b, 0), a and b of one shape: the bits of relu_forward(add(a, b)) in one pass.
 Tensor add_relu_forward(const Tensor& a, const Tensor& b);
 

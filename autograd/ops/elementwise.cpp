@@ -130,14 +130,26 @@ Tensor relu(const Tensor& x) {
 }
 
 // Forward: max(a + b, 0). Backward: the ReLU's gradient (where the output is positive), which
-// the sum hands to a and b alike.
+// the sum hands to a and b alike. A residual block's output feeds the next block's two branches,
+// so its gradient arrives in two pieces: they are summed inside the ReLU's backward, one pass
+// over the activations instead of two.
 Tensor add_relu(const Tensor& a, const Tensor& b) {
   Tensor y = e::add_relu_forward(a, b);
-  return record("add_relu", y, {a, b},
-                [sy = SavedTensor(y)](const Tensor& g, const std::vector<bool>& needs) {
-                  Tensor d = e::relu_backward(g, sy.get("add_relu"));
-                  return Grads{needs[0] ? d : Tensor(), needs[1] ? d : Tensor()};
-                });
+  SavedTensor sy(y);
+  auto both = [](const Tensor& d, const std::vector<bool>& needs) {
+    return Grads{needs[0] ? d : Tensor(), needs[1] ? d : Tensor()};
+  };
+  y = record("add_relu", y, {a, b}, [sy, both](const Tensor& g, const std::vector<bool>& needs) {
+    return both(e::relu_backward(g, sy.get("add_relu")), needs);
+  });
+  if (y.grad_fn())
+    y.grad_fn()->backward_of_sum = [sy, both](const std::vector<Tensor>& pieces,
+                                              const std::vector<bool>& needs) {
+      Tensor first = pieces[0];  // more than two pieces: all but the last summed first
+      for (size_t i = 1; i + 1 < pieces.size(); ++i) first = e::add(first, pieces[i]);
+      return both(e::relu_backward_of_sum(first, pieces.back(), sy.get("add_relu")), needs);
+    };
+  return y;
 }
 
 // The gradient goes to a where cond holds, to b elsewhere; cond gets none.

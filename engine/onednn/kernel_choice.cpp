@@ -184,6 +184,9 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
       {"conv2d fp32 3x3 stride 1", "oneDNN Winograd F(4x4,3x3) where it has one, else direct"},
       {"conv2d fp32 other shapes", "oneDNN direct"},
       {"batch_norm(+relu), relu, add, pooling", "oneDNN, in the layout the convolution chose"},
+      {"relu backward of a two-consumer gradient (residual block outputs)",
+       "stopgrad: the sum and the ReLU's mask in one pass (bf16: AVX-512 BF16 where the CPU has "
+       "it)"},
       {"batch_norm(+relu) bf16 NHWC, training",
        c.batch_norm_nhwc ? "stopgrad AVX-512 BF16 kernels" : "as the row above"},
       {"matmul fp32", "oneDNN fp32"},

@@ -19,6 +19,7 @@ class OneDnnBackend final : public ReferenceBackend {
   void binary_inplace(BinaryOp op, const Tensor& self, const Tensor& other) override;
   Tensor relu_forward(const Tensor& x) override;
   Tensor relu_backward(const Tensor& grad_y, const Tensor& y) override;
+  Tensor relu_backward_of_sum(const Tensor& g1, const Tensor& g2, const Tensor& y) override;
   Tensor add_relu_forward(const Tensor& a, const Tensor& b) override;
 
   Tensor matmul(const Tensor& a, const Tensor& b) override;

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "autograd/autograd.h"
+#include "engine/profile.h"
 #include "tests/helpers.h"
 
 using namespace sg;
@@ -255,4 +256,31 @@ TEST_CASE("autograd.linear_with_bf16_products") {
   same(b.grad(), e::sum(g, {0}));
   // Not what float32 products give: the roundings happened.
   CHECK(e::to_strided(x.grad()).to_vector() != e::to_strided(e::matmul(g, w)).to_vector());
+}
+
+// A residual block's output feeds the next block's two branches, so its gradient arrives in two
+// pieces; add_relu sums them inside its ReLU backward (engine relu_backward_of_sum): one
+// elementwise pass fewer than relu(add(a, b)) with the sum taken by the engine, same values.
+TEST_CASE("autograd.add_relu_sums_its_gradient_pieces_in_one_pass") {
+  namespace e = sg::engine;
+  Generator gen(9);
+  Tensor a0 = normal({4, 6}, 0, 1, gen), b0 = normal({4, 6}, 0, 1, gen);
+  Tensor c = normal({4, 6}, 0, 1, gen);
+  auto run = [&](bool fused, long* backward_calls) {
+    Tensor a = e::clone(a0).set_requires_grad(true), b = e::clone(b0).set_requires_grad(true);
+    Tensor y = fused ? add_relu(a, b) : relu(add(a, b));
+    Tensor loss = sum(add(mul(y, c), mul(y, y)));
+    Profile profile;
+    {
+      ProfileScope scope(profile);
+      backward(loss);
+    }
+    *backward_calls = profile.calls[size_t(OpKind::Elementwise)];
+    return std::pair{e::to_strided(a.grad()).to_vector(), e::to_strided(b.grad()).to_vector()};
+  };
+  long fused_calls = 0, plain_calls = 0;
+  auto fused = run(true, &fused_calls), plain = run(false, &plain_calls);
+  CHECK(fused.first == plain.first);
+  CHECK(fused.second == plain.second);
+  CHECK(fused_calls == plain_calls - 1);
 }

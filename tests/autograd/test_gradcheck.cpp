@@ -76,6 +76,20 @@ TEST_CASE("gradcheck.relu") {
 }
 TEST_CASE("gradcheck.add_relu") {
   expect_gradcheck([](In x) { return add_relu(x[0], x[1]); }, {rnd({3, 4}, 1), rnd({3, 4}, 2)});
+  // Its output read twice, as a residual block's by the next block's two branches: the two
+  // gradient pieces reach its backward_of_sum (three pieces: the first two summed before).
+  expect_gradcheck(
+      [](In x) {
+        Tensor y = add_relu(x[0], x[1]);
+        return y * x[2] + y;
+      },
+      {rnd({3, 4}, 1), rnd({3, 4}, 2), rnd({3, 4}, 3)});
+  expect_gradcheck(
+      [](In x) {
+        Tensor y = add_relu(x[0], x[1]);
+        return y * x[2] + y + y * y;
+      },
+      {rnd({3, 4}, 1), rnd({3, 4}, 2), rnd({3, 4}, 3)});
 }
 TEST_CASE("gradcheck.where") {
   Tensor cond = t64({1, 0, 1, 0, 0, 1}, {2, 3});

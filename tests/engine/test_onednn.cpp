@@ -743,6 +743,44 @@ TEST_CASE("onednn.matmul_bf16") {
   }
 }
 
+// relu_backward_of_sum in one pass: the bits of the composition it fuses (binary add, then
+// relu_backward) on every layout the step hands it: bf16 NHWC from an AMX convolution (on other
+// tiers the layout oneDNN picks there), float32 blocked and plain, a gradient in another layout
+// than y (reordered first), and padded blocks (the composition itself).
+TEST_CASE("onednn.relu_backward_of_sum") {
+  auto conv_out = [](DType dtype, int64_t c, uint64_t seed) {
+    Tensor x = e::to(rnd({4, 16, 6, 6}, seed), dtype),
+           w = e::to(rnd({c, 16, 3, 3}, seed + 1), dtype);
+    return fast().conv2d_forward(x, w, Tensor(), {1, 1});
+  };
+  struct Case {
+    const char* name;
+    Tensor g1, g2, y;
+  };
+  auto relu_of = [](const Tensor& t) { return fast().relu_forward(t); };
+  std::vector<Case> cases{
+      {"bf16, conv layout", conv_out(DType::BFloat16, 32, 1), conv_out(DType::BFloat16, 32, 3),
+       relu_of(conv_out(DType::BFloat16, 32, 5))},
+      {"fp32, conv layout", conv_out(DType::Float32, 32, 1), conv_out(DType::Float32, 32, 3),
+       relu_of(conv_out(DType::Float32, 32, 5))},
+      {"fp32, plain", rnd({5, 7, 3}, 1), rnd({5, 7, 3}, 2), relu_of(rnd({5, 7, 3}, 3))},
+      {"fp32, g1 plain, y blocked", e::to_strided(conv_out(DType::Float32, 32, 1)),
+       conv_out(DType::Float32, 32, 3), relu_of(conv_out(DType::Float32, 32, 5))},
+      {"fp32, padded blocks", conv_out(DType::Float32, 20, 1), conv_out(DType::Float32, 20, 3),
+       relu_of(conv_out(DType::Float32, 20, 5))}};
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    Tensor fused = fast().relu_backward_of_sum(c.g1, c.g2, c.y);
+    Tensor composed = fast().relu_backward(fast().binary(BinaryOp::Add, c.g1, c.g2), c.y);
+    CHECK(same_bits(fused, composed));
+    // And the reference's composition, in float32 on the same values.
+    auto plain32 = [](const Tensor& t) { return e::to(e::to_strided(t), DType::Float32); };
+    Tensor ref_out = ref().relu_backward(ref().binary(BinaryOp::Add, plain32(c.g1), plain32(c.g2)),
+                                         plain32(c.y));
+    expect_close(fused, ref_out, c.y.dtype() == DType::BFloat16 ? 1.0 / 128 : 0.0, c.name);
+  }
+}
+
 TEST_CASE("onednn.copy") {
   Tensor x = fast().conv2d_forward(rnd({2, 16, 5, 5}, 1), rnd({16, 16, 3, 3}, 2), Tensor(), {1, 1});
   Tensor plain = fast().to_strided(x);
