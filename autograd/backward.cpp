@@ -28,8 +28,7 @@ void accumulate_into_leaf(const Tensor& leaf, Tensor g) {
   bool ours = g.is_sole_compact_owner();
   Tensor current = leaf.grad();
   if (!current.defined()) return leaf.set_grad(ours ? std::move(g) : engine::clone(g));
-  if (!ours || g.dtype() != current.dtype() || g.device() != current.device())
-    return leaf.set_grad(engine::add(current, g));
+  if (!ours) return leaf.set_grad(engine::add(current, g));
   engine::add_(g, current);
   leaf.set_grad(std::move(g));
 }

@@ -53,8 +53,8 @@ std::string desc_key(const dnnl::memory::desc& desc);
 // op then computes what its bf16 kernel would -- bf16 operands, float32 arithmetic, a bf16
 // result -- by widening its bf16 operands with `converted` and narrowing what it returns.
 bool emulate_bf16(const Tensor& t);
-// The same for a bf16 convolution, which also runs the fp32 kernels where this CPU's bf16 dot
-// products are slower than its fp32 FMAs (or SG_BF16_CONV=fp32).
+// The same for a bf16 convolution or matmul, which also run the fp32 kernels where this CPU's
+// bf16 dot products are slower than its fp32 FMAs (or SG_BF16_CONV=fp32).
 bool bf16_conv_via_fp32(const Tensor& t);
 // t converted to `dtype` in the same physical layout (a blocked tensor stays blocked).
 Tensor converted(const Tensor& t, DType dtype);

@@ -82,6 +82,13 @@ bool flat_binary(BinaryOp op, float* out, const float* a, const float* b, bool b
   }
 }
 
+// b, of a's shape, in a's physical layout (a flat: contiguous or blocked without padding),
+// so that one flat loop pairs their elements; undefined where b is strided otherwise.
+Tensor in_flat_layout_of(const Tensor& a, const Tensor& b) {
+  if (a.is_contiguous()) return b.is_contiguous() ? b : Tensor();
+  return in_layout(b, desc_of(a));  // a blocked: reorder b into the same blocks
+}
+
 // b brought into a's physical layout when the two can be combined flat; undefined otherwise.
 Tensor flat_partner(const Tensor& a, const Tensor& b) {
   if (!is_f32(a) || !is_f32(b) || !flat(a)) return Tensor();
@@ -89,8 +96,7 @@ Tensor flat_partner(const Tensor& a, const Tensor& b) {
   // shape, not a's).
   if (b.is_strided() && b.numel() == 1 && b.dim() <= a.dim()) return b;
   if (b.shape() != a.shape()) return Tensor();
-  if (a.is_contiguous()) return b.is_contiguous() ? b : Tensor();
-  return in_layout(b, desc_of(a));  // a blocked: reorder b into the same blocks
+  return in_flat_layout_of(a, b);
 }
 
 const float* float_data(const Tensor& t) { return static_cast<const float*>(t.raw_data()); }
@@ -287,41 +293,37 @@ Tensor OneDnnBackend::relu_forward(const Tensor& x) {
 namespace {
 // Where y > 0, g1 + g2; else 0 (bf16: relu_backward_of_sum_bf16.h). Cloned per ISA as the
 // conversion loops (context.cpp), so that the compiler vectorises it.
-[[gnu::target_clones("avx512f", "avx2", "default")]] void relu_backward_of_sum_f32(
+[[gnu::target_clones("avx512f", "avx2", "default")]] void relu_backward_of_sum_f32_part(
     const float* g1, const float* g2, const float* y, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = y[i] > 0.f ? g1[i] + g2[i] : 0.f;
 }
 
-// g in y's physical layout, or undefined where a flat walk cannot pair them.
-Tensor flat_like(const Tensor& g, const Tensor& y) {
-  if (y.is_strided()) return y.is_contiguous() && g.is_contiguous() ? g : Tensor();
-  return g.is_strided() || desc_of(g) == desc_of(y) ? in_layout(g, desc_of(y)) : Tensor();
+void relu_backward_of_sum_f32(const float* g1, const float* g2, const float* y, float* out,
+                              int64_t n) {
+  parallel_for(n, [&](int64_t i, int64_t end) {
+    relu_backward_of_sum_f32_part(g1 + i, g2 + i, y + i, out + i, end - i);
+  });
 }
 }  // namespace
 
 // One pass over the three tensors instead of two passes (the sum, then the ReLU's backward):
 // a residual block's output gradient arrives from the next block's two branches.
 Tensor OneDnnBackend::relu_backward_of_sum(const Tensor& g1, const Tensor& g2, const Tensor& y) {
-  bool bf16 = y.dtype() == DType::BFloat16;
-  if (((bf16 && winograd_bf16::cpu_supports()) || is_f32(y)) && flat(y))
-    if (Tensor a = flat_like(g1, y), b = flat_like(g2, y); a.defined() && b.defined()) {
-      Tensor out = empty_same_layout(y);
-      int64_t n = flat_size(y);
-      // Through raw_data(): a, b, y and out may be blocked, where data<T>() refuses.
-      if (bf16) {
-        auto bits = [](const Tensor& t) { return static_cast<const uint16_t*>(t.raw_data()); };
-        relu_backward_of_sum_bf16(bits(a), bits(b), bits(y), static_cast<uint16_t*>(out.raw_data()),
-                                  n);
-      } else {
-        const float *pa = float_data(a), *pb = float_data(b), *py = float_data(y);
-        auto* po = static_cast<float*>(out.raw_data());
-        parallel_for(n, [&](int64_t i, int64_t end) {
-          relu_backward_of_sum_f32(pa + i, pb + i, py + i, po + i, end - i);
-        });
-      }
-      return out;
-    }
-  return Backend::relu_backward_of_sum(g1, g2, y);
+  const bool bf16 = y.dtype() == DType::BFloat16;
+  const bool ours = ((bf16 && winograd_bf16::cpu_supports()) || is_f32(y)) && flat(y);
+  Tensor a = ours ? in_flat_layout_of(y, g1) : Tensor();
+  Tensor b = a.defined() ? in_flat_layout_of(y, g2) : Tensor();
+  if (!b.defined()) return Backend::relu_backward_of_sum(g1, g2, y);
+  // Through raw_data(): a, b, y and out may be blocked, where data<T>() refuses.
+  Tensor out = empty_same_layout(y);
+  if (bf16) {
+    auto bits = [](const Tensor& t) { return static_cast<uint16_t*>(t.raw_data()); };
+    relu_backward_of_sum_bf16(bits(a), bits(b), bits(y), bits(out), flat_size(y));
+  } else {
+    relu_backward_of_sum_f32(float_data(a), float_data(b), float_data(y),
+                             static_cast<float*>(out.raw_data()), flat_size(y));
+  }
+  return out;
 }
 
 // One pass instead of two: bf16 through oneDNN's binary add with a ReLU post-op (float32 sum,

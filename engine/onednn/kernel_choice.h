@@ -98,7 +98,7 @@ struct KernelChoice {
   std::string isa;          // oneDNN's name for the ISA it dispatches to
   bool bf16_native;         // oneDNN has bf16 kernels for this ISA (BatchNorm, ReLU, ... run them)
   double bf16_dot_rate;     // as measured (0: not measured)
-  bool bf16_conv_via_fp32;  // bf16 convolutions run the fp32 kernels on bf16-rounded operands
+  bool bf16_conv_via_fp32;  // bf16 convolutions (and matmuls) run the fp32 kernels on bf16 operands
   bool winograd_bf16;       // our bf16 Winograd kernels run the stride-1 3x3 convolutions
   bool weight_grad_gemm;    // small-output bf16 weight gradients run im2col + AMX matmul
   bool conv_gemm;           // bf16 forward and backward data of 4x4, 512-channel layers too

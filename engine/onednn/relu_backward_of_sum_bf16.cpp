@@ -8,17 +8,12 @@
 namespace sg::onednn {
 
 namespace {
-// 16 elements from i (fewer at the end: `lanes` set), as the whole vectors compute them.
+// 16 elements (fewer at the end: only `lanes`).
 void sixteen(const uint16_t* g1, const uint16_t* g2, const uint16_t* y, uint16_t* out,
              __mmask16 lanes) {
-  auto load = [lanes](const uint16_t* p) {  // the masked forms: as in bf16_vectors.h
-    __m512i wide = _mm512_maskz_cvtepu16_epi32(0xffff, _mm256_maskz_loadu_epi16(lanes, p));
-    return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, wide, 16));
-  };
-  __m512 sum = _mm512_add_ps(load(g1), load(g2));
-  __mmask16 passed = _mm512_cmp_ps_mask(load(y), _mm512_setzero_ps(), _CMP_GT_OQ);
-  __m256i rounded = reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_maskz_mov_ps(passed, sum)));
-  _mm256_mask_storeu_epi16(out, lanes, rounded);
+  __m512 sum = _mm512_add_ps(load_bf16(g1, lanes), load_bf16(g2, lanes));
+  __mmask16 passed = _mm512_cmp_ps_mask(load_bf16(y, lanes), _mm512_setzero_ps(), _CMP_GT_OQ);
+  store_bf16(out, _mm512_maskz_mov_ps(passed, sum), lanes);
 }
 }  // namespace
 

@@ -154,19 +154,18 @@ Tensor ReferenceBackend::relu_forward(const Tensor& x) {
   });
 }
 
+Tensor ReferenceBackend::copy_as(const Tensor& t, DType dtype) {
+  Tensor out = Tensor::empty(t.shape(), dtype);
+  copy(out, t);
+  return out;
+}
+
 // The definition itself: the sum, then the ReLU. bf16 in float32 with one rounding at the end
 // (the values of rounding the sum first: the ReLU keeps or zeroes what it gets).
 Tensor ReferenceBackend::add_relu_forward(const Tensor& a, const Tensor& b) {
-  if (a.dtype() == DType::BFloat16) {
-    auto widened = [&](const Tensor& t) {
-      Tensor w = Tensor::empty(t.shape(), DType::Float32);
-      copy(w, t);
-      return w;
-    };
-    Tensor out = Tensor::empty(a.shape(), DType::BFloat16);
-    copy(out, add_relu_forward(widened(a), widened(b)));
-    return out;
-  }
+  if (a.dtype() == DType::BFloat16)
+    return copy_as(add_relu_forward(copy_as(a, DType::Float32), copy_as(b, DType::Float32)),
+                   DType::BFloat16);
   return relu_forward(binary(BinaryOp::Add, a, b));
 }
 

@@ -6,17 +6,8 @@ namespace sg {
 Tensor ReferenceBackend::matmul(const Tensor& a, const Tensor& b) {
   // bf16: the sums of the exact products of bf16 numbers, rounded to bf16 at the end (through
   // float32, as add_relu_forward).
-  if (a.dtype() == DType::BFloat16) {
-    auto widened = [&](const Tensor& t) {
-      Tensor w = Tensor::empty(t.shape(), DType::Float32);
-      copy(w, t);
-      return w;
-    };
-    Tensor sums = matmul(widened(a), widened(b));
-    Tensor out = Tensor::empty(sums.shape(), DType::BFloat16);
-    copy(out, sums);
-    return out;
-  }
+  if (a.dtype() == DType::BFloat16)
+    return copy_as(matmul(copy_as(a, DType::Float32), copy_as(b, DType::Float32)), DType::BFloat16);
   bool batched = a.dim() == 3;
   int64_t batch = batched ? a.shape()[0] : 1;
   int64_t m = a.shape()[a.dim() - 2], k = a.shape()[a.dim() - 1], n = b.shape()[b.dim() - 1];

@@ -62,6 +62,11 @@ class ReferenceBackend : public Backend {
   void sgd_update(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, double lr,
                   double momentum, double weight_decay, bool nesterov, double grad_scale) override;
   void ema_update(const Tensor& target, const Tensor& online, double tau) override;
+
+ protected:
+  // t copied into a new contiguous tensor of `dtype` (copy converts): the bf16 definitions
+  // compute in float32 on widened operands and round their result once with it.
+  Tensor copy_as(const Tensor& t, DType dtype);
 };
 
 }  // namespace sg
