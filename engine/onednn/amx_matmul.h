@@ -90,4 +90,26 @@ struct ShiftedProduct {
 void shifted_matmul_add(const ShiftedProduct& p, int64_t first_block, int64_t last_block,
                         bool accumulate, float* blocks);
 
+// A sum over taps of products of shifted rows, each row written to its own place:
+//   out[out_rows[q], c] = sum over taps t, q' < k of A[q + shifts[t], q'] B_t[q', c]
+// for each row q < m whose out_rows[q] is not negative, rounded to bf16 (row stride ldo). The
+// backward-data pass of a convolution on a padded pixel grid (conv2d_gemm.cpp): A holds dy, one
+// grid position per row (lda elements apart, readable at rows shifts[t] .. m - 1 + shifts[t]),
+// and B_t is block panel_taps[t] of a weight's column panels packed with rows (tap, q')
+// (pack_weight_panels with k rows per tap; panel_stride elements from one panel to the next).
+// m, k and n multiples of 32. Runs on the OpenMP threads.
+struct ShiftedRowsProduct {
+  const uint16_t* a;
+  int64_t lda;
+  const uint16_t* b;
+  int64_t panel_stride;
+  const int64_t* shifts;
+  const int64_t* panel_taps;
+  int64_t taps;
+  int64_t m, k, n;
+  const int64_t* out_rows;
+};
+
+void shifted_rows_matmul(const ShiftedRowsProduct& p, bfloat16* out, int64_t ldo);
+
 }  // namespace sg::onednn::amx

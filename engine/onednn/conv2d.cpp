@@ -107,9 +107,8 @@ const CachedPrimitive& forward_primitive(const ConvShapes& s) {
   });
 }
 
-bool use_conv_gemm(const Tensor& input, const Shape& w, const Shape& y, bool bias) {
-  return input.dtype() == DType::BFloat16 && !bias && kernel_choice().conv_gemm &&
-         conv2d_gemm_applies(w, y);
+bool may_use_conv_gemm(const Tensor& input, bool bias) {
+  return input.dtype() == DType::BFloat16 && !bias && kernel_choice().conv_gemm;
 }
 
 bool use_winograd_bf16(const Tensor& input, const Shape& w, Conv2dOptions o, bool bias) {
@@ -186,7 +185,8 @@ Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Ten
   if (use_winograd_bf16(x, w.shape(), o, bias.defined())) return winograd_bf16_conv(x, w, false);
   ConvShapes s{x.shape(), w.shape(),      engine::conv2d_output_shape(x.shape(), w.shape(), o),
                x.dtype(), bias.defined(), o};
-  if (use_conv_gemm(x, w.shape(), s.y, bias.defined())) return conv2d_forward_gemm(x, w, o);
+  if (may_use_conv_gemm(x, bias.defined()) && conv2d_gemm_applies(w.shape(), s.y))
+    return conv2d_forward_gemm(x, w, o);
   const auto& p = forward_primitive(s);
   Tensor src = in_layout(x, p.pd.src_desc());
   Tensor wts = cached_weights(w, p.pd.weights_desc());
@@ -207,7 +207,8 @@ Tensor OneDnnBackend::conv2d_backward_data(const Tensor& grad_y, const Tensor& w
         conv2d_backward_data(converted(grad_y, DType::Float32), bf16_rounded(w), x_shape, o),
         DType::BFloat16);
   if (use_winograd_bf16(grad_y, w.shape(), o, false)) return winograd_bf16_conv(grad_y, w, true);
-  if (use_conv_gemm(grad_y, w.shape(), grad_y.shape(), false))
+  if (may_use_conv_gemm(grad_y, false) &&
+      conv2d_gemm_backward_data_applies(w.shape(), grad_y.shape(), x_shape, o))
     return conv2d_backward_data_gemm(grad_y, w, x_shape, o);
   ConvShapes s{x_shape, w.shape(), grad_y.shape(), grad_y.dtype(), false, o};
   const auto& p = cached_primitive("conv_bwd_data|" + s.key(), [&] {

@@ -1,6 +1,8 @@
 #include "engine/onednn/conv2d_gemm.h"
 
 #include <algorithm>
+#include <optional>
+#include <vector>
 
 #include "engine/onednn/amx_matmul.h"
 #include "engine/onednn/context.h"
@@ -16,6 +18,11 @@ namespace {
 // Where the product wins (see the header): outputs up to 4x4 pixels, 512 channels or more.
 constexpr int64_t kMaxOutputPixels = 4 * 4;
 constexpr int64_t kMinChannels = 512;
+// ... and where backward data on the pixel grid does: stride 1 at 8x8 outputs, stride 2 at
+// 4x4 outputs and up; dy's grid has one zero row and column (a 3x3 kernel's reach).
+constexpr int64_t kSameSizeGridPixels = 8 * 8;
+constexpr int64_t kMinHalvingGridPixels = 4 * 4;
+constexpr int64_t kGridPad = 1;
 
 // A weight w [K, C, R, S] as the column panels amx::matmul takes for its right operand
 // (amx::pack_weight_panels; p = K for the forward product, p = C for backward data), cached
@@ -109,11 +116,103 @@ Tensor backward_data_col2im(const Tensor& grad_y, const Tensor& w, const Shape& 
   return converted(dx, DType::BFloat16);
 }
 
+// Backward data on the pixel grid of dy (im2col_nhwc.h), for a square kernel whose stride
+// divides the image: the input pixels of one phase, u = stride * a + pu (and v likewise), each
+// gather dy at a + (pu + pad - r) / stride through the taps r with pu + pad - r a multiple of
+// the stride, so with a fixed shift on the grid per tap. One shifted product per phase
+// (amx::shifted_rows_matmul): a stride-1 convolution has one phase and every tap; stride 2
+// has four, with 1, 2, 2 and 4 of a 3x3 kernel's taps. Against copying dy nine times into an
+// im2col matrix (or, strided, the float32 col2im), dy is copied once onto the grid and read in
+// place.
+struct GridPhase {
+  std::vector<int64_t> shifts, panel_taps;
+  int64_t row_phase, col_phase;
+};
+
+std::vector<GridPhase> grid_phases(int64_t R, Conv2dOptions o, const PixelGrid& grid) {
+  std::vector<GridPhase> phases;
+  // The offset along one axis from output a to the dy row tap r reads for input phase p, if
+  // that tap reads it at all.
+  auto offset = [&](int64_t p, int64_t r) -> std::optional<int64_t> {
+    const int64_t d = p + o.padding - r;
+    if (((d % o.stride) + o.stride) % o.stride != 0) return std::nullopt;
+    return d / o.stride;
+  };
+  for (int64_t pu = 0; pu < o.stride; ++pu)
+    for (int64_t pv = 0; pv < o.stride; ++pv) {
+      GridPhase phase{{}, {}, pu, pv};
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t s = 0; s < R; ++s) {
+          const auto di = offset(pu, r), dj = offset(pv, s);
+          if (!di || !dj) continue;
+          phase.shifts.push_back(*di * grid.row() + *dj);
+          phase.panel_taps.push_back(r * R + s);
+        }
+      phases.push_back(std::move(phase));
+    }
+  return phases;
+}
+
+Tensor backward_data_on_grid(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,
+                             Conv2dOptions o) {
+  const int64_t K = w.shape()[0], C = w.shape()[1], R = w.shape()[2];
+  const Shape& ys = grad_y.shape();
+  const int64_t H = x_shape[2], W = x_shape[3];
+  const PixelGrid grid{ys[0], ys[2], ys[3], kGridPad};
+  Tensor dy = in_layout(grad_y, nhwc_bf16(ys));
+  uint16_t* pixels = im2col_scratch(size_t(grid_pixels_size(K, grid)));
+  grid_pixels(static_cast<const uint16_t*>(dy.raw_data()), K, grid, pixels);
+  Tensor panels = weight_panels(w, 1);
+  Tensor dx = empty_like_desc(nhwc_bf16(x_shape), x_shape, DType::BFloat16);
+  std::vector<int64_t> out_rows(size_t(grid.padded_positions()));
+  const int64_t area = (grid.height + grid.pad) * grid.row();
+  for (const GridPhase& phase : grid_phases(R, o, grid)) {
+    for (int64_t q = 0; q < grid.padded_positions(); ++q) {
+      const int64_t n = q / area, a = q % area / grid.row(), b = q % grid.row();
+      const bool pixel = n < grid.images && a < grid.height && b < grid.width;
+      out_rows[size_t(q)] =
+          pixel ? (n * H + o.stride * a + phase.row_phase) * W + o.stride * b + phase.col_phase
+                : -1;
+    }
+    const amx::ShiftedRowsProduct product{pixels + grid.margin() * K,
+                                          K,
+                                          static_cast<const uint16_t*>(panels.raw_data()),
+                                          16 * R * R * K,
+                                          phase.shifts.data(),
+                                          phase.panel_taps.data(),
+                                          int64_t(phase.shifts.size()),
+                                          grid.padded_positions(),
+                                          K,
+                                          C,
+                                          out_rows.data()};
+    amx::shifted_rows_matmul(product, static_cast<bfloat16*>(dx.raw_data()), C);
+  }
+  return dx;
+}
+
+// Where the grid's backward data applies and wins (measured: see the header).
+bool grid_backward_data_applies(const Shape& w_shape, const Shape& y_shape, const Shape& x_shape,
+                                Conv2dOptions o) {
+  const int64_t R = w_shape[2], area = y_shape[2] * y_shape[3];
+  if (w_shape[3] != R || !amx::fits_conv_weight(w_shape)) return false;
+  if (x_shape[2] != o.stride * y_shape[2] || x_shape[3] != o.stride * y_shape[3]) return false;
+  const bool same_size = o.stride == 1 && R == 2 * o.padding + 1 && o.padding == kGridPad &&
+                         area == kSameSizeGridPixels;
+  const bool halving = o.stride == 2 && R == 3 && o.padding == 1 && area >= kMinHalvingGridPixels;
+  return same_size || halving;
+}
+
 }  // namespace
 
 bool conv2d_gemm_applies(const Shape& w_shape, const Shape& y_shape) {
   return y_shape[2] * y_shape[3] <= kMaxOutputPixels &&
          std::max(w_shape[0], w_shape[1]) >= kMinChannels;
+}
+
+bool conv2d_gemm_backward_data_applies(const Shape& w_shape, const Shape& y_shape,
+                                       const Shape& x_shape, Conv2dOptions o) {
+  return conv2d_gemm_applies(w_shape, y_shape) ||
+         grid_backward_data_applies(w_shape, y_shape, x_shape, o);
 }
 
 Tensor conv2d_forward_gemm(const Tensor& x, const Tensor& w, Conv2dOptions o) {
@@ -123,6 +222,8 @@ Tensor conv2d_forward_gemm(const Tensor& x, const Tensor& w, Conv2dOptions o) {
 
 Tensor conv2d_backward_data_gemm(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,
                                  Conv2dOptions o) {
+  if (grid_backward_data_applies(w.shape(), grad_y.shape(), x_shape, o))
+    return backward_data_on_grid(grad_y, w, x_shape, o);
   const int64_t R = w.shape()[2], S = w.shape()[3];
   // Padding R-1-pad on each side is one number for both only with square kernels, and must
   // not be negative.

@@ -16,6 +16,15 @@
 // Where both channel counts are multiples of 32 and the process may use AMX tiles
 // (kernel_choice().amx_matmul), the products run amx_matmul.h: im2col writes its row tiles and
 // the weight matrices are its column panels, again one cached reorder of w each.
+// With tiles, backward data also runs here for 3x3 kernels of stride 2 (and of stride 1 at
+// 8x8), on dy copied once onto a padded pixel grid (im2col_nhwc.h) and read in place by
+// shifted tile products, one per phase of the input pixels: oneDNN 2.6's AMX backward-data
+// kernel is slow at stride 2. Batch 64, 2 threads, ms per call, oneDNN -> grid:
+//   64 -> 128 channels, 32x32 -> 16x16: 3.15-3.23 -> 2.80-2.91
+//   128 -> 256, 16x16 -> 8x8:            2.82-2.84 -> 1.73-1.80
+//   256 -> 512, 8x8 -> 4x4 (col2im):     1.97-2.01 -> 1.55-1.58
+//   256 -> 256, stride 1 at 8x8:         2.33-2.37 -> 2.14
+// (at stride 1 the grid is no faster at 4x4 and 16x16, slower at 32x32).
 #include "engine/backend.h"
 #include "engine/tensor.h"
 
@@ -24,6 +33,10 @@ namespace sg::onednn {
 // Whether the products run the forward and backward-data passes of a convolution with weight
 // w_shape [K, C, R, S] and output y_shape [N, K, Ho, Wo], given that kernel_choice() allows it.
 bool conv2d_gemm_applies(const Shape& w_shape, const Shape& y_shape);
+// The same for the backward-data pass alone, which also runs the products where the pixel grid
+// makes them win (x_shape [N, C, H, W] the convolution's input).
+bool conv2d_gemm_backward_data_applies(const Shape& w_shape, const Shape& y_shape,
+                                       const Shape& x_shape, Conv2dOptions o);
 
 // bf16 y [N, K, Ho, Wo] (NHWC) of bf16 x [N, C, H, W] and weight w [K, C, R, S] (any dtype;
 // rounded to bf16 as every bf16 convolution does). No bias.

@@ -201,6 +201,23 @@ void grid_rows(const uint16_t* x, int64_t channels, const PixelGrid& g, uint16_t
   }
 }
 
+void grid_pixels(const uint16_t* x, int64_t channels, const PixelGrid& g, uint16_t* pixels) {
+  const int64_t C = channels, H = g.height, W = g.width;
+  const size_t pixel_bytes = size_t(C) * sizeof(uint16_t);
+  uint16_t* origin = pixels + g.margin() * C;  // position 0
+  std::memset(pixels, 0, size_t(g.margin()) * pixel_bytes);
+#pragma omp parallel for schedule(static)
+  for (int64_t nh = 0; nh < g.images * H; ++nh) {
+    const int64_t h = nh % H, q = g.position(nh / H, h, 0);
+    std::memcpy(origin + q * C, x + nh * W * C, size_t(W) * pixel_bytes);
+    // The zero columns after the row and, after an image's last row, the zero rows.
+    const int64_t zeros = g.pad + (h == H - 1 ? g.pad * g.row() : 0);
+    std::memset(origin + (q + W) * C, 0, size_t(zeros) * pixel_bytes);
+  }
+  const int64_t tail = g.padded_positions() - g.positions() + g.margin();
+  std::memset(origin + g.positions() * C, 0, size_t(tail) * pixel_bytes);
+}
+
 void grid_panels(const uint16_t* dy, int64_t channels, const PixelGrid& g, uint16_t* panels) {
   SG_CHECK(channels % 16 == 0, "grid_panels: ", channels, " channels, expected a multiple of 16");
   const int64_t area = (g.height + g.pad) * g.row();

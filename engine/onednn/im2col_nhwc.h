@@ -46,12 +46,14 @@ struct PixelGrid {
   int64_t positions() const { return position(images, 0, 0); }
   int64_t padded_positions() const { return (positions() + 31) / 32 * 32; }
   int64_t shift(int64_t r, int64_t s) const { return (r - pad) * row() + (s - pad); }
+  // The largest shift either way.
+  int64_t margin() const { return pad * row() + pad; }
   // Zeros before position 0 in grid_rows: the largest shift back, rounded up to 32.
-  int64_t front() const { return (pad * row() + pad + 31) / 32 * 32; }
+  int64_t front() const { return (margin() + 31) / 32 * 32; }
   // Elements from one channel to the next in grid_rows: both margins and the padded positions,
   // an odd number of 64-byte lines, so that the 16 rows of a tile fall in different L1 sets.
   int64_t channel_stride() const {
-    const int64_t lines = (front() + padded_positions() + pad * row() + pad + 31) / 32;
+    const int64_t lines = (front() + padded_positions() + margin() + 31) / 32;
     return (lines | 1) * 32;
   }
 };
@@ -60,6 +62,15 @@ struct PixelGrid {
 // c * channel_stride() + front() + q, zeros at the grid's padding, in the margins and past the
 // last position.
 void grid_rows(const uint16_t* x, int64_t channels, const PixelGrid& grid, uint16_t* rows);
+
+// x [N, H, W, C] (NHWC) on the grid pixel by pixel: the C channels of position q at
+// (margin() + q) * C, zeros at the grid's padding, in the margin before position 0 and for
+// margin() positions past padded_positions(); grid_pixels_size() elements in all. The rows that
+// amx::shifted_rows_matmul reads, shifted, for a convolution's backward-data pass.
+void grid_pixels(const uint16_t* x, int64_t channels, const PixelGrid& grid, uint16_t* pixels);
+inline int64_t grid_pixels_size(int64_t channels, const PixelGrid& g) {
+  return (g.margin() + g.padded_positions() + g.margin()) * channels;
+}
 
 // dy [N, H, W, K] (NHWC, K a multiple of 16) on the grid, packed as the right operand of
 // amx::matmul (column panels, padded_positions() rows, zeros at the padding).

@@ -71,6 +71,9 @@ TEST_CASE("kernel_choice.table_follows_the_isa") {
   auto tiles = o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0, true}, defaults);
   CHECK(tiles.amx_matmul);
   CHECK(o::kernel_table_text(tiles).find("stopgrad AMX tile product") != std::string::npos);
+  // ... and so does backward data on the pixel grid, which has no oneDNN form.
+  CHECK(o::kernel_table_text(tiles).find("shifted rows of dy") != std::string::npos);
+  CHECK(o::kernel_table_text(amx).find("shifted rows of dy") == std::string::npos);
   CHECK_FALSE(
       o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0, true}, {.amx_matmul = false})
           .amx_matmul);

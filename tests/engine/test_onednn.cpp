@@ -302,7 +302,7 @@ TEST_CASE("onednn.conv2d_gemm") {
       {{2, 512, 4, 4}, {512, 512, 3, 3}, {1, 1}, false},  // ResNet-18's last stage
       {{2, 512, 2, 3}, {64, 512, 3, 3}, {1, 1}, false},   // odd sizes, few outputs, edges
       {{2, 32, 4, 4}, {1024, 32, 1, 1}, {1, 0}, false},   // 1x1, wide output
-      {{2, 256, 8, 8}, {512, 256, 3, 3}, {2, 1}, false},  // stride 2 into 4x4 (col2im)
+      {{2, 256, 8, 8}, {512, 256, 3, 3}, {2, 1}, false},  // stride 2 into 4x4 (grid or col2im)
       {{2, 256, 7, 7}, {512, 256, 1, 1}, {2, 0}, false},  // 1x1 shortcut, stride 2, odd size
       // Channels that are not multiples of 32: oneDNN's matmul even where amx_matmul runs.
       {{2, 520, 4, 4}, {48, 520, 3, 3}, {1, 1}, false},
@@ -349,7 +349,8 @@ TEST_CASE("onednn.conv2d_gemm") {
   CHECK(same_bits(onednn::conv2d_backward_data_gemm(g, w, x.shape(), {1, 1}),
                   e::mul(e::to(dx1, DType::Float32), 2.0)));
   Tensor w2 = rnd({512, 256, 3, 3}, 4), g2 = e::to(rnd({2, 512, 4, 4}, 5), DType::BFloat16);
-  Tensor dx2 = onednn::conv2d_backward_data_gemm(g2, w2, {2, 256, 8, 8}, {2, 1});  // col2im
+  // On the grid with AMX tiles, else col2im.
+  Tensor dx2 = onednn::conv2d_backward_data_gemm(g2, w2, {2, 256, 8, 8}, {2, 1});
   e::mul_(w2, 2.0);
   CHECK(same_bits(onednn::conv2d_backward_data_gemm(g2, w2, {2, 256, 8, 8}, {2, 1}),
                   e::mul(e::to(dx2, DType::Float32), 2.0)));
@@ -357,6 +358,54 @@ TEST_CASE("onednn.conv2d_gemm") {
   // channels.
   CHECK_FALSE(onednn::conv2d_gemm_applies({512, 512, 3, 3}, {2, 512, 8, 8}));
   CHECK_FALSE(onednn::conv2d_gemm_applies({256, 256, 3, 3}, {2, 256, 4, 4}));
+}
+
+// Backward data on the pixel grid of dy (conv2d_gemm.cpp): a stride-1 3x3 convolution at 8x8
+// in one shifted product, stride-2 ones as four phases of the input pixels, each its own
+// subset of taps at its own shifts. Against the reference on the same bf16 operands, within
+// the bound of onednn.conv2d_gemm; a phase that read the wrong dy row or tap, or wrote to the
+// wrong input pixel, would be off by whole products.
+TEST_CASE("onednn.conv2d_backward_data_on_grid") {
+  if (!onednn::kernel_choice().amx_matmul) {
+    std::printf(
+        "SKIPPED: the grid products run on AMX tiles, which this CPU (or its kernel, or "
+        "SG_AMX_MATMUL=0) does not offer\n");
+    std::exit(77);
+  }
+  const bool dispatched = onednn::kernel_choice().conv_gemm;
+  std::vector<ConvCase> cases{
+      {{2, 256, 8, 8}, {256, 256, 3, 3}, {1, 1}, false},    // ResNet-18's third stage
+      {{2, 64, 32, 32}, {128, 64, 3, 3}, {2, 1}, false},    // its three stride-2 3x3 layers
+      {{2, 128, 16, 16}, {256, 128, 3, 3}, {2, 1}, false},  //
+      {{2, 256, 8, 8}, {512, 256, 3, 3}, {2, 1}, false},    //
+      {{3, 32, 12, 8}, {64, 32, 3, 3}, {2, 1}, false},      // three images, not square
+  };
+  uint64_t seed = 700;
+  auto rounded = [](const Tensor& t) { return e::to(e::to(t, DType::BFloat16), DType::Float32); };
+  for (const auto& c : cases) {
+    CAPTURE(shape_str(c.x));
+    CAPTURE(shape_str(c.w));
+    Shape ys = e::conv2d_output_shape(c.x, c.w, c.o);
+    REQUIRE(onednn::conv2d_gemm_backward_data_applies(c.w, ys, c.x, c.o));
+    Tensor w = rnd(c.w, ++seed), g = e::to(rnd(ys, ++seed), DType::BFloat16);
+    Tensor dx = onednn::conv2d_backward_data_gemm(g, w, c.x, c.o);
+    expect_close(e::to(dx, DType::Float32),
+                 ref().conv2d_backward_data(e::to(g, DType::Float32), rounded(w), c.x, c.o), 4.5e-3,
+                 "backward data");
+    Tensor blocked =
+        onednn::in_layout(g, dnnl::memory::desc(onednn::dims(ys), dnnl::memory::data_type::bf16,
+                                                dnnl::memory::format_tag::nChw16c));
+    CHECK(same_bits(onednn::conv2d_backward_data_gemm(blocked, w, c.x, c.o), dx));
+    if (dispatched) CHECK(same_bits(fast().conv2d_backward_data(g, w, c.x, c.o), dx));
+  }
+  // Where oneDNN's kernels are as fast or the grid does not fit: stride 1 above 8x8, a stride
+  // that does not divide the image, a 1x1 kernel.
+  CHECK_FALSE(onednn::conv2d_gemm_backward_data_applies({128, 128, 3, 3}, {2, 128, 16, 16},
+                                                        {2, 128, 16, 16}, {1, 1}));
+  CHECK_FALSE(onednn::conv2d_gemm_backward_data_applies({128, 64, 3, 3}, {2, 128, 5, 5},
+                                                        {2, 64, 9, 9}, {2, 1}));
+  CHECK_FALSE(onednn::conv2d_gemm_backward_data_applies({128, 64, 1, 1}, {2, 128, 16, 16},
+                                                        {2, 64, 32, 32}, {2, 0}));
 }
 
 // The AMX tile product against a double-precision sum, on operands packed by amx_matmul.h's
