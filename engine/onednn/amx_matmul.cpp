@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <initializer_list>
+#include <span>
 #include <vector>
 
 namespace sg::onednn::amx {
@@ -311,18 +312,19 @@ void shifted_rows_matmul(const ShiftedRowsProduct& p, bfloat16* out, int64_t ldo
     const auto [i0, i1, j0, j1] = thread_share(row_blocks, col_blocks);
     for (int64_t group = j0; group < j1; group += kColumnGroup)
       for (int64_t i = i0; i < i1; ++i)
-        for (int64_t j = group; j < std::min(j1, group + kColumnGroup); ++j) {
-          zero_accumulators();
-          for (int64_t t = 0; t < p.taps; ++t) {
-            const uint16_t* a0 = p.a + (32 * i + p.shifts[t]) * p.lda;
-            const uint16_t* b0 = p.b + 2 * j * p.panel_stride + p.panel_taps[t] * p.k * 16;
-            sum_block({a0, a0 + 16 * p.lda, 1, p.lda, b0, b0 + p.panel_stride}, p.k);
+        for (const ShiftedRowsPhase& f : std::span(p.phases, size_t(p.phase_count)))
+          for (int64_t j = group; j < std::min(j1, group + kColumnGroup); ++j) {
+            zero_accumulators();
+            for (int64_t t = 0; t < f.taps; ++t) {
+              const uint16_t* a0 = p.a + (32 * i + f.shifts[t]) * p.lda;
+              const uint16_t* b0 = p.b + 2 * j * p.panel_stride + f.panel_taps[t] * p.k * 16;
+              sum_block({a0, a0 + 16 * p.lda, 1, p.lda, b0, b0 + p.panel_stride}, p.k);
+            }
+            store_accumulators(scratch, 32);
+            for (int64_t r = 0; r < 32; ++r)
+              if (const int64_t to = f.out_rows[32 * i + r]; to >= 0)
+                store(scratch + r * 32, 1, 32, out + to * ldo + 32 * j, ldo);
           }
-          store_accumulators(scratch, 32);
-          for (int64_t r = 0; r < 32; ++r)
-            if (const int64_t to = p.out_rows[32 * i + r]; to >= 0)
-              store(scratch + r * 32, 1, 32, out + to * ldo + 32 * j, ldo);
-        }
     _tile_release();
   }
 }

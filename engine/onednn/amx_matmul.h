@@ -90,24 +90,32 @@ struct ShiftedProduct {
 void shifted_matmul_add(const ShiftedProduct& p, int64_t first_block, int64_t last_block,
                         bool accumulate, float* blocks);
 
-// A sum over taps of products of shifted rows, each row written to its own place:
-//   out[out_rows[q], c] = sum over taps t, q' < k of A[q + shifts[t], q'] B_t[q', c]
-// for each row q < m whose out_rows[q] is not negative, rounded to bf16 (row stride ldo). The
-// backward-data pass of a convolution on a padded pixel grid (conv2d_gemm.cpp): A holds dy, one
-// grid position per row (lda elements apart, readable at rows shifts[t] .. m - 1 + shifts[t]),
-// and B_t is block panel_taps[t] of a weight's column panels packed with rows (tap, q')
-// (pack_weight_panels with k rows per tap; panel_stride elements from one panel to the next).
-// m, k and n multiples of 32. Runs on the OpenMP threads.
+// Sums over taps of products of shifted rows, each row written to its own place: for each
+// phase f,
+//   out[out_rows_f[q], c] = sum over taps t of f, q' < k of A[q + shifts_f[t], q'] B_t[q', c]
+// for each row q < m whose out_rows_f[q] is not negative, rounded to bf16 (row stride ldo). The
+// backward-data pass of a convolution on a padded pixel grid (conv2d_gemm.cpp), one phase per
+// class of input pixels that read dy through the same taps: A holds dy, one grid position per
+// row (lda elements apart, readable at rows shifts[t] .. m - 1 + shifts[t]), and B_t is block
+// panel_taps[t] of a weight's column panels packed with rows (tap, q') (pack_weight_panels with
+// k rows per tap; panel_stride elements from one panel to the next). The phases of a block of
+// rows run one after another, so that the rows of A they share are read from cache. m, k and n
+// multiples of 32. Runs on the OpenMP threads.
+struct ShiftedRowsPhase {
+  const int64_t* shifts;
+  const int64_t* panel_taps;
+  int64_t taps;
+  const int64_t* out_rows;
+};
+
 struct ShiftedRowsProduct {
   const uint16_t* a;
   int64_t lda;
   const uint16_t* b;
   int64_t panel_stride;
-  const int64_t* shifts;
-  const int64_t* panel_taps;
-  int64_t taps;
+  const ShiftedRowsPhase* phases;
+  int64_t phase_count;
   int64_t m, k, n;
-  const int64_t* out_rows;
 };
 
 void shifted_rows_matmul(const ShiftedRowsProduct& p, bfloat16* out, int64_t ldo);

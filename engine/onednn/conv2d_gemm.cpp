@@ -125,12 +125,13 @@ Tensor backward_data_col2im(const Tensor& grad_y, const Tensor& w, const Shape& 
 // im2col matrix (or, strided, the float32 col2im), dy is copied once onto the grid and read in
 // place.
 struct GridPhase {
-  std::vector<int64_t> shifts, panel_taps;
-  int64_t row_phase, col_phase;
+  std::vector<int64_t> shifts, panel_taps, out_rows;
 };
 
-std::vector<GridPhase> grid_phases(int64_t R, Conv2dOptions o, const PixelGrid& grid) {
-  std::vector<GridPhase> phases;
+// The phases of backward data on the grid: for each, the taps that read its input pixels, their
+// shifts on the grid, and where each grid position's row goes in dx [N, H, W, C].
+std::vector<GridPhase> grid_phases(int64_t R, Conv2dOptions o, const PixelGrid& grid, int64_t H,
+                                   int64_t W) {
   // The offset along one axis from output a to the dy row tap r reads for input phase p, if
   // that tap reads it at all.
   auto offset = [&](int64_t p, int64_t r) -> std::optional<int64_t> {
@@ -138,9 +139,11 @@ std::vector<GridPhase> grid_phases(int64_t R, Conv2dOptions o, const PixelGrid& 
     if (((d % o.stride) + o.stride) % o.stride != 0) return std::nullopt;
     return d / o.stride;
   };
+  const int64_t area = (grid.height + grid.pad) * grid.row();
+  std::vector<GridPhase> phases;
   for (int64_t pu = 0; pu < o.stride; ++pu)
     for (int64_t pv = 0; pv < o.stride; ++pv) {
-      GridPhase phase{{}, {}, pu, pv};
+      GridPhase phase;
       for (int64_t r = 0; r < R; ++r)
         for (int64_t s = 0; s < R; ++s) {
           const auto di = offset(pu, r), dj = offset(pv, s);
@@ -148,6 +151,13 @@ std::vector<GridPhase> grid_phases(int64_t R, Conv2dOptions o, const PixelGrid& 
           phase.shifts.push_back(*di * grid.row() + *dj);
           phase.panel_taps.push_back(r * R + s);
         }
+      phase.out_rows.resize(size_t(grid.padded_positions()));
+      for (int64_t q = 0; q < grid.padded_positions(); ++q) {
+        const int64_t n = q / area, a = q % area / grid.row(), b = q % grid.row();
+        const bool pixel = n < grid.images && a < grid.height && b < grid.width;
+        phase.out_rows[size_t(q)] =
+            pixel ? (n * H + o.stride * a + pu) * W + o.stride * b + pv : -1;
+      }
       phases.push_back(std::move(phase));
     }
   return phases;
@@ -157,36 +167,27 @@ Tensor backward_data_on_grid(const Tensor& grad_y, const Tensor& w, const Shape&
                              Conv2dOptions o) {
   const int64_t K = w.shape()[0], C = w.shape()[1], R = w.shape()[2];
   const Shape& ys = grad_y.shape();
-  const int64_t H = x_shape[2], W = x_shape[3];
   const PixelGrid grid{ys[0], ys[2], ys[3], kGridPad};
   Tensor dy = in_layout(grad_y, nhwc_bf16(ys));
   uint16_t* pixels = im2col_scratch(size_t(grid_pixels_size(K, grid)));
   grid_pixels(static_cast<const uint16_t*>(dy.raw_data()), K, grid, pixels);
   Tensor panels = weight_panels(w, 1);
   Tensor dx = empty_like_desc(nhwc_bf16(x_shape), x_shape, DType::BFloat16);
-  std::vector<int64_t> out_rows(size_t(grid.padded_positions()));
-  const int64_t area = (grid.height + grid.pad) * grid.row();
-  for (const GridPhase& phase : grid_phases(R, o, grid)) {
-    for (int64_t q = 0; q < grid.padded_positions(); ++q) {
-      const int64_t n = q / area, a = q % area / grid.row(), b = q % grid.row();
-      const bool pixel = n < grid.images && a < grid.height && b < grid.width;
-      out_rows[size_t(q)] =
-          pixel ? (n * H + o.stride * a + phase.row_phase) * W + o.stride * b + phase.col_phase
-                : -1;
-    }
-    const amx::ShiftedRowsProduct product{pixels + grid.margin() * K,
-                                          K,
-                                          static_cast<const uint16_t*>(panels.raw_data()),
-                                          16 * R * R * K,
-                                          phase.shifts.data(),
-                                          phase.panel_taps.data(),
-                                          int64_t(phase.shifts.size()),
-                                          grid.padded_positions(),
-                                          K,
-                                          C,
-                                          out_rows.data()};
-    amx::shifted_rows_matmul(product, static_cast<bfloat16*>(dx.raw_data()), C);
-  }
+  const std::vector<GridPhase> phases = grid_phases(R, o, grid, x_shape[2], x_shape[3]);
+  std::vector<amx::ShiftedRowsPhase> views;
+  for (const GridPhase& f : phases)
+    views.push_back(
+        {f.shifts.data(), f.panel_taps.data(), int64_t(f.shifts.size()), f.out_rows.data()});
+  const amx::ShiftedRowsProduct product{pixels + grid.margin() * K,
+                                        K,
+                                        static_cast<const uint16_t*>(panels.raw_data()),
+                                        16 * R * R * K,
+                                        views.data(),
+                                        int64_t(views.size()),
+                                        grid.padded_positions(),
+                                        K,
+                                        C};
+  amx::shifted_rows_matmul(product, static_cast<bfloat16*>(dx.raw_data()), C);
   return dx;
 }
 
