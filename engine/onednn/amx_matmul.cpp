@@ -166,10 +166,12 @@ BlockShare thread_share(int64_t row_blocks, int64_t col_blocks) {
   return by_rows ? BlockShare{first, last, 0, col_blocks} : BlockShare{0, row_blocks, first, last};
 }
 
-template <typename Out>
-void product(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t n, Out* c,
-             int64_t ldc) {
-  const int64_t row_blocks = padded(m) / 32, col_blocks = n / 32;
+// On the OpenMP threads, with tiles configured: body(i, j0, j1, scratch) for each row block i
+// of the calling thread's share and each group j0 .. j1 - 1 of up to kColumnGroup of its column
+// blocks, groups outside (so that a group's B panels stay in L2 while the rows go by); scratch
+// is a thread's 32x32 float32 block.
+template <typename Body>
+void for_blocks_in_column_groups(int64_t row_blocks, int64_t col_blocks, Body body) {
 #pragma omp parallel
   {
     configure_tiles();
@@ -177,11 +179,20 @@ void product(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t
     const auto [i0, i1, j0, j1] = thread_share(row_blocks, col_blocks);
     for (int64_t group = j0; group < j1; group += kColumnGroup)
       for (int64_t i = i0; i < i1; ++i)
-        for (int64_t j = group; j < std::min(j1, group + kColumnGroup); ++j)
-          block_product(a, b, i, j, m, k, n, c, ldc, scratch);
-    _mm_sfence();  // the streaming stores visible before the threads join
+        body(i, group, std::min(j1, group + kColumnGroup), static_cast<float*>(scratch));
+    _mm_sfence();  // streaming stores visible before the threads join
     _tile_release();
   }
+}
+
+template <typename Out>
+void product(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t n, Out* c,
+             int64_t ldc) {
+  for_blocks_in_column_groups(padded(m) / 32, n / 32,
+                              [&](int64_t i, int64_t j0, int64_t j1, float* scratch) {
+                                for (int64_t j = j0; j < j1; ++j)
+                                  block_product(a, b, i, j, m, k, n, c, ldc, scratch);
+                              });
 }
 
 }  // namespace
@@ -304,16 +315,11 @@ void shifted_matmul_add(const ShiftedProduct& p, int64_t first_block, int64_t la
 }
 
 void shifted_rows_matmul(const ShiftedRowsProduct& p, bfloat16* out, int64_t ldo) {
-  const int64_t row_blocks = p.m / 32, col_blocks = p.n / 32;
-#pragma omp parallel
-  {
-    configure_tiles();
-    alignas(64) float scratch[32 * 32];
-    const auto [i0, i1, j0, j1] = thread_share(row_blocks, col_blocks);
-    for (int64_t group = j0; group < j1; group += kColumnGroup)
-      for (int64_t i = i0; i < i1; ++i)
-        for (const ShiftedRowsPhase& f : std::span(p.phases, size_t(p.phase_count)))
-          for (int64_t j = group; j < std::min(j1, group + kColumnGroup); ++j) {
+  const std::span phases(p.phases, size_t(p.phase_count));
+  for_blocks_in_column_groups(
+      p.m / 32, p.n / 32, [&](int64_t i, int64_t j0, int64_t j1, float* scratch) {
+        for (const ShiftedRowsPhase& f : phases)
+          for (int64_t j = j0; j < j1; ++j) {
             zero_accumulators();
             for (int64_t t = 0; t < f.taps; ++t) {
               const uint16_t* a0 = p.a + (32 * i + f.shifts[t]) * p.lda;
@@ -325,8 +331,7 @@ void shifted_rows_matmul(const ShiftedRowsProduct& p, bfloat16* out, int64_t ldo
               if (const int64_t to = f.out_rows[32 * i + r]; to >= 0)
                 store(scratch + r * 32, 1, 32, out + to * ldo + 32 * j, ldo);
           }
-    _tile_release();
-  }
+      });
 }
 
 }  // namespace sg::onednn::amx
