@@ -139,7 +139,6 @@ std::vector<GridPhase> grid_phases(int64_t R, Conv2dOptions o, const PixelGrid& 
     if (((d % o.stride) + o.stride) % o.stride != 0) return std::nullopt;
     return d / o.stride;
   };
-  const int64_t area = (grid.height + grid.pad) * grid.row();
   std::vector<GridPhase> phases;
   for (int64_t pu = 0; pu < o.stride; ++pu)
     for (int64_t pv = 0; pv < o.stride; ++pv) {
@@ -151,13 +150,15 @@ std::vector<GridPhase> grid_phases(int64_t R, Conv2dOptions o, const PixelGrid& 
           phase.shifts.push_back(*di * grid.row() + *dj);
           phase.panel_taps.push_back(r * R + s);
         }
-      phase.out_rows.resize(size_t(grid.padded_positions()));
-      for (int64_t q = 0; q < grid.padded_positions(); ++q) {
-        const int64_t n = q / area, a = q % area / grid.row(), b = q % grid.row();
-        const bool pixel = n < grid.images && a < grid.height && b < grid.width;
-        phase.out_rows[size_t(q)] =
-            pixel ? (n * H + o.stride * a + pu) * W + o.stride * b + pv : -1;
-      }
+      // Position by position, in the grid's order: the pixel (n, a, b) of dy's grid, or
+      // padding (dropped).
+      phase.out_rows.assign(size_t(grid.padded_positions()), -1);
+      int64_t q = 0;
+      for (int64_t n = 0; n < grid.images; ++n)
+        for (int64_t a = 0; a < grid.height + grid.pad; ++a)
+          for (int64_t b = 0; b < grid.row(); ++b, ++q)
+            if (a < grid.height && b < grid.width)
+              phase.out_rows[size_t(q)] = (n * H + o.stride * a + pu) * W + o.stride * b + pv;
       phases.push_back(std::move(phase));
     }
   return phases;
