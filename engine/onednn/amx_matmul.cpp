@@ -220,6 +220,12 @@ void matmul_oihw(const uint16_t* a, const uint16_t* b, int64_t out_channels, int
     // into OIHW after went through memory twice more).
     thread_local std::vector<float> taps_blocks;  // kept for the next call
     taps_blocks.resize(size_t(taps) * 1024);
+    // The run's 32 * taps floats, 16 at a time, gathered from the blocks: float e of the run is
+    // channel e / taps of tap e % taps (512x512x3x3 at 4x4, batch 64: 3.39-3.54 -> 3.16-3.26 ms
+    // a call against the element-by-element copy).
+    std::vector<int32_t> sources(size_t(32 * taps));
+    for (int64_t e = 0; e < 32 * taps; ++e)
+      sources[size_t(e)] = int32_t(e % taps * 1024 + e / taps);
     const auto [i0, i1, c0, c1] = thread_share(row_blocks, channel_blocks);
     for (int64_t cb = c0; cb < c1; ++cb)
       for (int64_t i = i0; i < i1; ++i) {
@@ -230,9 +236,12 @@ void matmul_oihw(const uint16_t* a, const uint16_t* b, int64_t out_channels, int
         }
         for (int64_t r = 0; r < 32; ++r) {
           float* run = out + ((32 * i + r) * channels + 32 * cb) * taps;
-          for (int64_t c = 0; c < 32; ++c)
-            for (int64_t tap = 0; tap < taps; ++tap)
-              run[c * taps + tap] = taps_blocks[size_t(tap * 1024 + r * 32 + c)];
+          const float* row = taps_blocks.data() + r * 32;
+          for (int64_t v = 0; v < 2 * taps; ++v)
+            _mm512_storeu_ps(
+                run + 16 * v,
+                _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xffff,
+                                         _mm512_loadu_si512(&sources[size_t(16 * v)]), row, 4));
         }
       }
     _tile_release();
