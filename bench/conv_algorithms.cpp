@@ -16,6 +16,7 @@
 
 #include "engine/onednn/context.h"
 #include "engine/onednn/conv2d_winograd_bf16.h"
+#include "engine/onednn/kernel_choice.h"
 
 using namespace dnnl;
 
@@ -40,7 +41,7 @@ double time_ms(F run) {
 // Our kernel on the same shape (data values do not matter for its speed).
 void time_winograd_bf16(int C, int H) {
   namespace wb = sg::onednn::winograd_bf16;
-  if (!wb::cpu_supports()) {
+  if (!sg::onednn::avx512_bf16_usable()) {
     std::printf("%3dx%-2dx%-2d  %-16s  not available (no AVX-512 BF16)\n", C, H, H,
                 "bf16 winograd");
     return;

@@ -8,7 +8,7 @@
 //
 // The ReLU mask is ours (one bit per element, 16 channels to a uint16), not oneDNN's workspace:
 // forward_train writes it and only backward reads it (batch_norm.cpp keeps the two paired).
-// Compiled for AVX-512 BF16; callers check cpu_supports() (the amx tier implies it).
+// Compiled for AVX-512 BF16; callers check onednn::avx512_bf16_usable() (the amx tier implies it).
 #include <cstdint>
 
 namespace sg::batch_norm_nhwc_bf16 {

@@ -6,7 +6,7 @@
 #include <immintrin.h>
 #include <time.h>
 
-#include "engine/onednn/conv2d_winograd_bf16.h"
+#include "engine/onednn/kernel_choice.h"
 
 namespace sg::onednn {
 
@@ -62,7 +62,7 @@ double time_dot(float* sink) {
 }  // namespace
 
 double bf16_dot_rate_vs_fp32_fma() {
-  if (!winograd_bf16::cpu_supports()) return 0;
+  if (!avx512_bf16_usable()) return 0;
   // Alternating rounds, the fastest of each: a neighbour's burst or a frequency change hits
   // both sides, and the first rounds warm the 512-bit units up.
   float sums = 0;

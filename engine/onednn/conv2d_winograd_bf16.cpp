@@ -3,7 +3,7 @@
 // This file alone is compiled with AVX-512 BF16 enabled (engine/CMakeLists.txt), so it uses
 // raw pointers and no C++ library templates: an inline function instantiated here could
 // otherwise be picked by the linker for code that runs on CPUs without these instructions.
-// Callers check cpu_supports() first (defined in conv2d.cpp, compiled for any x86-64).
+// Callers check avx512_bf16_usable() first (kernel_choice.h).
 //
 // With d a 4x4 input tile and g a 3x3 kernel (Lavin & Gray, 2015):
 //   V = Bt d B, U = G g Gt, output tile Y = At (sum over input channels of U * V) A

@@ -14,9 +14,6 @@
 
 namespace sg::onednn::winograd_bf16 {
 
-// Whether this CPU executes the kernel (AVX-512 with BF16 dot products).
-bool cpu_supports();
-
 // Channels of both sides must fill whole nChw16c blocks.
 inline bool applies(int64_t in_channels, int64_t out_channels, int64_t kh, int64_t kw,
                     int64_t stride, int64_t padding) {

@@ -8,7 +8,7 @@
 #include <optional>
 
 #include "engine/onednn/context.h"
-#include "engine/onednn/conv2d_winograd_bf16.h"
+#include "engine/onednn/kernel_choice.h"
 #include "engine/onednn/onednn_backend.h"
 #include "engine/onednn/relu_backward_of_sum_bf16.h"
 #include "engine/parallel.h"
@@ -310,7 +310,7 @@ void relu_backward_of_sum_f32(const float* g1, const float* g2, const float* y, 
 // a residual block's output gradient arrives from the next block's two branches.
 Tensor OneDnnBackend::relu_backward_of_sum(const Tensor& g1, const Tensor& g2, const Tensor& y) {
   const bool bf16 = y.dtype() == DType::BFloat16;
-  const bool ours = ((bf16 && winograd_bf16::cpu_supports()) || is_f32(y)) && flat(y);
+  const bool ours = ((bf16 && avx512_bf16_usable()) || is_f32(y)) && flat(y);
   Tensor a = ours ? in_flat_layout_of(y, g1) : Tensor();
   Tensor b = a.defined() ? in_flat_layout_of(y, g2) : Tensor();
   if (!b.defined()) return Backend::relu_backward_of_sum(g1, g2, y);

@@ -62,8 +62,8 @@ bool slow_bf16_dots(double rate) { return rate > 0 && rate < kBf16DotRateThresho
 
 }  // namespace
 
-// Here, not in conv2d_winograd_bf16.cpp: that file is compiled for AVX-512 BF16 CPUs only.
-bool winograd_bf16::cpu_supports() {
+// Here, not in the files it guards: they are compiled for AVX-512 BF16 CPUs only.
+bool avx512_bf16_usable() {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512bf16");
 }
@@ -120,8 +120,7 @@ const KernelChoice& kernel_choice() {
     // Asked only where oneDNN dispatches to AMX: DNNL_MAX_CPU_ISA below it keeps tiles off.
     bool tiles = isa == dnnl::cpu_isa::avx512_core_amx && amx::usable();
     return choose_kernels(
-        {isa, winograd_bf16::cpu_supports(), measure ? bf16_dot_rate_vs_fp32_fma() : 0.0, tiles},
-        switches);
+        {isa, avx512_bf16_usable(), measure ? bf16_dot_rate_vs_fp32_fma() : 0.0, tiles}, switches);
   }();
   return choice;
 }

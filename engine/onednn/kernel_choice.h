@@ -110,6 +110,11 @@ struct KernelChoice {
 // value is an error naming the variable.
 const KernelChoice& kernel_choice();
 
+// Whether this CPU executes the files compiled for AVX-512 BF16 (engine/CMakeLists.txt lists
+// them: our Winograd kernels, the NHWC BatchNorm, the one-pass ReLU backward, the dot-rate
+// probe); each caller asks before calling into them.
+bool avx512_bf16_usable();
+
 // The choice for given CPU facts and switches (for tests).
 KernelChoice choose_kernels(const CpuFacts& cpu, const KernelSwitches& switches);
 

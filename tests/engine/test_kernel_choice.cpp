@@ -150,7 +150,7 @@ TEST_CASE("kernel_choice.table_follows_the_isa") {
 // The probe behind the AVX-512 BF16 row: a plausible rate, and the same side of the threshold
 // every time it is measured (a choice that flipped between runs would make runs differ).
 TEST_CASE("kernel_choice.bf16_dot_rate_is_stable") {
-  if (!o::winograd_bf16::cpu_supports()) {
+  if (!o::avx512_bf16_usable()) {
     std::printf("SKIPPED: this CPU has no AVX-512 BF16 dot products to measure\n");
     std::exit(77);
   }

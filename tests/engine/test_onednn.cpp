@@ -155,7 +155,7 @@ void skip_without_bf16_matmul() {
 
 // Exits 77 (CTest: Skipped) with the reason where the CPU cannot execute our bf16 kernels.
 void skip_without_avx512_bf16() {
-  if (!onednn::winograd_bf16::cpu_supports()) {
+  if (!onednn::avx512_bf16_usable()) {
     std::printf(
         "SKIPPED: this CPU has no AVX-512 BF16, so our bf16 Winograd kernels cannot run "
         "here (kernel choice: %s)\n",
