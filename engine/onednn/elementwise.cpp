@@ -101,6 +101,23 @@ Tensor flat_partner(const Tensor& a, const Tensor& b) {
 
 const float* float_data(const Tensor& t) { return static_cast<const float*>(t.raw_data()); }
 
+// A broadcast view (stride 0 along some dimensions, as expand makes: the gradient of a sum
+// spread back over the summed dimension) as the smaller tensor it views, with size 1 there;
+// undefined when t is not such a view or the smaller tensor is not contiguous.
+Tensor unexpanded(const Tensor& t) {
+  if (!t.is_strided()) return Tensor();
+  Shape shape = t.shape();
+  bool broadcast = false;
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (t.strides()[d] == 0 && shape[d] > 1) {
+      shape[d] = 1;
+      broadcast = true;
+    }
+  if (!broadcast) return Tensor();
+  Tensor compact = t.as_strided(shape, t.strides(), t.offset());
+  return compact.is_contiguous() ? compact : Tensor();
+}
+
 }  // namespace
 
 Tensor OneDnnBackend::to_strided(const Tensor& x) {
@@ -245,6 +262,16 @@ std::optional<Tensor> broadcast_binary(BinaryOp op, const Tensor& a, const Tenso
 
 Tensor OneDnnBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   if (auto out = bf16_binary(op, a, b)) return *out;
+  // An expanded operand of the other's shape is a broadcasting one: so it takes the kernels
+  // below instead of the reference's element-by-element loop (the cosine loss's backward
+  // multiplies each [B, D] row by its expanded [B, 1] gradient, 6 times a SimSiam step).
+  if (a.shape() == b.shape()) {
+    if (Tensor small = unexpanded(b); small.defined()) return binary(op, a, small);
+    // a + b and a * b are b + a and b * a to the bit; not so max and min with a NaN.
+    if (Tensor small = unexpanded(a);
+        small.defined() && (op == BinaryOp::Add || op == BinaryOp::Mul))
+      return binary(op, b, small);
+  }
   if (Tensor partner = flat_partner(a, b); partner.defined()) {
     Tensor out = empty_same_layout(a);
     if (flat_binary(op, static_cast<float*>(out.raw_data()), float_data(a), float_data(partner),

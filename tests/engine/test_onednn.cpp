@@ -757,6 +757,23 @@ TEST_CASE("onednn.elementwise") {
       expect_close(fast().binary(op, op == BinaryOp::Pow ? e::abs(x) : x, y),
                    ref().binary(op, op == BinaryOp::Pow ? e::abs(x) : x, y), 0, "broadcast");
   }
+  // Expanded operands (stride-0 views of the other's shape, as the gradient of a sum is spread
+  // back) take the broadcasting kernels as their compact form; either side, both expanded, and
+  // an expanded view of a transposed tensor (whose compact form is not contiguous).
+  Tensor full = rnd({64, 2048}, 10);
+  Tensor per_row = e::expand(e::add(e::abs(rnd({64, 1}, 11)), 0.5), {64, 2048});
+  Tensor per_column = e::expand(e::add(e::abs(rnd({1, 2048}, 12)), 0.5), {64, 2048});
+  Tensor transposed = e::expand(e::transpose(rnd({3, 1, 5}, 13), 0, 2), {5, 4, 3});
+  for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum,
+                      BinaryOp::Minimum})
+    for (auto [x, y] :
+         {std::pair{full, per_row}, std::pair{per_row, full}, std::pair{full, per_column},
+          std::pair{per_column, full}, std::pair{per_row, per_column},
+          std::pair{rnd({5, 4, 3}, 14), transposed}, std::pair{transposed, rnd({5, 4, 3}, 15)}}) {
+      std::string shapes = shape_str(x.shape()) + " op " + shape_str(y.shape());
+      CAPTURE(shapes);
+      expect_close(fast().binary(op, x, y), ref().binary(op, x, y), 0, "expanded operand");
+    }
 }
 
 TEST_CASE("onednn.matmul") {
