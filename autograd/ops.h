@@ -98,6 +98,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
 Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias,
                        const Tensor& running_mean, const Tensor& running_var, bool training,
                        double momentum = 0.1, double eps = 1e-5);
+// max(batch_norm(x) + residual, 0), residual of x's shape: a residual block's join with its
+// last BatchNorm, in one pass over the activations where the backend fuses it.
+Tensor batch_norm_add_relu(const Tensor& x, const Tensor& residual, const Tensor& weight,
+                           const Tensor& bias, const Tensor& running_mean,
+                           const Tensor& running_var, bool training, double momentum = 0.1,
+                           double eps = 1e-5);
 // Training-mode batch normalisation over the batches of all ranks of `comm` together
 // (autograd/ops/sync_batch_norm.cpp): the statistics are those of the global batch, the running
 // ones updated from them (variance unbiased over the global count), and backward all-reduces the

@@ -113,6 +113,17 @@ class Backend {
                                                     const Tensor& beta, const Tensor& running_mean,
                                                     const Tensor& running_var, double momentum,
                                                     double eps, bool relu) = 0;
+  // max(batch_norm(x) + residual, 0) for a residual of x's shape: a residual block's join
+  // (batch_norm_add_relu). This composition is the definition; a backend may fuse it. No
+  // relu_mask: backward reads where y > 0 from y, as add_relu's does.
+  virtual BatchNormForward batch_norm_add_relu_forward_train(
+      const Tensor& x, const Tensor& residual, const Tensor& gamma, const Tensor& beta,
+      const Tensor& running_mean, const Tensor& running_var, double momentum, double eps) {
+    BatchNormForward out = batch_norm_forward_train(x, gamma, beta, running_mean, running_var,
+                                                    momentum, eps, /*relu=*/false);
+    out.y = add_relu_forward(out.y, residual);
+    return out;
+  }
   virtual Tensor batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                           const Tensor& running_mean, const Tensor& running_var,
                                           double eps, bool relu) = 0;

@@ -401,6 +401,33 @@ BatchNormForward batch_norm_forward_train(const Tensor& x, const Tensor& gamma, 
   return out;
 }
 
+BatchNormForward batch_norm_add_relu_forward_train(const Tensor& x, const Tensor& residual,
+                                                   const Tensor& gamma, const Tensor& beta,
+                                                   const Tensor& running_mean,
+                                                   const Tensor& running_var, double momentum,
+                                                   double eps) {
+  KernelTimer timer(OpKind::BatchNorm);
+  check_batch_norm_input("batch_norm_add_relu", x);
+  check_same_device("batch_norm_add_relu", x, residual);
+  check_same_dtype("batch_norm_add_relu", x, residual);
+  SG_CHECK(residual.shape() == x.shape(), "batch_norm_add_relu: residual ",
+           shape_str(residual.shape()), " differs from the input ", shape_str(x.shape()));
+  int64_t c = x.shape()[1];
+  SG_CHECK(x.numel() / c > 1,
+           "batch_norm_add_relu: training needs more than one value per channel, got input ",
+           shape_str(x.shape()));
+  check_channel_vector("batch_norm_add_relu", "weight", gamma, c, x);
+  check_channel_vector("batch_norm_add_relu", "bias", beta, c, x);
+  check_channel_vector("batch_norm_add_relu", "running_mean", running_mean, c, x);
+  check_channel_vector("batch_norm_add_relu", "running_var", running_var, c, x);
+  auto out = backend(x).batch_norm_add_relu_forward_train(
+      readable(x, OpFamily::BatchNorm), readable(residual, OpFamily::Elementwise), gamma, beta,
+      running_mean, running_var, momentum, eps);
+  if (running_mean.defined()) running_mean.bump_version();
+  if (running_var.defined()) running_var.bump_version();
+  return out;
+}
+
 Tensor batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                 const Tensor& running_mean, const Tensor& running_var, double eps,
                                 bool relu) {

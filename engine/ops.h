@@ -101,6 +101,13 @@ Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, Conv2dOpti
 BatchNormForward batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                           const Tensor& running_mean, const Tensor& running_var,
                                           double momentum, double eps, bool relu = false);
+// max(batch_norm(x) + residual, 0) in training (a residual block's join), residual of x's shape
+// and dtype; relu_mask stays undefined (backward reads y, as add_relu's does).
+BatchNormForward batch_norm_add_relu_forward_train(const Tensor& x, const Tensor& residual,
+                                                   const Tensor& gamma, const Tensor& beta,
+                                                   const Tensor& running_mean,
+                                                   const Tensor& running_var, double momentum,
+                                                   double eps);
 Tensor batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                 const Tensor& running_mean, const Tensor& running_var, double eps,
                                 bool relu = false);

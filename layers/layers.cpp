@@ -39,8 +39,12 @@ BatchNorm::BatchNorm(int64_t channels, int expected_rank, double momentum, doubl
 
 Tensor BatchNorm::forward(const Tensor& x) { return run(x, false); }
 Tensor BatchNorm::forward_relu(const Tensor& x) { return run(x, true); }
+Tensor BatchNorm::forward_add_relu(const Tensor& x, const Tensor& residual) {
+  return run(x, true, residual);
+}
 
-Tensor BatchNorm::run(const Tensor& x, bool relu) {
+// With a residual: relu(batch_norm(x) + residual).
+Tensor BatchNorm::run(const Tensor& x, bool relu, const Tensor& residual) {
   SG_CHECK(x.dim() == expected_rank_, "BatchNorm", expected_rank_ == 2 ? "1d" : "2d",
            ": expected a rank-", expected_rank_, " input, got ", shape_str(x.shape()));
   if (is_training()) {
@@ -48,9 +52,17 @@ Tensor BatchNorm::run(const Tensor& x, bool relu) {
     engine::add_(num_batches_tracked,
                  Tensor::scalar(1, DType::Int64, num_batches_tracked.device()));
   }
-  if (is_training() && sync_group && sync_group->size() > 1)
+  if (is_training() && sync_group && sync_group->size() > 1) {
+    if (residual.defined())
+      return add_relu(
+          sync_batch_norm(x, weight, bias, running_mean, running_var, *sync_group, momentum, eps),
+          residual);
     return sync_batch_norm(x, weight, bias, running_mean, running_var, *sync_group, momentum, eps,
                            relu);
+  }
+  if (residual.defined())
+    return batch_norm_add_relu(x, residual, weight, bias, running_mean, running_var, is_training(),
+                               momentum, eps);
   return relu
              ? batch_norm_relu(x, weight, bias, running_mean, running_var, is_training(), momentum,
                                eps)

@@ -34,6 +34,8 @@ class BatchNorm : public Module {
   Tensor forward(const Tensor& x) override;
   // relu(forward(x)) in one fused kernel.
   Tensor forward_relu(const Tensor& x);
+  // relu(forward(x) + residual): a residual block's join, fused where the backend can.
+  Tensor forward_add_relu(const Tensor& x, const Tensor& residual);
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   double momentum, eps;
   // Set (convert_sync_batchnorm): in training the statistics are those of every rank's batch
@@ -41,7 +43,7 @@ class BatchNorm : public Module {
   std::shared_ptr<Communicator> sync_group;
 
  private:
-  Tensor run(const Tensor& x, bool relu);
+  Tensor run(const Tensor& x, bool relu, const Tensor& residual = Tensor());
   int expected_rank_;
 };
 

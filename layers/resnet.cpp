@@ -39,9 +39,8 @@ BasicBlock::BasicBlock(int64_t in, int64_t planes, int64_t stride, Generator& ge
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor out = bn1->forward_relu((*conv1)(x));
-  out = (*bn2)((*conv2)(out));
-  return add_relu(out, downsample ? (*downsample)(x) : x);
+  Tensor out = (*conv2)(bn1->forward_relu((*conv1)(x)));
+  return bn2->forward_add_relu(out, downsample ? (*downsample)(x) : x);
 }
 
 // The stride sits on the 3x3 convolution (torchvision's "ResNet v1.5").
@@ -60,9 +59,8 @@ Bottleneck::Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator& ge
 
 Tensor Bottleneck::forward(const Tensor& x) {
   Tensor out = bn1->forward_relu((*conv1)(x));
-  out = bn2->forward_relu((*conv2)(out));
-  out = (*bn3)((*conv3)(out));
-  return add_relu(out, downsample ? (*downsample)(x) : x);
+  out = (*conv3)(bn2->forward_relu((*conv2)(out)));
+  return bn3->forward_add_relu(out, downsample ? (*downsample)(x) : x);
 }
 
 namespace {

@@ -72,4 +72,43 @@ Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias
                        momentum, eps, true);
 }
 
+// In training the gradient of the sum, masked where y > 0, goes to the residual as it is and
+// through batch_norm's backward to x, gamma and beta. Like add_relu's it may arrive in pieces
+// (a block's output feeds the next block's two branches), summed inside the ReLU's backward.
+// In evaluation it is add_relu on batch_norm (nothing to fuse for speed there).
+Tensor batch_norm_add_relu(const Tensor& x, const Tensor& residual, const Tensor& weight,
+                           const Tensor& bias, const Tensor& running_mean,
+                           const Tensor& running_var, bool training, double momentum, double eps) {
+  if (!training)
+    return add_relu(batch_norm(x, weight, bias, running_mean, running_var, false, momentum, eps),
+                    residual);
+  static constexpr const char* name = "batch_norm_add_relu";
+  BatchNormForward f = e::batch_norm_add_relu_forward_train(x, residual, weight, bias, running_mean,
+                                                            running_var, momentum, eps);
+  auto from_masked = [sx = SavedTensor(x), sw = SavedTensor(weight), mean = f.save_mean,
+                      var = f.save_var, eps](const Tensor& d, const std::vector<bool>& needs) {
+    Grads out{Tensor(), Tensor(), Tensor(), needs[3] ? d : Tensor()};
+    if (needs[0] || needs[1] || needs[2]) {
+      BatchNormGrads b = e::batch_norm_backward(d, sx.get(name), sw.get(name), mean, var, eps);
+      out[0] = needs[0] ? b.dx : Tensor();
+      out[1] = needs[1] ? b.dgamma : Tensor();
+      out[2] = needs[2] ? b.dbeta : Tensor();
+    }
+    return out;
+  };
+  SavedTensor sy(f.y);
+  Tensor y = record(name, f.y, {x, weight, bias, residual},
+                    [sy, from_masked](const Tensor& g, const std::vector<bool>& needs) {
+                      return from_masked(e::relu_backward(g, sy.get(name)), needs);
+                    });
+  if (y.grad_fn())
+    y.grad_fn()->backward_of_sum = [sy, from_masked](const std::vector<Tensor>& pieces,
+                                                     const std::vector<bool>& needs) {
+      Tensor first = pieces[0];  // more than two pieces: all but the last summed first
+      for (size_t i = 1; i + 1 < pieces.size(); ++i) first = e::add(first, pieces[i]);
+      return from_masked(e::relu_backward_of_sum(first, pieces.back(), sy.get(name)), needs);
+    };
+  return y;
+}
+
 }  // namespace sg

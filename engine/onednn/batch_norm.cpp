@@ -88,18 +88,19 @@ bool nhwc_kernels_apply(const Tensor& x, const Tensor& gamma, const Tensor& beta
 const uint16_t* bf16_bits(const Tensor& t) { return static_cast<const uint16_t*>(t.raw_data()); }
 const float* floats_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 
+// With a residual (x's layout), y = max(bn(x) + residual, 0) and no mask (batch_norm_add_relu).
 BatchNormForward nhwc_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                    double eps, bool relu) {
+                                    double eps, bool relu, const Tensor& residual = Tensor()) {
   int64_t C = x.shape()[1], rows = x.numel() / C;
   BatchNormForward out{empty_same_layout(x), channel_vector(C), channel_vector(C), Tensor()};
-  if (relu)
+  if (relu && !residual.defined())
     out.relu_mask = Tensor::empty_opaque(
         x.shape(), DType::Float32, Device::cpu(),
         std::make_shared<NhwcReluBits>(size_t(batch_norm_nhwc_bf16::relu_mask_bytes(rows, C))));
   batch_norm_nhwc_bf16::forward_train(
       bf16_bits(x), rows, C, floats_or_null(gamma), floats_or_null(beta), eps,
-      static_cast<uint16_t*>(out.y.raw_data()),
-      relu ? static_cast<uint16_t*>(out.relu_mask.raw_data()) : nullptr,
+      residual.defined() ? bf16_bits(residual) : nullptr, static_cast<uint16_t*>(out.y.raw_data()),
+      out.relu_mask.defined() ? static_cast<uint16_t*>(out.relu_mask.raw_data()) : nullptr,
       out.save_mean.data<float>(), out.save_var.data<float>());
   return out;
 }
@@ -185,6 +186,27 @@ BatchNormForward OneDnnBackend::batch_norm_forward_train(const Tensor& x, const 
   execute(p, args);
   update_running_stats(out, x.numel() / C, running_mean, running_var, momentum);
   return out;
+}
+
+bool onednn::batch_norm_add_relu_fuses(const Tensor& x, const Tensor& residual, const Tensor& gamma,
+                                       const Tensor& beta) {
+  return supported(x) && !emulate_bf16(x) && nhwc_kernels_apply(x, gamma, beta) &&
+         residual.dtype() == DType::BFloat16 && residual.shape() == x.shape();
+}
+
+BatchNormForward OneDnnBackend::batch_norm_add_relu_forward_train(
+    const Tensor& x, const Tensor& residual, const Tensor& gamma, const Tensor& beta,
+    const Tensor& running_mean, const Tensor& running_var, double momentum, double eps) {
+  // The join in BatchNorm's normalising pass where our NHWC kernels run (the AMX tier): one
+  // pass over the activations less than batch_norm then add_relu, the same bits.
+  if (onednn::batch_norm_add_relu_fuses(x, residual, gamma, beta)) {
+    BatchNormForward out =
+        nhwc_forward_train(x, gamma, beta, eps, true, in_layout(residual, desc_of(x)));
+    update_running_stats(out, x.numel() / x.shape()[1], running_mean, running_var, momentum);
+    return out;
+  }
+  return Backend::batch_norm_add_relu_forward_train(x, residual, gamma, beta, running_mean,
+                                                    running_var, momentum, eps);
 }
 
 Tensor OneDnnBackend::batch_norm_forward_infer(const Tensor& x, const Tensor& gamma,

@@ -17,6 +17,7 @@ namespace sg::batch_norm_nhwc_bf16 {
 
 using onednn::load_bf16;
 using onednn::store_bf16;
+using onednn::widen_bf16x16;
 
 namespace {
 constexpr int64_t kBlockRows = 256;
@@ -61,8 +62,8 @@ std::vector<double> two_channel_sums(int64_t rows, int64_t channels, Accumulate 
 bool applies(int64_t channels) { return channels > 0 && channels % 16 == 0; }
 
 void forward_train(const uint16_t* x, int64_t rows, int64_t channels, const float* gamma,
-                   const float* beta, double eps, uint16_t* y, uint16_t* relu_mask, float* mean,
-                   float* var) {
+                   const float* beta, double eps, const uint16_t* residual, uint16_t* y,
+                   uint16_t* relu_mask, float* mean, float* var) {
   const int64_t C = channels;
   // One pass for both moments, each taken about the first row's value: the shift keeps
   // E[(x-k)^2] - E[x-k]^2 from cancelling catastrophically when |mean| >> std.
@@ -94,6 +95,11 @@ void forward_train(const uint16_t* x, int64_t rows, int64_t channels, const floa
       int64_t c = v * 16;
       __m512 out = _mm512_fmadd_ps(load_bf16(x + r * C + c), _mm512_loadu_ps(&scale[c]),
                                    _mm512_loadu_ps(&offset[c]));
+      if (residual) {  // bf16(bf16(bn) + r), as batch_norm then add_relu round it
+        out = _mm512_add_ps(widen_bf16x16(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(out))),
+                            load_bf16(residual + r * C + c));
+        out = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(out, _mm512_setzero_ps(), _CMP_GT_OQ), out);
+      }
       if (relu_mask) {
         __mmask16 pass = _mm512_cmp_ps_mask(out, _mm512_setzero_ps(), _CMP_GT_OQ);
         relu_mask[r * vectors + v] = pass;

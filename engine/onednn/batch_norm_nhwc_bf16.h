@@ -19,9 +19,13 @@ inline int64_t relu_mask_bytes(int64_t rows, int64_t channels) { return rows * c
 // y = relu?(gamma * (x - mean) / sqrt(var + eps) + beta), with the batch mean and biased
 // variance written to mean and var. gamma, beta may be null (1 and 0); relu_mask is null
 // without ReLU.
+//
+// With a residual r (not null; relu_mask null then), y = max(bn(x) + r, 0) instead: a residual
+// block's join (batch_norm_add_relu), bn(x) rounded to bf16 before the sum so that y has the
+// bits of batch_norm then add_relu; backward reads where y > 0 from y itself.
 void forward_train(const uint16_t* x, int64_t rows, int64_t channels, const float* gamma,
-                   const float* beta, double eps, uint16_t* y, uint16_t* relu_mask, float* mean,
-                   float* var);
+                   const float* beta, double eps, const uint16_t* residual, uint16_t* y,
+                   uint16_t* relu_mask, float* mean, float* var);
 
 // dx (and dgamma, dbeta unless null) for the saved batch statistics; dy passes only where the
 // ReLU did, when relu_mask is not null.

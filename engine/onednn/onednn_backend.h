@@ -6,6 +6,13 @@
 
 namespace sg {
 
+namespace onednn {
+// Whether batch_norm_add_relu_forward_train runs fused here (our NHWC bf16 kernels, the amx
+// tier) rather than as batch_norm then add_relu: the same bits either way.
+bool batch_norm_add_relu_fuses(const Tensor& x, const Tensor& residual, const Tensor& gamma,
+                               const Tensor& beta);
+}  // namespace onednn
+
 class OneDnnBackend final : public ReferenceBackend {
  public:
   std::string_view name() const override { return "onednn"; }
@@ -35,6 +42,11 @@ class OneDnnBackend final : public ReferenceBackend {
                                             const Tensor& beta, const Tensor& running_mean,
                                             const Tensor& running_var, double momentum, double eps,
                                             bool relu) override;
+  BatchNormForward batch_norm_add_relu_forward_train(const Tensor& x, const Tensor& residual,
+                                                     const Tensor& gamma, const Tensor& beta,
+                                                     const Tensor& running_mean,
+                                                     const Tensor& running_var, double momentum,
+                                                     double eps) override;
   Tensor batch_norm_forward_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                   const Tensor& running_mean, const Tensor& running_var, double eps,
                                   bool relu) override;

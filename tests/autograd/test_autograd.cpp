@@ -284,3 +284,29 @@ TEST_CASE("autograd.add_relu_sums_its_gradient_pieces_in_one_pass") {
   CHECK(fused.second == plain.second);
   CHECK(fused_calls == plain_calls - 1);
 }
+
+// batch_norm_add_relu is add_relu on batch_norm, fused: the same output, running statistics and
+// gradients to the bit, with its output read once and (as a residual block's) twice.
+TEST_CASE("autograd.batch_norm_add_relu_equals_its_composition") {
+  namespace e = sg::engine;
+  Generator gen(10);
+  Tensor x0 = normal({4, 3, 2, 2}, 0, 1, gen), r0 = normal({4, 3, 2, 2}, 0, 1, gen);
+  Tensor c = normal({4, 3, 2, 2}, 0, 1, gen);
+  for (bool twice : {false, true}) {
+    CAPTURE(twice);
+    auto run = [&](bool fused) {
+      Tensor x = e::clone(x0).set_requires_grad(true), r = e::clone(r0).set_requires_grad(true);
+      Tensor w = Tensor::full({3}, 1.5).set_requires_grad(true);
+      Tensor b = Tensor::full({3}, 0.25).set_requires_grad(true);
+      Tensor rm = Tensor::zeros({3}), rv = Tensor::ones({3});
+      Tensor y = fused ? batch_norm_add_relu(x, r, w, b, rm, rv, true)
+                       : add_relu(batch_norm(x, w, b, rm, rv, true), r);
+      backward(sum(twice ? add(mul(y, c), y) : mul(y, c)));
+      std::vector<std::vector<double>> out;
+      for (const Tensor& t : {y, rm, rv, x.grad(), r.grad(), w.grad(), b.grad()})
+        out.push_back(e::to_strided(t).to_vector());
+      return out;
+    };
+    CHECK(run(true) == run(false));
+  }
+}

@@ -268,6 +268,22 @@ TEST_CASE("gradcheck.batch_norm_relu") {
   expect_gradcheck([rm, rv](In x) { return batch_norm_relu(x[0], x[1], x[2], rm, rv, false); },
                    {rnd({3, 2}, 5), positive({2}, 6), rnd({2}, 7)});
 }
+TEST_CASE("gradcheck.batch_norm_add_relu") {
+  expect_gradcheck(
+      [](In x) { return batch_norm_add_relu(x[0], x[3], x[1], x[2], Tensor(), Tensor(), true); },
+      {rnd({3, 2, 2, 2}, 1), positive({2}, 2), rnd({2}, 3), rnd({3, 2, 2, 2}, 4)});
+  // Its output read twice, as a block's by the next block's two branches: backward_of_sum.
+  expect_gradcheck(
+      [](In x) {
+        Tensor y = batch_norm_add_relu(x[0], x[3], x[1], x[2], Tensor(), Tensor(), true);
+        return y * x[3] + y;
+      },
+      {rnd({3, 2, 2, 2}, 5), positive({2}, 6), rnd({2}, 7), rnd({3, 2, 2, 2}, 8)});
+  Tensor rm = t64({0.1, -0.2}, {2}), rv = t64({1.5, 0.7}, {2});
+  expect_gradcheck(
+      [rm, rv](In x) { return batch_norm_add_relu(x[0], x[3], x[1], x[2], rm, rv, false); },
+      {rnd({3, 2}, 9), positive({2}, 10), rnd({2}, 11), rnd({3, 2}, 12)});
+}
 TEST_CASE("gradcheck.max_pool2d") {
   expect_gradcheck([](In x) { return max_pool2d(x[0], {2, 2, 0}); }, {rnd({1, 2, 4, 4}, 1)});
   expect_gradcheck([](In x) { return max_pool2d(x[0], {3, 2, 1}); }, {rnd({1, 1, 5, 5}, 2)});

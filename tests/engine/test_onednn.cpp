@@ -635,6 +635,66 @@ TEST_CASE("onednn.batch_norm_nhwc_bf16") {
   }
 }
 
+// A residual block's join with its last BatchNorm: fused in the NHWC kernels' normalising pass
+// where they run (the amx tier), with the bits of batch_norm then add_relu on this backend (the
+// base Backend's composition, called explicitly); elsewhere that composition itself. Against
+// the reference within bf16's rounding, as batch_norm's.
+TEST_CASE("onednn.batch_norm_add_relu") {
+  struct Case {
+    Shape shape;
+    double mean, std;
+    bool affine, plain_residual;
+  };
+  for (const Case& c : std::vector<Case>{{{4, 32, 5, 7}, 0.5, 2.0, true, false},
+                                         {{3, 64, 9, 9}, 0.0, 1.0, true, true},
+                                         {{2, 16, 3, 1}, -1.0, 1.0, false, false},
+                                         {{4, 24, 3, 3}, 0.0, 1.0, true, false}}) {
+    std::string shape = shape_str(c.shape);
+    CAPTURE(shape);
+    int64_t C = c.shape[1];
+    dnnl::memory::desc nhwc(onednn::dims(c.shape), dnnl::memory::data_type::bf16,
+                            dnnl::memory::format_tag::acdb);
+    auto to_nhwc = [&](const Tensor& t) {
+      return onednn::in_layout(e::to(t, DType::BFloat16), nhwc);
+    };
+    auto widened_plain = [](const Tensor& t) { return e::to(e::to_strided(t), DType::Float32); };
+    Tensor x = to_nhwc(e::add(e::mul(rnd(c.shape, 1), c.std), c.mean));
+    Tensor r = to_nhwc(rnd(c.shape, 2));
+    if (c.plain_residual) r = e::to_strided(r);
+    Tensor gamma = c.affine ? e::add(rnd({C}, 3), 1.5) : Tensor();
+    Tensor beta = c.affine ? rnd({C}, 4) : Tensor();
+    Tensor rm_f = Tensor::zeros({C}), rv_f = Tensor::ones({C}), rm_c = Tensor::zeros({C}),
+           rv_c = Tensor::ones({C}), rm_r = Tensor::zeros({C}), rv_r = Tensor::ones({C});
+    CHECK(onednn::batch_norm_add_relu_fuses(x, r, gamma, beta) ==
+          (onednn::kernel_choice().batch_norm_nhwc && C % 16 == 0));
+    auto f = fast().batch_norm_add_relu_forward_train(x, r, gamma, beta, rm_f, rv_f, 0.1, 1e-5);
+    auto composed = static_cast<Backend&>(fast()).Backend::batch_norm_add_relu_forward_train(
+        x, r, gamma, beta, rm_c, rv_c, 0.1, 1e-5);
+    auto ref_out = ref().batch_norm_add_relu_forward_train(widened_plain(x), widened_plain(r),
+                                                           gamma, beta, rm_r, rv_r, 0.1, 1e-5);
+    CHECK(f.y.dtype() == DType::BFloat16);
+    CHECK(onednn::desc_of(f.y) == nhwc);
+    CHECK_FALSE(f.relu_mask.defined());
+    expect_close(widened_plain(f.y), widened_plain(composed.y), 0, "y against the composition");
+    expect_close(f.save_mean, composed.save_mean, 0, "mean");
+    expect_close(f.save_var, composed.save_var, 0, "variance");
+    expect_close(rm_f, rm_c, 0, "running mean");
+    expect_close(rv_f, rv_c, 0, "running variance");
+    expect_close(widened_plain(f.y), ref_out.y, 1.6e-2, "y against the reference (bf16)");
+    auto y = widened_plain(f.y).to_vector();
+    CHECK(*std::min_element(y.begin(), y.end()) == 0.0);  // the ReLU acted
+  }
+  // float32 in the blocked layout a convolution hands over: the composition.
+  Tensor x = fast().conv2d_forward(rnd({2, 16, 5, 5}, 5), rnd({16, 16, 3, 3}, 6), Tensor(), {1, 1});
+  Tensor r = rnd(x.shape(), 7), gamma = e::add(rnd({16}, 8), 1.5), beta = rnd({16}, 9);
+  CHECK_FALSE(onednn::batch_norm_add_relu_fuses(x, r, gamma, beta));
+  auto f =
+      fast().batch_norm_add_relu_forward_train(x, r, gamma, beta, Tensor(), Tensor(), 0.1, 1e-5);
+  auto ref_out = ref().batch_norm_add_relu_forward_train(e::to_strided(x), r, gamma, beta, Tensor(),
+                                                         Tensor(), 0.1, 1e-5);
+  expect_close(f.y, ref_out.y, 1e-5, "float32");
+}
+
 TEST_CASE("onednn.relu") {
   Tensor x = fast().conv2d_forward(rnd({2, 16, 5, 5}, 1), rnd({16, 16, 3, 3}, 2), Tensor(), {1, 1});
   for (Tensor in : {x, e::to_strided(x), rnd({7, 3}, 3)}) {
