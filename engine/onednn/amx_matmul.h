@@ -54,6 +54,16 @@ void matmul(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t 
 void matmul_oihw(const uint16_t* a, const uint16_t* b, int64_t out_channels, int64_t k,
                  int64_t channels, int64_t taps, float* out);
 
+// OIHW runs from 32x32 float32 tap blocks: for r < 32 and e < 32 * taps,
+//   out[r * out_stride + e] = sum over s < sets of
+//       blocks[s * set_stride + (e % taps) * 1024 + (e / taps) * col_step + r * row_step]
+// (a weight gradient's output channel r, its 32 input channels by taps, from the taps' blocks
+// of one channel range, summed over `sets` partial sums: one per thread where threads shared
+// out the pixels). row_step and col_step are 32 and 1 for blocks whose rows are output
+// channels, 1 and 32 for blocks whose rows are input channels. On the calling thread alone.
+void oihw_runs_from_tap_blocks(const float* blocks, int64_t sets, int64_t set_stride, int64_t taps,
+                               int64_t row_step, int64_t col_step, float* out, int64_t out_stride);
+
 // C += A B on the calling thread alone (for callers that share out the work themselves), C
 // float32 row-major with row stride ldc; m, k and n multiples of 32.
 void matmul_add(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t n, float* c,

@@ -171,17 +171,12 @@ Tensor weight_grad_windows(const Tensor& diff_dst, const Tensor& src, const Shap
       sums_buffer.get(size_t(sums_count) * size_t(sum_size) * sizeof(float)));
   Tensor dw = Tensor::empty(w_shape, DType::Float32);
   float* out = dw.data<float>();
-  // Block (i, j) of every tap into dW: rows k of 32j.., channels 32i.. of each, the sums of
-  // `count` threads' blocks added up.
+  // Block (i, j) of every tap into dW: rows k of 32j.., channels 32i.. of each (the blocks'
+  // rows are channels), the sums of `count` threads' blocks added up.
   auto write_block = [&](int64_t i, int64_t j, const float* first_sums, int64_t count) {
-    for (int64_t kk = 0; kk < 32; ++kk)
-      for (int64_t cc = 0; cc < 32; ++cc)
-        for (int64_t t = 0; t < taps; ++t) {
-          const size_t at = size_t(((i * col_blocks + j) * taps + t) * 1024 + cc * 32 + kk);
-          float total = 0;
-          for (int64_t u = 0; u < count; ++u) total += first_sums[size_t(u * sum_size) + at];
-          out[((32 * j + kk) * C + 32 * i + cc) * taps + t] = total;
-        }
+    amx::oihw_runs_from_tap_blocks(first_sums + (i * col_blocks + j) * taps * 1024, count, sum_size,
+                                   taps, /*row_step=*/1, /*col_step=*/32,
+                                   out + (32 * j * C + 32 * i) * taps, C * taps);
   };
 #pragma omp parallel num_threads(int(threads))
   {
