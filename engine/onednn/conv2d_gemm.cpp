@@ -1,6 +1,8 @@
 #include "engine/onednn/conv2d_gemm.h"
 
 #include <algorithm>
+#include <array>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -164,6 +166,19 @@ std::vector<GridPhase> grid_phases(int64_t R, Conv2dOptions o, const PixelGrid& 
   return phases;
 }
 
+// grid_phases per shape, made once: the serial loop over every grid position (74,000 for the
+// 32x32 -> 16x16 layer's four phases) ran on every call while the other thread waited. An
+// explicit cache, per thread, as the shapes a training run uses are few.
+const std::vector<GridPhase>& cached_grid_phases(int64_t R, Conv2dOptions o, const PixelGrid& grid,
+                                                 int64_t H, int64_t W) {
+  using Key = std::array<int64_t, 8>;
+  thread_local std::map<Key, std::vector<GridPhase>> cache;
+  const Key key{R, o.stride, o.padding, grid.images, grid.height, grid.width, H, W};
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, grid_phases(R, o, grid, H, W)).first;
+  return it->second;
+}
+
 Tensor backward_data_on_grid(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,
                              Conv2dOptions o) {
   const int64_t K = w.shape()[0], C = w.shape()[1], R = w.shape()[2];
@@ -174,7 +189,7 @@ Tensor backward_data_on_grid(const Tensor& grad_y, const Tensor& w, const Shape&
   grid_pixels(static_cast<const uint16_t*>(dy.raw_data()), K, grid, pixels);
   Tensor panels = weight_panels(w, 1);
   Tensor dx = empty_like_desc(nhwc_bf16(x_shape), x_shape, DType::BFloat16);
-  const std::vector<GridPhase> phases = grid_phases(R, o, grid, x_shape[2], x_shape[3]);
+  const std::vector<GridPhase>& phases = cached_grid_phases(R, o, grid, x_shape[2], x_shape[3]);
   std::vector<amx::ShiftedRowsPhase> views;
   for (const GridPhase& f : phases)
     views.push_back(
