@@ -319,8 +319,8 @@ void pack_weight_panels(const float* w, const Shape& w_shape, int column_dim, ui
     }
 }
 
-void shifted_matmul_add(const ShiftedProduct& p, int64_t first_block, int64_t last_block,
-                        bool accumulate, float* blocks) {
+void shifted_panels_matmul_add(const ShiftedPanelsProduct& p, int64_t first_block,
+                               int64_t last_block, bool accumulate, float* blocks) {
   configure_tiles();
   const int64_t row_blocks = p.m / 32, col_blocks = p.n / 32;
   for (int64_t group = first_block; group < last_block; group += kColumnGroup)
@@ -332,8 +332,8 @@ void shifted_matmul_add(const ShiftedProduct& p, int64_t first_block, int64_t la
             load_accumulators(block, 32);
           else
             zero_accumulators();
-          const uint16_t* a0 = p.a + 32 * i * p.lda + p.shifts[s];
-          const uint16_t* b0 = p.b + 2 * j * p.panel_stride;
+          const uint16_t* a0 = p.a + 32 * i * p.lda;
+          const uint16_t* b0 = p.b + 2 * j * p.panel_stride + p.shifts[s] * 32;
           sum_block({a0, a0 + 16 * p.lda, 1, p.lda, b0, b0 + p.panel_stride}, p.k);
           store_accumulators(block, 32);
         }

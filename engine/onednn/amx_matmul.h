@@ -76,14 +76,17 @@ void matmul_add(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int6
 // threads.
 void pack_weight_panels(const float* w, const Shape& w_shape, int column_dim, uint16_t* panels);
 
-// A sum of products of shifted rows: for each of `count` shifts s,
-//   C_s[i, j] += sum over q < k of A[i, q + shifts[s]] B[q, j]
-// (the weight gradient of a stride-1 convolution on a padded pixel grid, one shift per tap:
-// conv2d_backward_weight_gemm.cpp). A is row-major, m rows (a multiple of 32) lda elements
-// apart, each readable from a + shifts[s] for k elements; B is packed as column panels (n
-// columns, a multiple of 32), b at its row 0, panel_stride elements from one panel to the
-// next (16 times the k it was packed with); k a multiple of 32.
-struct ShiftedProduct {
+// A sum of products with B shifted: for each of `count` shifts s,
+//   C_s[i, j] += sum over q < k of A[i, q] B[q + 2 shifts[s], j]
+// for B packed as column panels of pairs of rows (b at pair row 0 of panel 0, panel_stride
+// elements from one panel to the next), read shifted by whole pairs, so that every tile load
+// of B starts on a 64-byte boundary; A row-major, m rows lda elements apart (the weight
+// gradient on the grid with its positions paired across the halves: im2col_nhwc.h). m, k and
+// n multiples of 32. Adds the sums of column blocks first_block .. last_block - 1 (blocks of 32
+// columns) to `blocks`, float32 32x32 blocks in row-major order, block (i, j) of shift s at
+// ((i * n/32 + j) * count + s) * 1024; without `accumulate` they are overwritten instead. On
+// the calling thread alone.
+struct ShiftedPanelsProduct {
   const uint16_t* a;
   int64_t lda;
   const uint16_t* b;
@@ -92,13 +95,8 @@ struct ShiftedProduct {
   int64_t count;
   int64_t m, k, n;
 };
-
-// Adds the sums of column blocks first_block .. last_block - 1 (blocks of 32 columns) to
-// `blocks`, float32 32x32 blocks in row-major order, block (i, j) of shift s at
-// ((i * n/32 + j) * count + s) * 1024; without `accumulate` they are overwritten instead. On
-// the calling thread alone.
-void shifted_matmul_add(const ShiftedProduct& p, int64_t first_block, int64_t last_block,
-                        bool accumulate, float* blocks);
+void shifted_panels_matmul_add(const ShiftedPanelsProduct& p, int64_t first_block,
+                               int64_t last_block, bool accumulate, float* blocks);
 
 // Sums over taps of products of shifted rows, each row written to its own place: for each
 // phase f,

@@ -123,14 +123,16 @@ Tensor weight_grad_tiles(const Tensor& diff_dst, const Tensor& src, const Shape&
 // The smallest output the grid's products take. Batch 64, 2 threads, against the im2col tile
 // product (best of 5, ms): 128x128x3x3 at 16x16 2.8-3.0 against 3.9, 256x256x3x3 at 8x8
 // 2.6-2.95 against 3.9-4.0, but 512x512x3x3 at 4x4 4.0-4.3 against 4.2-4.4: there the grid is
-// 25 positions for 16 pixels, and the products grow by that much. (At 32x32, 64x64x3x3 2.9-3.2
-// against oneDNN's convolution's 3.1-3.3, no gain in the step either, so it stays there.)
+// 25 positions for 16 pixels, and the products grow by that much. (At 32x32, 64x64x3x3 with
+// the paired grid 3.34-3.64 against oneDNN's convolution's 3.59-3.95 standalone, but 4.59-4.72
+// against 4.49-4.56 a call in the step, so it stays there.)
 constexpr int64_t kMinWindowPixels = 8 * 8;
-// Positions of the pixel grid summed per call of the shifted product: a chunk's rows of x
-// (C x 2048 values, shifted within a few hundred) and dY panels stay in L2 across the taps.
+// Values along the paired grid's rows summed per call of the shifted product: a chunk's rows
+// of dY (K x 2048 values) and panels of x (shifted within a few hundred pairs) stay in L2
+// across the taps.
 constexpr int64_t kGridChunk = 2048;
 // Threads share out the grid's positions, each with its own float32 sums added up at the end,
-// when those sums take at most this much (they stay in L2 then); otherwise the output channels.
+// when those sums take at most this much (they stay in L2 then); otherwise the input channels.
 constexpr int64_t kMaxSumBytesPerThread = 1 << 20;
 
 // Whether the weight gradient runs as shifted products on the pixel grid: a stride-1
@@ -143,63 +145,69 @@ bool windows_apply(const Shape& y_shape, const Shape& w_shape, Conv2dOptions o) 
          area <= kMaxTileOutputPixels;
 }
 
-// dW[k, c, r, s] = sum over grid positions q of x_grid[c, q + shift(r, s)] dY_grid[q, k]: one
-// product of x's grid rows, shifted, with dY's grid panels per tap (amx::shifted_matmul_add),
-// each of the R*S sums a float32 C x K matrix kept in 32x32 blocks, turned into OIHW at the
-// end. x goes through memory once, not R*S times as its im2col matrix would.
+// dW[k, c, r, s] = sum over grid positions q of dY_grid[q, k] x_grid[q + shift(r, s), c]: one
+// product per tap of dY's rows with x's panels read shifted (amx::shifted_panels_matmul_add),
+// each of the R*S sums a float32 K x C matrix kept in 32x32 blocks, turned into OIHW at the end.
+// x goes through memory once, not R*S times as its im2col matrix would. The grid's positions
+// are paired across its halves (im2col_nhwc.h), so that the shifted tile loads of x stay on
+// 64-byte boundaries: per call, batch 64, 2 threads, against x's grid rows read shifted by any
+// number of positions (the layout before 2026-12-07's sixteenth session), 128x128x3x3 at 16x16
+// 2.99-3.25 -> 2.74-2.82 ms, 256x256x3x3 at 8x8 3.04-3.25 -> 2.80-2.96.
 Tensor weight_grad_windows(const Tensor& diff_dst, const Tensor& src, const Shape& x_shape,
                            const Shape& w_shape, Conv2dOptions o) {
   const int64_t K = w_shape[0], C = w_shape[1], R = w_shape[2], taps = R * R;
   const PixelGrid grid{x_shape[0], x_shape[2], x_shape[3], o.padding};
-  const int64_t positions = grid.padded_positions(), row_stride = grid.channel_stride();
-  thread_local ScratchBuffer rows_buffer;  // C channel rows, about x's size
+  const int64_t values = grid.padded_positions(), row_stride = grid.paired_row_stride();
+  const int64_t panel_stride = grid.paired_panel_rows() * 32;
+  thread_local ScratchBuffer rows_buffer;  // K rows of dY, about its size
   auto* rows = reinterpret_cast<uint16_t*>(
-      rows_buffer.get(size_t(C) * size_t(row_stride) * sizeof(uint16_t)));
-  uint16_t* panels = im2col_scratch(size_t(K) * size_t(positions));
-  grid_rows(static_cast<const uint16_t*>(src.raw_data()), C, grid, rows);
-  grid_panels(static_cast<const uint16_t*>(diff_dst.raw_data()), K, grid, panels);
+      rows_buffer.get(size_t(K) * size_t(row_stride) * sizeof(uint16_t)));
+  uint16_t* panels = im2col_scratch(size_t(C / 16) * size_t(panel_stride));
+  grid_paired_rows(static_cast<const uint16_t*>(diff_dst.raw_data()), K, grid, rows);
+  grid_paired_panels(static_cast<const uint16_t*>(src.raw_data()), C, grid, panels);
   std::vector<int64_t> shifts(static_cast<size_t>(taps));
   for (int64_t t = 0; t < taps; ++t) shifts[size_t(t)] = grid.shift(t / R, t % R);
 
   const int64_t threads = omp_get_max_threads(), sum_size = taps * C * K;
-  const int64_t col_blocks = K / 32, row_blocks = C / 32;
+  const int64_t col_blocks = C / 32, row_blocks = K / 32;
   const bool by_positions =
       sum_size * int64_t(sizeof(float)) <= kMaxSumBytesPerThread || col_blocks < threads;
   const int64_t sums_count = by_positions ? threads : 1;
-  thread_local ScratchBuffer sums_buffer;  // 32x32 blocks: taps x C x K floats (per thread)
+  thread_local ScratchBuffer sums_buffer;  // 32x32 blocks: taps x K x C floats (per thread)
   auto* sums = reinterpret_cast<float*>(
       sums_buffer.get(size_t(sums_count) * size_t(sum_size) * sizeof(float)));
   Tensor dw = Tensor::empty(w_shape, DType::Float32);
   float* out = dw.data<float>();
-  // Block (i, j) of every tap into dW: rows k of 32j.., channels 32i.. of each (the blocks'
-  // rows are channels), the sums of `count` threads' blocks added up.
+  // Block (i, j) of every tap into dW: output channels 32i.., input channels 32j.., the sums of
+  // `count` threads' blocks added up.
   auto write_block = [&](int64_t i, int64_t j, const float* first_sums, int64_t count) {
     amx::oihw_runs_from_tap_blocks(first_sums + (i * col_blocks + j) * taps * 1024, count, sum_size,
-                                   taps, /*row_step=*/1, /*col_step=*/32,
-                                   out + (32 * j * C + 32 * i) * taps, C * taps);
+                                   taps, /*row_step=*/32, /*col_step=*/1,
+                                   out + (32 * i * C + 32 * j) * taps, C * taps);
   };
 #pragma omp parallel num_threads(int(threads))
   {
     const int64_t t = omp_get_thread_num(), team = omp_get_num_threads();
     float* my_sums = sums + (by_positions ? t * sum_size : 0);
-    // This thread's share: runs of 32 positions, or blocks of 32 output channels.
-    const int64_t steps = positions / 32;
+    // This thread's share: runs of 32 values along the rows (16 pairs), or blocks of 32 input
+    // channels.
+    const int64_t steps = values / 32;
     const int64_t first = by_positions ? steps * t / team * 32 : 0;
-    const int64_t last = by_positions ? steps * (t + 1) / team * 32 : positions;
+    const int64_t last = by_positions ? steps * (t + 1) / team * 32 : values;
     const int64_t j0 = by_positions ? 0 : col_blocks * t / team;
     const int64_t j1 = by_positions ? col_blocks : col_blocks * (t + 1) / team;
     if (first == last) std::fill(my_sums, my_sums + sum_size, 0.0f);
-    for (int64_t q = first; q < last; q += kGridChunk) {
-      const amx::ShiftedProduct product{rows + grid.front() + q,
-                                        row_stride,
-                                        panels + q * 16,
-                                        positions * 16,
-                                        shifts.data(),
-                                        taps,
-                                        C,
-                                        std::min(kGridChunk, last - q),
-                                        K};
-      amx::shifted_matmul_add(product, j0, j1, /*accumulate=*/q > first, my_sums);
+    for (int64_t v = first; v < last; v += kGridChunk) {
+      const amx::ShiftedPanelsProduct product{rows + v,
+                                              row_stride,
+                                              panels + (grid.margin() + v / 2) * 32,
+                                              panel_stride,
+                                              shifts.data(),
+                                              taps,
+                                              K,
+                                              std::min(kGridChunk, last - v),
+                                              C};
+      amx::shifted_panels_matmul_add(product, j0, j1, /*accumulate=*/v > first, my_sums);
     }
     if (by_positions) {
 #pragma omp barrier

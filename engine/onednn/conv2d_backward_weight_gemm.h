@@ -15,8 +15,8 @@
 // takes 3x3 kernels with 16x16 outputs (ResNet-18 width 64: 3-4 ms a step less).
 // Stride-1 "same" convolutions with 8x8 to 16x16 outputs skip im2col: on a padded grid of
 // pixels (im2col_nhwc.h, PixelGrid) each tap's product reads x shifted in place
-// (amx::shifted_matmul_add), so x is packed once instead of R*S times (1.0 ms a call less at
-// 8x8 and 16x16; 5-7 ms a step).
+// (amx::shifted_panels_matmul_add), so x is packed once instead of R*S times (1.0 ms a call
+// less at 8x8 and 16x16; 5-7 ms a step).
 #include "engine/backend.h"
 #include "engine/tensor.h"
 

@@ -163,44 +163,6 @@ void im2col_nhwc_panels(const uint16_t* x, const Shape& x_shape, const Shape& ou
               panels);
 }
 
-void grid_rows(const uint16_t* x, int64_t channels, const PixelGrid& g, uint16_t* rows) {
-  SG_CHECK(channels % 8 == 0, "grid_rows: ", channels, " channels, expected a multiple of 8");
-  const int64_t C = channels, H = g.height, W = g.width, stride = g.channel_stride();
-  uint16_t* origin = rows + g.front();  // position 0 of channel 0
-  // One image row at a time, all its channels, so that x is read once and in order: 8x8
-  // transposes of eight pixels' eight channels where the row holds eight pixels (SSE2, every
-  // x86-64). (Eight channels of a whole image at a time, which reads each line of x eight
-  // times: 1.08-1.12 ms against 0.92-0.93 for 64 channels at 32x32, batch 64, 2 threads.)
-#pragma omp parallel for schedule(static)
-  for (int64_t nh = 0; nh < g.images * H; ++nh) {
-    const int64_t n = nh / H, h = nh % H, q = g.position(n, h, 0);
-    const uint16_t* from = x + nh * W * C;
-    for (int64_t c0 = 0; c0 < C; c0 += 8) {
-      uint16_t* to = origin + c0 * stride + q;
-      int64_t w = 0;
-      for (; w + 8 <= W; w += 8) {
-        __m128i v[8];
-        for (int64_t i = 0; i < 8; ++i)
-          v[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(from + (w + i) * C + c0));
-        transpose_8x8_epi16(v);
-        for (int64_t i = 0; i < 8; ++i)
-          _mm_storeu_si128(reinterpret_cast<__m128i*>(to + i * stride + w), v[i]);
-      }
-      for (; w < W; ++w)
-        for (int64_t i = 0; i < 8; ++i) to[i * stride + w] = from[w * C + c0 + i];
-    }
-    // The zero columns after the row and, after an image's last row, the zero rows.
-    const int64_t zeros = g.pad + (h == H - 1 ? g.pad * g.row() : 0);
-    for (int64_t c = 0; c < C; ++c) std::memset(origin + c * stride + q + W, 0, size_t(zeros) * 2);
-  }
-  // The margins: before position 0, and from the last position to the next channel's row.
-  const int64_t end = g.front() + g.positions();
-  for (int64_t c = 0; c < C; ++c) {
-    std::memset(rows + c * stride, 0, size_t(g.front()) * 2);
-    std::memset(rows + c * stride + end, 0, size_t(stride - end) * 2);
-  }
-}
-
 void grid_pixels(const uint16_t* x, int64_t channels, const PixelGrid& g, uint16_t* pixels) {
   const int64_t C = channels, H = g.height, W = g.width;
   const size_t pixel_bytes = size_t(C) * sizeof(uint16_t);
@@ -218,16 +180,52 @@ void grid_pixels(const uint16_t* x, int64_t channels, const PixelGrid& g, uint16
   std::memset(origin + g.positions() * C, 0, size_t(tail) * pixel_bytes);
 }
 
-void grid_panels(const uint16_t* dy, int64_t channels, const PixelGrid& g, uint16_t* panels) {
-  SG_CHECK(channels % 16 == 0, "grid_panels: ", channels, " channels, expected a multiple of 16");
+namespace {
+// The channels of grid position q of an NHWC tensor, or nullptr at the padding and outside.
+const uint16_t* grid_pixel(const uint16_t* t, int64_t channels, const PixelGrid& g, int64_t q) {
+  if (q < 0) return nullptr;
   const int64_t area = (g.height + g.pad) * g.row();
+  const int64_t n = q / area, h = q % area / g.row(), w = q % g.row();
+  if (n >= g.images || h >= g.height || w >= g.width) return nullptr;
+  return t + ((n * g.height + h) * g.width + w) * channels;
+}
+}  // namespace
+
+void grid_paired_rows(const uint16_t* dy, int64_t channels, const PixelGrid& g, uint16_t* rows) {
+  SG_CHECK(channels % 8 == 0, "grid_paired_rows: ", channels,
+           " channels, expected a multiple of 8");
+  const int64_t C = channels, stride = g.paired_row_stride(), half = g.half();
+  const __m128i zero = _mm_setzero_si128();
+  // Eight values along the rows (four pairs) at a time: 8x8 transposes of their positions'
+  // eight channels (SSE2, every x86-64).
+#pragma omp parallel for schedule(static)
+  for (int64_t block = 0; block < half / 4; ++block) {
+    const uint16_t* from[8];
+    for (int64_t i = 0; i < 8; ++i) {
+      const int64_t value = 8 * block + i;
+      from[i] = grid_pixel(dy, C, g, value / 2 + value % 2 * half);
+    }
+    for (int64_t c0 = 0; c0 < C; c0 += 8) {
+      __m128i v[8];
+      for (int64_t i = 0; i < 8; ++i)
+        v[i] = from[i] != nullptr ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(from[i] + c0))
+                                  : zero;
+      transpose_8x8_epi16(v);
+      for (int64_t i = 0; i < 8; ++i)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(rows + (c0 + i) * stride + 8 * block), v[i]);
+    }
+  }
+}
+
+void grid_paired_panels(const uint16_t* x, int64_t channels, const PixelGrid& g, uint16_t* panels) {
+  SG_CHECK(channels % 16 == 0, "grid_paired_panels: ", channels,
+           " channels, expected a multiple of 16");
+  const int64_t half = g.half(), margin = g.margin();
+  // pack_panels interleaves rows 2r and 2r + 1 into pair row r: here positions r - margin and
+  // r - margin + half.
   pack_panels(
-      g.padded_positions(), 1, channels,
-      [&](int64_t q, int64_t) -> const uint16_t* {
-        const int64_t n = q / area, h = q % area / g.row(), w = q % g.row();
-        if (n >= g.images || h >= g.height || w >= g.width) return nullptr;
-        return dy + ((n * g.height + h) * g.width + w) * channels;
-      },
+      2 * g.paired_panel_rows(), 1, channels,
+      [&](int64_t p, int64_t) { return grid_pixel(x, channels, g, p / 2 - margin + p % 2 * half); },
       panels);
 }
 

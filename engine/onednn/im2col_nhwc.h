@@ -48,20 +48,15 @@ struct PixelGrid {
   int64_t shift(int64_t r, int64_t s) const { return (r - pad) * row() + (s - pad); }
   // The largest shift either way.
   int64_t margin() const { return pad * row() + pad; }
-  // Zeros before position 0 in grid_rows: the largest shift back, rounded up to 32.
-  int64_t front() const { return (margin() + 31) / 32 * 32; }
-  // Elements from one channel to the next in grid_rows: both margins and the padded positions,
-  // an odd number of 64-byte lines, so that the 16 rows of a tile fall in different L1 sets.
-  int64_t channel_stride() const {
-    const int64_t lines = (front() + padded_positions() + margin() + 31) / 32;
-    return (lines | 1) * 32;
-  }
+  // Positions paired across the grid's two halves (grid_paired_rows, grid_paired_panels): pair
+  // q' < half() holds positions q' and q' + half(). A multiple of 16.
+  int64_t half() const { return padded_positions() / 2; }
+  // Elements from one channel to the next in grid_paired_rows (an odd number of 64-byte lines).
+  int64_t paired_row_stride() const { return ((padded_positions() / 32) | 1) * 32; }
+  // Pairs per panel of grid_paired_panels: margin() before pair 0, half(), margin() after,
+  // rounded up to 16.
+  int64_t paired_panel_rows() const { return (half() + 2 * margin() + 15) / 16 * 16; }
 };
-
-// x [N, H, W, C] (NHWC, C a multiple of 8) on the grid, one row per channel: element (c, q) at
-// c * channel_stride() + front() + q, zeros at the grid's padding, in the margins and past the
-// last position.
-void grid_rows(const uint16_t* x, int64_t channels, const PixelGrid& grid, uint16_t* rows);
 
 // x [N, H, W, C] (NHWC) on the grid pixel by pixel: the C channels of position q at
 // (margin() + q) * C, zeros at the grid's padding, in the margin before position 0 and for
@@ -72,9 +67,24 @@ inline int64_t grid_pixels_size(int64_t channels, const PixelGrid& g) {
   return (g.margin() + g.padded_positions() + g.margin()) * channels;
 }
 
-// dy [N, H, W, K] (NHWC, K a multiple of 16) on the grid, packed as the right operand of
-// amx::matmul (column panels, padded_positions() rows, zeros at the padding).
-void grid_panels(const uint16_t* dy, int64_t channels, const PixelGrid& grid, uint16_t* panels);
+// The weight gradient's two operands on the grid with its positions paired across the halves
+// (a tile product multiplies pairs of bf16 values along the sum: any pairing serves, if both
+// operands share it). Paired so, a window of positions shifted by s is the window of pairs
+// shifted by s, and the shifted operand's tile rows (one pair of 16 channels, 64 bytes) stay
+// on 64-byte boundaries for every tap; with neighbouring positions paired, odd shifts split the
+// pairs, and shifted rows of a channel-major grid start anywhere in a line, which cost the
+// products 10-20% (the layout before 2026-12-07's sixteenth session).
+//
+// dy [N, H, W, K] (NHWC, K a multiple of 8) as K rows of the paired positions, the left operand:
+// element (k, 2q' + h) at k * paired_row_stride() + 2q' + h is position q' + h * half() (zeros at
+// the padding and past the last position).
+void grid_paired_rows(const uint16_t* dy, int64_t channels, const PixelGrid& grid, uint16_t* rows);
+// x [N, H, W, C] (NHWC, C a multiple of 16) as column panels of the paired positions, the right
+// operand, read shifted: pair row q' (-margin() <= q' < half() + margin()) of panel c/16 at
+// (c/16) * paired_panel_rows() * 32 + (margin() + q') * 32 + (c%16) * 2 + h holds channel c of
+// position q' + h * half() (zeros at the padding and outside the positions).
+void grid_paired_panels(const uint16_t* x, int64_t channels, const PixelGrid& grid,
+                        uint16_t* panels);
 
 // The transpose of y [pixels, channels] (an NHWC activation or gradient) packed as the left
 // operand of amx::matmul (row tiles), its columns (pixels) padded with zeros to a multiple of
