@@ -192,7 +192,9 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
        "stopgrad: the sum and the ReLU's mask in one pass (bf16: AVX-512 BF16 where the CPU has "
        "it)"},
       {"batch_norm(+relu) bf16 NHWC, training",
-       c.batch_norm_nhwc ? "stopgrad AVX-512 BF16 kernels" : "as the row above"},
+       c.batch_norm_nhwc ? "stopgrad AVX-512 BF16 kernels; a residual block's last one with its "
+                           "add and ReLU in the same pass (batch_norm_add_relu)"
+                         : "as the row above"},
       {"matmul fp32", "oneDNN fp32"},
       {"matmul bf16 (the SSL heads' Linear layers with bf16 images)",
        c.bf16_conv_via_fp32     ? "oneDNN fp32 on the bf16 operands, rounded to bf16"
