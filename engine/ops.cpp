@@ -102,6 +102,12 @@ Tensor to(const Tensor& x, DType dtype) {
   return out;
 }
 
+Tensor weight_to(const Tensor& w, DType dtype) {
+  KernelTimer timer(OpKind::Copy);
+  if (w.dtype() == dtype) return w;
+  return backend(w).weight_converted(w, dtype);
+}
+
 #ifdef SG_WITH_CUDA
 Tensor copy_between_devices(const Tensor& x, Device device);  // engine/cuda/copy.cpp
 #endif

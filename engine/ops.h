@@ -29,6 +29,10 @@ void fill_(const Tensor& dst, double value);
 Tensor contiguous(const Tensor& x);  // x itself when already contiguous
 Tensor clone(const Tensor& x);
 Tensor to(const Tensor& x, DType dtype);
+// A weight converted to dtype (the SSL heads' Linear weights rounded to bf16 for their products),
+// reused until the weight is written again (its version moves) where the backend keeps such
+// results: once per optimizer step rather than once per view. The result must not be written.
+Tensor weight_to(const Tensor& w, DType dtype);
 Tensor to(const Tensor& x, Device device);
 // x itself when strided; otherwise a contiguous copy converted from its opaque layout.
 Tensor to_strided(const Tensor& x);

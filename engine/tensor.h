@@ -97,6 +97,9 @@ class Tensor {
   uint64_t version() const;
   void bump_version() const;
   bool same(const Tensor& other) const { return impl_ == other.impl_; }
+  // Whether no other Tensor shares this one's handle (copies of a Tensor share it; views have
+  // their own, and share the storage instead).
+  bool sole_handle() const { return impl_.use_count() == 1; }
   // The tensor's identity (what same() compares), as a key for maps of tensors.
   const void* id() const { return impl_.get(); }
 

@@ -40,10 +40,18 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
 }
 
 // Made of the ops above, so each rounding has its gradient rule: `to`'s backward rounds the
-// incoming dy to bf16 before the products and widens their results back.
+// incoming dy to bf16 before the products and widens their results back. The weight's rounding
+// is the engine's per weight version (weight_to: once per optimizer step, not once per view),
+// with `to`'s gradient rule.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, DType products) {
   if (x.dtype() == products && weight.dtype() == products) return linear(x, weight, bias);
-  Tensor y = to(linear(to(x, products), to(weight, products)), x.dtype());
+  Tensor w = weight.dtype() == products
+                 ? weight
+                 : record("to", e::weight_to(weight, products), {weight},
+                          [from = weight.dtype()](const Tensor& g, const std::vector<bool>&) {
+                            return Grads{e::to(g, from)};
+                          });
+  Tensor y = to(linear(to(x, products), w), x.dtype());
   return bias.defined() ? add(y, bias) : y;
 }
 

@@ -281,8 +281,10 @@ Tensor cached_derived(const Tensor& w, const std::string& tag,
     if (it != c.weights.end()) {
       auto alive = it->second.storage.lock();
       if (alive == w.storage() && it->second.version == w.version()) return it->second.derived;
-      // Only this entry holds the old result: hand it over to be overwritten.
-      if (alive == w.storage() && it->second.derived.storage().use_count() == 1)
+      // Only this entry holds the old result (no copy of it, no view of its storage): hand it
+      // over to be overwritten.
+      if (alive == w.storage() && it->second.derived.sole_handle() &&
+          it->second.derived.storage().use_count() == 1)
         stale = std::move(it->second.derived);
       c.weights.erase(it);
     }

@@ -127,6 +127,24 @@ Tensor OneDnnBackend::to_strided(const Tensor& x) {
   return out;
 }
 
+// Kept per weight version (context.h's cache), keyed also by shape and strides: two views of
+// one storage at one offset are different matrices.
+Tensor OneDnnBackend::weight_converted(const Tensor& w, DType dtype) {
+  std::string tag("as ");
+  tag += dtype_name(dtype);
+  tag += shape_str(w.shape());
+  if (w.is_strided())
+    for (int64_t stride : w.strides()) {
+      tag += ' ';
+      tag += std::to_string(stride);
+    }
+  return cached_derived(w, tag, [&](const Tensor& from, Tensor out) {
+    if (!out.defined()) out = Tensor::empty(from.shape(), dtype, from.device());
+    copy(out, to_strided(from));
+    return out;
+  });
+}
+
 void OneDnnBackend::copy(const Tensor& dst, const Tensor& src) {
   bool onednn_types = (is_f32(dst) || dst.dtype() == DType::BFloat16) &&
                       (is_f32(src) || src.dtype() == DType::BFloat16);

@@ -20,6 +20,7 @@ class OneDnnBackend final : public ReferenceBackend {
   Tensor to_strided(const Tensor& x) override;
 
   void copy(const Tensor& dst, const Tensor& src) override;
+  Tensor weight_converted(const Tensor& w, DType dtype) override;
   void fill(const Tensor& dst, double value) override;
   Tensor unary(UnaryOp op, const Tensor& x) override;
   Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) override;

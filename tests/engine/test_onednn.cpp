@@ -850,6 +850,32 @@ TEST_CASE("onednn.matmul") {
 // matmul where bf16 dot products are native, else its fp32 one on the same operands (CMake runs
 // this case under SG_BF16_CONV=native and fp32 too). Each element within one bf16 step of the
 // reference's, which rounds the exact sum: the two sums differ only in float32 rounding.
+// weight_to: a weight rounded to bf16 once per version (the SSL heads' Linear weights, read
+// once per view): the same tensor while the weight is unchanged, new values after an optimizer
+// step or any in-place write, and a transposed view of the same storage its own matrix.
+TEST_CASE("onednn.weight_to_follows_the_weight_version") {
+  Tensor w = rnd({48, 32}, 1), m = Tensor::zeros({48, 32});
+  auto same_bits_as_to = [](const Tensor& converted, const Tensor& from) {
+    return e::to_strided(e::to(converted, DType::Float32)).to_vector() ==
+           e::to_strided(e::to(e::to(from, DType::BFloat16), DType::Float32)).to_vector();
+  };
+  Tensor first = e::weight_to(w, DType::BFloat16);
+  CHECK(first.dtype() == DType::BFloat16);
+  CHECK(same_bits_as_to(first, w));
+  CHECK(e::weight_to(w, DType::BFloat16).storage() == first.storage());  // kept
+  e::sgd_update(w, rnd({48, 32}, 2), m, 0.5, 0.9, 0.0, false, 1.0);
+  Tensor after_step = e::weight_to(w, DType::BFloat16);
+  CHECK(same_bits_as_to(after_step, w));
+  CHECK_FALSE(same_bits_as_to(first, w));
+  e::mul_(w, 2.0);
+  CHECK(same_bits_as_to(e::weight_to(w, DType::BFloat16), w));
+  Tensor wt = e::transpose(w, 0, 1);
+  Tensor converted_t = e::weight_to(wt, DType::BFloat16);
+  CHECK(converted_t.shape() == Shape{32, 48});
+  CHECK(same_bits_as_to(converted_t, wt));
+  CHECK(e::weight_to(w, DType::Float32).storage() == w.storage());  // nothing to convert
+}
+
 TEST_CASE("onednn.matmul_bf16") {
   auto bf = [](const Tensor& t) { return e::to(t, DType::BFloat16); };
   Tensor a = bf(rnd({33, 70}, 1)), b = bf(rnd({70, 45}, 2));
