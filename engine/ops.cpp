@@ -385,21 +385,26 @@ void check_batch_norm_input(const char* op, const Tensor& x) {
   SG_CHECK(x.dim() == 2 || x.dim() == 4, op, ": input must be [N,C] or [N,C,H,W], got ",
            shape_str(x.shape()));
 }
+// Training's inputs: more than one value per channel, and per-channel vectors of C.
+void check_batch_norm_training(const char* op, const Tensor& x, const Tensor& gamma,
+                               const Tensor& beta, const Tensor& running_mean,
+                               const Tensor& running_var) {
+  check_batch_norm_input(op, x);
+  int64_t c = x.shape()[1];
+  SG_CHECK(x.numel() / c > 1, op, ": training needs more than one value per channel, got input ",
+           shape_str(x.shape()));
+  check_channel_vector(op, "weight", gamma, c, x);
+  check_channel_vector(op, "bias", beta, c, x);
+  check_channel_vector(op, "running_mean", running_mean, c, x);
+  check_channel_vector(op, "running_var", running_var, c, x);
+}
 }  // namespace
 
 BatchNormForward batch_norm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                           const Tensor& running_mean, const Tensor& running_var,
                                           double momentum, double eps, bool relu) {
   KernelTimer timer(OpKind::BatchNorm);
-  check_batch_norm_input("batch_norm", x);
-  int64_t c = x.shape()[1];
-  SG_CHECK(x.numel() / c > 1,
-           "batch_norm: training needs more than one value per channel, got input ",
-           shape_str(x.shape()));
-  check_channel_vector("batch_norm", "weight", gamma, c, x);
-  check_channel_vector("batch_norm", "bias", beta, c, x);
-  check_channel_vector("batch_norm", "running_mean", running_mean, c, x);
-  check_channel_vector("batch_norm", "running_var", running_var, c, x);
+  check_batch_norm_training("batch_norm", x, gamma, beta, running_mean, running_var);
   auto out = backend(x).batch_norm_forward_train(readable(x, OpFamily::BatchNorm), gamma, beta,
                                                  running_mean, running_var, momentum, eps, relu);
   if (running_mean.defined()) running_mean.bump_version();
@@ -413,19 +418,11 @@ BatchNormForward batch_norm_add_relu_forward_train(const Tensor& x, const Tensor
                                                    const Tensor& running_var, double momentum,
                                                    double eps) {
   KernelTimer timer(OpKind::BatchNorm);
-  check_batch_norm_input("batch_norm_add_relu", x);
+  check_batch_norm_training("batch_norm_add_relu", x, gamma, beta, running_mean, running_var);
   check_same_device("batch_norm_add_relu", x, residual);
   check_same_dtype("batch_norm_add_relu", x, residual);
   SG_CHECK(residual.shape() == x.shape(), "batch_norm_add_relu: residual ",
            shape_str(residual.shape()), " differs from the input ", shape_str(x.shape()));
-  int64_t c = x.shape()[1];
-  SG_CHECK(x.numel() / c > 1,
-           "batch_norm_add_relu: training needs more than one value per channel, got input ",
-           shape_str(x.shape()));
-  check_channel_vector("batch_norm_add_relu", "weight", gamma, c, x);
-  check_channel_vector("batch_norm_add_relu", "bias", beta, c, x);
-  check_channel_vector("batch_norm_add_relu", "running_mean", running_mean, c, x);
-  check_channel_vector("batch_norm_add_relu", "running_var", running_var, c, x);
   auto out = backend(x).batch_norm_add_relu_forward_train(
       readable(x, OpFamily::BatchNorm), readable(residual, OpFamily::Elementwise), gamma, beta,
       running_mean, running_var, momentum, eps);

@@ -584,6 +584,13 @@ TEST_CASE("onednn.batch_norm_on_blocked_input") {
 // rounding of y and dx. One case has a mean 40 standard deviations from 0 (the kernels take
 // both moments in one pass, about a shift), one 24 channels (not whole vectors: oneDNN's), one
 // 80 channels over 324 rows (five vectors a row; more rows than one block of 256).
+// t rounded to bf16 in NHWC (acdb), as the AMX convolutions hand activations over; and back to a
+// plain float32 tensor.
+Tensor to_nhwc(const Tensor& t) {
+  return onednn::in_layout(e::to(t, DType::BFloat16), onednn::nhwc_bf16(t.shape()));
+}
+Tensor widened_plain(const Tensor& t) { return e::to(e::to_strided(t), DType::Float32); }
+
 TEST_CASE("onednn.batch_norm_nhwc_bf16") {
   struct Case {
     Shape shape;
@@ -599,12 +606,7 @@ TEST_CASE("onednn.batch_norm_nhwc_bf16") {
     std::string shape = shape_str(c.shape);
     CAPTURE(shape);
     int64_t C = c.shape[1];
-    dnnl::memory::desc nhwc(onednn::dims(c.shape), dnnl::memory::data_type::bf16,
-                            dnnl::memory::format_tag::acdb);
-    auto to_nhwc = [&](const Tensor& t) {
-      return onednn::in_layout(e::to(t, DType::BFloat16), nhwc);
-    };
-    auto widened_plain = [](const Tensor& t) { return e::to(e::to_strided(t), DType::Float32); };
+    const dnnl::memory::desc nhwc = onednn::nhwc_bf16(c.shape);
     Tensor x = to_nhwc(e::add(e::mul(rnd(c.shape, 1), c.std), c.mean));
     Tensor dy = to_nhwc(rnd(c.shape, 2));
     Tensor xs = widened_plain(x), dys = widened_plain(dy);
@@ -652,12 +654,7 @@ TEST_CASE("onednn.batch_norm_add_relu") {
     std::string shape = shape_str(c.shape);
     CAPTURE(shape);
     int64_t C = c.shape[1];
-    dnnl::memory::desc nhwc(onednn::dims(c.shape), dnnl::memory::data_type::bf16,
-                            dnnl::memory::format_tag::acdb);
-    auto to_nhwc = [&](const Tensor& t) {
-      return onednn::in_layout(e::to(t, DType::BFloat16), nhwc);
-    };
-    auto widened_plain = [](const Tensor& t) { return e::to(e::to_strided(t), DType::Float32); };
+    const dnnl::memory::desc nhwc = onednn::nhwc_bf16(c.shape);
     Tensor x = to_nhwc(e::add(e::mul(rnd(c.shape, 1), c.std), c.mean));
     Tensor r = to_nhwc(rnd(c.shape, 2));
     if (c.plain_residual) r = e::to_strided(r);
