@@ -211,25 +211,17 @@ void matmul(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t 
 
 void oihw_runs_from_tap_blocks(const float* blocks, int64_t sets, int64_t set_stride, int64_t taps,
                                int64_t row_step, int64_t col_step, float* out, int64_t out_stride) {
-  auto source = [&](int64_t e) { return e % taps * 1024 + e / taps * col_step; };
-  constexpr int64_t kMaxTaps = 49;  // 7x7
-  if (taps > kMaxTaps) {            // element by element
-    for (int64_t r = 0; r < 32; ++r)
-      for (int64_t e = 0; e < 32 * taps; ++e) {
-        float total = 0;
-        for (int64_t set = 0; set < sets; ++set)
-          total += blocks[set * set_stride + source(e) + r * row_step];
-        out[r * out_stride + e] = total;
-      }
-    return;
-  }
   // Each run's 32 * taps floats, 16 at a time, gathered from the blocks (in L1 or L2) instead of
-  // element by element (512x512x3x3 at 4x4, batch 64: 3.39-3.54 -> 3.16-3.26 ms a call).
-  alignas(64) int32_t sources[32 * kMaxTaps];
-  for (int64_t e = 0; e < 32 * taps; ++e) sources[e] = int32_t(source(e));
+  // element by element (512x512x3x3 at 4x4, batch 64: 3.39-3.54 -> 3.16-3.26 ms a call): float
+  // c * taps + t of a run is column c of tap t's block.
+  thread_local std::vector<int32_t> sources;  // kept for the next call
+  sources.resize(size_t(32 * taps));
+  for (int64_t c = 0; c < 32; ++c)
+    for (int64_t t = 0; t < taps; ++t)
+      sources[size_t(c * taps + t)] = int32_t(t * 1024 + c * col_step);
   for (int64_t r = 0; r < 32; ++r)
     for (int64_t v = 0; v < 2 * taps; ++v) {
-      const __m512i from = _mm512_load_si512(&sources[16 * v]);
+      const __m512i from = _mm512_loadu_si512(&sources[size_t(16 * v)]);
       __m512 total = _mm512_setzero_ps();
       for (int64_t set = 0; set < sets; ++set)
         total = _mm512_add_ps(
