@@ -336,7 +336,13 @@ void shifted_rows_matmul(const ShiftedRowsProduct& p, bfloat16* out, int64_t ldo
   const std::span phases(p.phases, size_t(p.phase_count));
   for_blocks_in_column_groups(
       p.m / 32, p.n / 32, [&](int64_t i, int64_t j0, int64_t j1, float* scratch) {
-        for (const ShiftedRowsPhase& f : phases)
+        for (const ShiftedRowsPhase& f : phases) {
+          if (f.taps == 0) {  // no tap reads these pixels (a 1x1 kernel's other phases): zeros
+            for (int64_t r = 0; r < 32; ++r)
+              if (const int64_t to = f.out_rows[32 * i + r]; to >= 0)
+                std::fill_n(out + to * ldo + 32 * j0, 32 * (j1 - j0), bfloat16{});
+            continue;
+          }
           for (int64_t j = j0; j < j1; ++j) {
             zero_accumulators();
             for (int64_t t = 0; t < f.taps; ++t) {
@@ -349,6 +355,7 @@ void shifted_rows_matmul(const ShiftedRowsProduct& p, bfloat16* out, int64_t ldo
               if (const int64_t to = f.out_rows[32 * i + r]; to >= 0)
                 store(scratch + r * 32, 1, 32, out + to * ldo + 32 * j, ldo);
           }
+        }
       });
 }
 

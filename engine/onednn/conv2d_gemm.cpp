@@ -215,7 +215,9 @@ bool grid_backward_data_applies(const Shape& w_shape, const Shape& y_shape, cons
   if (x_shape[2] != o.stride * y_shape[2] || x_shape[3] != o.stride * y_shape[3]) return false;
   const bool same_size = o.stride == 1 && R == 2 * o.padding + 1 && o.padding == kGridPad &&
                          area == kSameSizeGridPixels;
-  const bool halving = o.stride == 2 && R == 3 && o.padding == 1 && area >= kMinHalvingGridPixels;
+  const bool halving = o.stride == 2 &&
+                       ((R == 3 && o.padding == 1) || (R == 1 && o.padding == 0)) &&
+                       area >= kMinHalvingGridPixels;
   return same_size || halving;
 }
 

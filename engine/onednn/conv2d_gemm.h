@@ -16,14 +16,20 @@
 // Where both channel counts are multiples of 32 and the process may use AMX tiles
 // (kernel_choice().amx_matmul), the products run amx_matmul.h: im2col writes its row tiles and
 // the weight matrices are its column panels, again one cached reorder of w each.
-// With tiles, backward data also runs here for 3x3 kernels of stride 2 (and of stride 1 at
-// 8x8), on dy copied once onto a padded pixel grid (im2col_nhwc.h) and read in place by
+// With tiles, backward data also runs here for 3x3 and 1x1 kernels of stride 2 (and 3x3 of
+// stride 1 at 8x8), on dy copied once onto a padded pixel grid (im2col_nhwc.h) and read in place by
 // shifted tile products, one per phase of the input pixels: oneDNN 2.6's AMX backward-data
 // kernel is slow at stride 2. Batch 64, 2 threads, ms per call, oneDNN -> grid:
 //   64 -> 128 channels, 32x32 -> 16x16: 3.15-3.23 -> 2.80-2.91
 //   128 -> 256, 16x16 -> 8x8:            2.82-2.84 -> 1.73-1.80
 //   256 -> 512, 8x8 -> 4x4 (col2im):     1.97-2.01 -> 1.55-1.58
 //   256 -> 256, stride 1 at 8x8:         2.33-2.37 -> 2.14
+// and so for the 1x1 stride-2 shortcuts, whose phases other than the first read no tap and are
+// written as zeros (oneDNN -> grid, best of 20 with caches flushed; in the step, oneDNN's took
+// 1.29 and 0.83 ms a call):
+//   64 -> 128, 32x32 -> 16x16:   0.70-0.72 -> 0.58-0.64
+//   128 -> 256, 16x16 -> 8x8:    0.65-0.67 -> 0.32-0.37
+//   256 -> 512, 8x8 -> 4x4:      0.34-0.35 (col2im) -> 0.29-0.33
 // (at stride 1 the grid is no faster at 4x4 and 16x16, slower at 32x32).
 #include "engine/backend.h"
 #include "engine/tensor.h"

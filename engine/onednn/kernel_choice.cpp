@@ -180,10 +180,11 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
                        "channels are not multiples of 32)"
        : c.conv_gemm ? "stopgrad im2col + oneDNN AMX matmul"
                      : "as the first two conv2d rows"},
-      {"conv2d bf16 backward data, 3x3 stride 1 at 8x8, 3x3 stride 2",
+      {"conv2d bf16 backward data, 3x3 stride 1 at 8x8, 3x3 and 1x1 stride 2",
        c.conv_gemm && c.amx_matmul
            ? "stopgrad AMX tile products of shifted rows of dy on a padded pixel grid, one per "
-             "phase of the input pixels (channels in multiples of 32, stride dividing the image)"
+             "phase of the input pixels (channels in multiples of 32, stride dividing the image; "
+             "a 1x1 kernel's phases without a tap written as zeros)"
            : "as the first two conv2d rows"},
       {"conv2d fp32 3x3 stride 1", "oneDNN Winograd F(4x4,3x3) where it has one, else direct"},
       {"conv2d fp32 other shapes", "oneDNN direct"},

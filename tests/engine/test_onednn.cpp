@@ -379,6 +379,11 @@ TEST_CASE("onednn.conv2d_backward_data_on_grid") {
       {{2, 128, 16, 16}, {256, 128, 3, 3}, {2, 1}, false},  //
       {{2, 256, 8, 8}, {512, 256, 3, 3}, {2, 1}, false},    //
       {{3, 32, 12, 8}, {64, 32, 3, 3}, {2, 1}, false},      // three images, not square
+      // ResNet's 1x1 stride-2 shortcuts: one phase with the tap, three with none (zeros).
+      {{2, 64, 32, 32}, {128, 64, 1, 1}, {2, 0}, false},
+      {{2, 128, 16, 16}, {256, 128, 1, 1}, {2, 0}, false},
+      {{2, 256, 8, 8}, {512, 256, 1, 1}, {2, 0}, false},
+      {{3, 32, 12, 8}, {64, 32, 1, 1}, {2, 0}, false},
   };
   uint64_t seed = 700;
   auto rounded = [](const Tensor& t) { return e::to(e::to(t, DType::BFloat16), DType::Float32); };
@@ -398,14 +403,26 @@ TEST_CASE("onednn.conv2d_backward_data_on_grid") {
     CHECK(same_bits(onednn::conv2d_backward_data_gemm(blocked, w, c.x, c.o), dx));
     if (dispatched) CHECK(same_bits(fast().conv2d_backward_data(g, w, c.x, c.o), dx));
   }
+  // The pixels no tap reads are written as zeros, not left as they were: dx's memory is that
+  // of a NaN-filled tensor of its size just freed (blocks of 1 MiB and more are reused by
+  // size, engine/storage.cpp).
+  {
+    const Shape xs{8, 64, 32, 32}, ws{128, 64, 1, 1};  // 1 MiB of bf16
+    Tensor w = rnd(ws, 790), g = e::to(rnd({8, 128, 16, 16}, 791), DType::BFloat16);
+    { Tensor poison = Tensor::full(xs, std::nan(""), DType::BFloat16); }
+    Tensor dx = onednn::conv2d_backward_data_gemm(g, w, xs, {2, 0});
+    expect_close(e::to(dx, DType::Float32),
+                 ref().conv2d_backward_data(e::to(g, DType::Float32), rounded(w), xs, {2, 0}),
+                 4.5e-3, "backward data over freed NaNs");
+  }
   // Where oneDNN's kernels are as fast or the grid does not fit: stride 1 above 8x8, a stride
-  // that does not divide the image, a 1x1 kernel.
+  // that does not divide the image, a 1x1 kernel of stride 1.
   CHECK_FALSE(onednn::conv2d_gemm_backward_data_applies({128, 128, 3, 3}, {2, 128, 16, 16},
                                                         {2, 128, 16, 16}, {1, 1}));
   CHECK_FALSE(onednn::conv2d_gemm_backward_data_applies({128, 64, 3, 3}, {2, 128, 5, 5},
                                                         {2, 64, 9, 9}, {2, 1}));
-  CHECK_FALSE(onednn::conv2d_gemm_backward_data_applies({128, 64, 1, 1}, {2, 128, 16, 16},
-                                                        {2, 64, 32, 32}, {2, 0}));
+  CHECK_FALSE(onednn::conv2d_gemm_backward_data_applies({128, 64, 1, 1}, {2, 128, 8, 8},
+                                                        {2, 64, 8, 8}, {1, 0}));
 }
 
 // The AMX tile product against a double-precision sum, on operands packed by amx_matmul.h's
