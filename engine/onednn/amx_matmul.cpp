@@ -272,20 +272,46 @@ void matmul_add(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int6
   _tile_release();
 }
 
+namespace {
+
+// Where one layout of the panels reads w (OIHW) and writes them: p is the panels' column
+// dimension (K or C), q the other one.
+struct PanelLayout {
+  int64_t taps, Q, p_stride, q_stride;
+  __m512i first8, next8;  // w offsets of a 64-byte panel line's 16 values, in two halves of 8
+  PanelLayout(const Shape& w_shape, int column_dim) {
+    const int64_t K = w_shape[0], C = w_shape[1];
+    taps = w_shape[2] * w_shape[3];
+    Q = column_dim == 0 ? C : K;
+    p_stride = column_dim == 0 ? C * taps : taps;
+    q_stride = column_dim == 0 ? taps : C * taps;
+    alignas(64) int32_t offsets[16];
+    for (int64_t j = 0; j < 16; ++j) offsets[j] = int32_t((j / 2) * p_stride + (j % 2) * q_stride);
+    first8 = _mm512_load_si512(offsets);
+    next8 = _mm512_add_epi32(first8, _mm512_set1_epi32(int32_t(8 * p_stride)));
+  }
+  // Panel `block`'s pair rows q, q+1 for every tap.
+  void pack_pair_rows(const float* w, int64_t block, int64_t q, uint16_t* panels) const {
+    for (int64_t t = 0; t < taps; ++t) {
+      const float* from = w + block * 16 * p_stride + q * q_stride + t;
+      // (The masked form: GCC 12 warns that the plain one's undefined start value is read.)
+      const __m512 lo = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xffff, first8, from, 4);
+      const __m512 hi = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xffff, next8, from, 4);
+      uint16_t* to = panels + block * taps * Q * 16 + (t * Q + q) / 2 * 32;
+      _mm512_storeu_si512(to, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+  }
+};
+
+}  // namespace
+
 void pack_weight_panels(const float* w, const Shape& w_shape, int column_dim, uint16_t* panels) {
-  const int64_t K = w_shape[0], C = w_shape[1], taps = w_shape[2] * w_shape[3];
-  const int64_t P = column_dim == 0 ? K : C, Q = column_dim == 0 ? C : K, rows = taps * Q;
-  // Element strides of p and q in w (OIHW).
-  const int64_t p_stride = column_dim == 0 ? C * taps : taps;
-  const int64_t q_stride = column_dim == 0 ? taps : C * taps;
+  const PanelLayout layout(w_shape, column_dim);
+  const int64_t P = column_dim == 0 ? w_shape[0] : w_shape[1], Q = layout.Q;
   // 64 bytes of a panel hold one tap's pair of rows q, q+1 for 16 columns, interleaved: gathered
   // as two vectors of eight columns x two rows and rounded together. Walking q pairs outside
   // the taps reads each stretch of w once (1.0-1.35 ms a reorder of 512x512x3x3 in oneDNN 2.6,
   // in the step).
-  alignas(64) int32_t offsets[16];
-  for (int64_t j = 0; j < 16; ++j) offsets[j] = int32_t((j / 2) * p_stride + (j % 2) * q_stride);
-  const __m512i first8 = _mm512_load_si512(offsets);
-  const __m512i next8 = _mm512_add_epi32(first8, _mm512_set1_epi32(int32_t(8 * p_stride)));
 #pragma omp parallel for schedule(static)
   for (int64_t block = 0; block < P / 16; ++block)
     for (int64_t q = 0; q < Q; q += 2) {
@@ -295,19 +321,26 @@ void pack_weight_panels(const float* w, const Shape& w_shape, int column_dim, ui
       // 16 rows are read along their length, and the prefetchers keep up).
       if (column_dim == 1 && q + kPanelRowsAhead + 1 < Q)
         for (int64_t row = q + kPanelRowsAhead; row < q + kPanelRowsAhead + 2; ++row) {
-          const auto* run =
-              reinterpret_cast<const char*>(w + block * 16 * p_stride + row * q_stride);
-          for (int64_t byte = 0; byte < 16 * taps * 4 + 64; byte += 64)
+          const auto* run = reinterpret_cast<const char*>(w + block * 16 * layout.p_stride +
+                                                          row * layout.q_stride);
+          for (int64_t byte = 0; byte < 16 * layout.taps * 4 + 64; byte += 64)
             _mm_prefetch(run + byte, _MM_HINT_T0);
         }
-      for (int64_t t = 0; t < taps; ++t) {
-        const float* from = w + block * 16 * p_stride + q * q_stride + t;
-        // (The masked form: GCC 12 warns that the plain one's undefined start value is read.)
-        const __m512 lo = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xffff, first8, from, 4);
-        const __m512 hi = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xffff, next8, from, 4);
-        uint16_t* to = panels + block * rows * 16 + (t * Q + q) / 2 * 32;
-        _mm512_storeu_si512(to, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-      }
+      layout.pack_pair_rows(w, block, q, panels);
+    }
+}
+
+void pack_weight_panels_both(const float* w, const Shape& w_shape, uint16_t* k_panels,
+                             uint16_t* c_panels) {
+  const PanelLayout by_k(w_shape, 0), by_c(w_shape, 1);
+  const int64_t K = w_shape[0], C = w_shape[1];
+  // w in 16 x 16 x taps pieces (output channels 16i.., input channels 16j..), each read from
+  // memory once, by the first layout's gathers, and from L1 by the second's.
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < K / 16; ++i)
+    for (int64_t j = 0; j < C / 16; ++j) {
+      for (int64_t c = 16 * j; c < 16 * j + 16; c += 2) by_k.pack_pair_rows(w, i, c, k_panels);
+      for (int64_t k = 16 * i; k < 16 * i + 16; k += 2) by_c.pack_pair_rows(w, j, k, c_panels);
     }
 }
 

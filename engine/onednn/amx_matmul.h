@@ -75,6 +75,10 @@ void matmul_add(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int6
 // product: p = K; backward data: p = C). K and C must be multiples of 16. Runs on the OpenMP
 // threads.
 void pack_weight_panels(const float* w, const Shape& w_shape, int column_dim, uint16_t* panels);
+// Both panel layouts of w in one pass over it (w read from memory once, not once per layout):
+// k_panels as pack_weight_panels with column_dim 0, c_panels with column_dim 1.
+void pack_weight_panels_both(const float* w, const Shape& w_shape, uint16_t* k_panels,
+                             uint16_t* c_panels);
 
 // A sum of products with B shifted: for each of `count` shifts s,
 //   C_s[i, j] += sum over q < k of A[i, q] B[q + 2 shifts[s], j]

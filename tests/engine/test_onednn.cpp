@@ -494,10 +494,10 @@ TEST_CASE("onednn.amx_matmul") {
   CHECK(added_wrong == 0);
 }
 
-// The weight panels of the AMX products (forward: columns K; backward data: columns C) against
-// amx_matmul.h's panel formula on the weight rounded to bf16 by sg::bfloat16 (nearest even):
-// bit for bit, on a weight whose dimensions differ (K 48, C 32, 3x2 taps) so that a swapped
-// stride shows.
+// The weight panels of the AMX products (forward: columns K; backward data: columns C), one
+// layout at a time and both in one pass, against amx_matmul.h's panel formula on the weight rounded
+// to bf16 by sg::bfloat16 (nearest even): bit for bit, on a weight whose dimensions differ (K 48, C
+// 32, 3x2 taps) so that a swapped stride shows.
 TEST_CASE("onednn.conv2d_gemm_weight_panels") {
   if (!onednn::amx::usable()) {
     std::printf("SKIPPED: this CPU (or its kernel) offers no AMX bf16 tiles\n");
@@ -520,6 +520,10 @@ TEST_CASE("onednn.conv2d_gemm_weight_panels") {
               bfloat16(float(wv[size_t((k * C + c) * taps + t)])).bits;
         }
     CHECK(got == want);
+    // Both layouts in one pass write the same panels.
+    std::vector<uint16_t> by_k(got.size(), 0xdead), by_c(got.size(), 0xdead);
+    onednn::amx::pack_weight_panels_both(w.data<float>(), w.shape(), by_k.data(), by_c.data());
+    CHECK((column_dim == 0 ? by_k : by_c) == want);
   }
 }
 
