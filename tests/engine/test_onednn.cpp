@@ -427,71 +427,77 @@ TEST_CASE("onednn.conv2d_backward_data_on_grid") {
 
 // The AMX tile product against a double-precision sum, on operands packed by amx_matmul.h's
 // formulas: rows that do not fill a block of 32 (m = 45), several blocks each way, both output
-// types and a row stride wider than n.
+// types, a row stride wider than n, and a sum long enough to run in chunks.
 TEST_CASE("onednn.amx_matmul") {
   if (!onednn::amx::usable()) {
     std::printf("SKIPPED: this CPU (or its kernel) offers no AMX bf16 tiles\n");
     std::exit(77);
   }
-  const int64_t m = 45, k = 96, n = 160, ldc = 170;
-  Tensor a = e::to(rnd({m, k}, 500), DType::BFloat16), b = e::to(rnd({k, n}, 501), DType::BFloat16);
-  const auto* av = static_cast<const uint16_t*>(a.raw_data());
-  const auto* bv = static_cast<const uint16_t*>(b.raw_data());
-  std::vector<uint16_t> tiles(size_t(onednn::amx::padded(m) * k), 0), panels(size_t(k * n));
-  for (int64_t i = 0; i < m; ++i)
+  const int64_t m = 45, n = 160, ldc = 170;
+  // k = 4640: amx::matmul sums in chunks of k (2304, 2304 and 32) with float32 partial sums.
+  for (const int64_t k : {int64_t(96), int64_t(4640)}) {
+    CAPTURE(k);
+    Tensor a = e::to(rnd({m, k}, 500 + uint64_t(k)), DType::BFloat16),
+           b = e::to(rnd({k, n}, 501 + uint64_t(k)), DType::BFloat16);
+    const auto* av = static_cast<const uint16_t*>(a.raw_data());
+    const auto* bv = static_cast<const uint16_t*>(b.raw_data());
+    std::vector<uint16_t> tiles(size_t(onednn::amx::padded(m) * k), 0), panels(size_t(k * n));
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < k; ++j)
+        tiles[size_t(((i / 16) * (k / 32) + j / 32) * 512 + (i % 16) * 32 + j % 32)] =
+            av[i * k + j];
     for (int64_t j = 0; j < k; ++j)
-      tiles[size_t(((i / 16) * (k / 32) + j / 32) * 512 + (i % 16) * 32 + j % 32)] = av[i * k + j];
-  for (int64_t j = 0; j < k; ++j)
-    for (int64_t c = 0; c < n; ++c)
-      panels[size_t((c / 16) * k * 16 + (j / 2) * 32 + (c % 16) * 2 + j % 2)] = bv[j * n + c];
-  std::vector<float> c32(size_t(m * ldc), -7.f);
-  std::vector<bfloat16> c16(size_t(m * ldc), bfloat16(-7.f));
-  onednn::amx::matmul(tiles.data(), panels.data(), m, k, n, c32.data(), ldc);
-  onednn::amx::matmul(tiles.data(), panels.data(), m, k, n, c16.data(), ldc);
-  std::vector<double> af = e::to(a, DType::Float32).to_vector(),
-                      bf = e::to(b, DType::Float32).to_vector();
-  // Entry (i, c) of A B in double, and the magnitude its float32 sum's error is bounded by:
-  // k roundings of at most 2^-24 of the sum of the (exact) bf16 products' magnitudes.
-  auto exact = [&](int64_t i, int64_t c, double* bound) {
-    double sum = 0, magnitude = 0;
-    for (int64_t j = 0; j < k; ++j) {
-      sum += af[size_t(i * k + j)] * bf[size_t(j * n + c)];
-      magnitude += std::abs(af[size_t(i * k + j)] * bf[size_t(j * n + c)]);
-    }
-    *bound = double(k) * 0x1p-24 * magnitude;
-    return sum;
-  };
-  int wrong = 0;
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t c = 0; c < ldc; ++c) {
-      const float got32 = c32[size_t(i * ldc + c)], got16 = float(c16[size_t(i * ldc + c)]);
-      if (c >= n) {  // past n: untouched
-        wrong += got32 != -7.f || got16 != -7.f;
-        continue;
+      for (int64_t c = 0; c < n; ++c)
+        panels[size_t((c / 16) * k * 16 + (j / 2) * 32 + (c % 16) * 2 + j % 2)] = bv[j * n + c];
+    std::vector<float> c32(size_t(m * ldc), -7.f);
+    std::vector<bfloat16> c16(size_t(m * ldc), bfloat16(-7.f));
+    onednn::amx::matmul(tiles.data(), panels.data(), m, k, n, c32.data(), ldc);
+    onednn::amx::matmul(tiles.data(), panels.data(), m, k, n, c16.data(), ldc);
+    std::vector<double> af = e::to(a, DType::Float32).to_vector(),
+                        bf = e::to(b, DType::Float32).to_vector();
+    // Entry (i, c) of A B in double, and the magnitude its float32 sum's error is bounded by:
+    // k roundings of at most 2^-24 of the sum of the (exact) bf16 products' magnitudes.
+    auto exact = [&](int64_t i, int64_t c, double* bound) {
+      double sum = 0, magnitude = 0;
+      for (int64_t j = 0; j < k; ++j) {
+        sum += af[size_t(i * k + j)] * bf[size_t(j * n + c)];
+        magnitude += std::abs(af[size_t(i * k + j)] * bf[size_t(j * n + c)]);
       }
-      double bound, sum = exact(i, c, &bound);
-      wrong += std::abs(got32 - sum) > bound;
-      // ... and one rounding to bf16 (2^-9 relative) of the float32 result.
-      wrong += got16 != float(bfloat16(got32));
-    }
-  CHECK(wrong == 0);
-  // matmul_add (whole blocks only): the first 32 rows' product added to what C held (the
-  // start value one more term of the float32 sum).
-  std::vector<float> total(size_t(32 * ldc), 0.5f);
-  onednn::amx::matmul_add(tiles.data(), panels.data(), 32, k, n, total.data(), ldc);
-  int added_wrong = 0;
-  for (int64_t i = 0; i < 32; ++i)
-    for (int64_t c = 0; c < ldc; ++c) {
-      const float got = total[size_t(i * ldc + c)];
-      if (c >= n) {
-        added_wrong += got != 0.5f;
-        continue;
+      *bound = double(k) * 0x1p-24 * magnitude;
+      return sum;
+    };
+    int wrong = 0;
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t c = 0; c < ldc; ++c) {
+        const float got32 = c32[size_t(i * ldc + c)], got16 = float(c16[size_t(i * ldc + c)]);
+        if (c >= n) {  // past n: untouched
+          wrong += got32 != -7.f || got16 != -7.f;
+          continue;
+        }
+        double bound, sum = exact(i, c, &bound);
+        wrong += std::abs(got32 - sum) > bound;
+        // ... and one rounding to bf16 (2^-9 relative) of the float32 result.
+        wrong += got16 != float(bfloat16(got32));
       }
-      double bound, sum = exact(i, c, &bound);
-      added_wrong += std::abs(got - (sum + 0.5)) >
-                     double(k + 1) / double(k) * bound + double(k + 1) * 0x1p-24 * 0.5;
-    }
-  CHECK(added_wrong == 0);
+    CHECK(wrong == 0);
+    // matmul_add (whole blocks only): the first 32 rows' product added to what C held (the
+    // start value one more term of the float32 sum).
+    std::vector<float> total(size_t(32 * ldc), 0.5f);
+    onednn::amx::matmul_add(tiles.data(), panels.data(), 32, k, n, total.data(), ldc);
+    int added_wrong = 0;
+    for (int64_t i = 0; i < 32; ++i)
+      for (int64_t c = 0; c < ldc; ++c) {
+        const float got = total[size_t(i * ldc + c)];
+        if (c >= n) {
+          added_wrong += got != 0.5f;
+          continue;
+        }
+        double bound, sum = exact(i, c, &bound);
+        added_wrong += std::abs(got - (sum + 0.5)) >
+                       double(k + 1) / double(k) * bound + double(k + 1) * 0x1p-24 * 0.5;
+      }
+    CHECK(added_wrong == 0);
+  }
 }
 
 // The weight panels of the AMX products (forward: columns K; backward data: columns C), one
