@@ -11,8 +11,9 @@
 // outrun their fp32 FMAs; where they do not, bf16 convolutions run the fp32 kernels on
 // bf16-rounded operands. On AMX machines the bf16 weight gradients of small outputs run as
 // one matrix product (conv2d_backward_weight_gemm.h), and so do the other two passes where
-// outputs are at most 4x4 pixels with 512 channels or more (conv2d_gemm.h). Which kernel runs
-// where is decided in one place, kernel_choice.h.
+// outputs are at most 4x4 pixels with 512 channels or more (conv2d_gemm.h); backward data of
+// the other stride-1 3x3 ones runs as oneDNN's forward convolution with the turned weight
+// (backward_data_as_forward). Which kernel runs where is decided in one place, kernel_choice.h.
 #include <mutex>
 
 #include "engine/onednn/context.h"
@@ -174,6 +175,55 @@ Tensor winograd_bf16_weight_grad(const Tensor& grad_y, const Tensor& x, const Sh
   return dw;
 }
 
+// Whether bf16 backward data of a 3x3 stride-1 convolution (the shapes measured) runs as a
+// forward convolution of dy with the turned weight (backward_data_as_forward): on the amx
+// tier, where our products do not take it (8x8 and 4x4 outputs, conv2d_gemm.h; at 8x8 the
+// forward kernel was slower in the step: 1.95 ms a call against the grid's 1.9).
+bool backward_data_as_forward_applies(const Tensor& grad_y, const Shape& w, const Shape& x_shape,
+                                      Conv2dOptions o) {
+  return grad_y.dtype() == DType::BFloat16 && kernel_choice().conv_gemm && o.stride == 1 &&
+         w[2] == 3 && w[3] == 3 && o.padding == 1 &&
+         !conv2d_gemm_backward_data_applies(w, grad_y.shape(), x_shape, o);
+}
+
+// Backward data of a stride-1 convolution is the forward convolution of dy with the weight
+// turned around, w'[c, k, r, s] = w[k, c, R-1-r, S-1-s], padded by R-1-pad: run so, oneDNN 2.6's
+// AMX forward kernels (brgconv) take it where its backward-data kernel (jit) is slower. Per
+// call, batch 64, 2 threads, best of 12 with caches flushed, backward-data kernel -> forward:
+// 64x64x3x3 at 32x32 1.41-1.48 -> 1.33-1.40 ms, 128x128 at 16x16 1.59-1.64 -> 1.16; in the
+// step (ONEDNN_VERBOSE, means) 1.70 -> 1.37 and 1.79 -> 1.25. The turned weight, in the layout
+// the forward primitive chose, is cached per weight version.
+Tensor backward_data_as_forward(const Tensor& grad_y, const Tensor& w, const Shape& x_shape,
+                                Conv2dOptions o) {
+  const Shape& ws = w.shape();
+  const int64_t K = ws[0], C = ws[1], R = ws[2], S = ws[3];
+  ConvShapes s{grad_y.shape(),  {C, K, R, S}, x_shape,
+               DType::BFloat16, false,        {1, R - 1 - o.padding}};
+  const auto& p = forward_primitive(s);
+  Tensor wts = cached_derived(
+      w, "turned for backward data|" + desc_key(p.pd.weights_desc()), [&](const Tensor& t, Tensor) {
+        Tensor plain = engine::contiguous(engine::to(t, DType::Float32));
+        Tensor turned = Tensor::empty({C, K, R, S}, DType::Float32);
+        const float* from = plain.data<float>();
+        float* to = turned.data<float>();
+        parallel_for(C, [&](int64_t c0, int64_t c1) {
+          for (int64_t c = c0; c < c1; ++c)
+            for (int64_t k = 0; k < K; ++k)
+              for (int64_t r = 0; r < R; ++r)
+                for (int64_t q = 0; q < S; ++q)
+                  to[((c * K + k) * R + r) * S + q] =
+                      from[((k * C + c) * R + (R - 1 - r)) * S + (S - 1 - q)];
+        });
+        return in_layout(turned, p.pd.weights_desc());
+      });
+  Tensor src = in_layout(grad_y, p.pd.src_desc());
+  Tensor dx = empty_like_desc(p.pd.dst_desc(), x_shape, DType::BFloat16);
+  execute(p, {{DNNL_ARG_SRC, memory_of(src)},
+              {DNNL_ARG_WEIGHTS, memory_of(wts)},
+              {DNNL_ARG_DST, memory_of(dx, p.pd.dst_desc())}});
+  return dx;
+}
+
 }  // namespace
 
 Tensor OneDnnBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias,
@@ -207,6 +257,8 @@ Tensor OneDnnBackend::conv2d_backward_data(const Tensor& grad_y, const Tensor& w
         conv2d_backward_data(converted(grad_y, DType::Float32), bf16_rounded(w), x_shape, o),
         DType::BFloat16);
   if (use_winograd_bf16(grad_y, w.shape(), o, false)) return winograd_bf16_conv(grad_y, w, true);
+  if (backward_data_as_forward_applies(grad_y, w.shape(), x_shape, o))
+    return backward_data_as_forward(grad_y, w, x_shape, o);
   if (may_use_conv_gemm(grad_y, false) &&
       conv2d_gemm_backward_data_applies(w.shape(), grad_y.shape(), x_shape, o))
     return conv2d_backward_data_gemm(grad_y, w, x_shape, o);

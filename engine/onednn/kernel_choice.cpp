@@ -149,7 +149,10 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
             ? "fp32 kernels on bf16-rounded operands (bf16 dot products are slower here)"
             : "fp32 kernels on bf16-rounded operands (SG_BF16_CONV=fp32)";
   } else if (c.tier == CpuTier::Amx) {
-    bf16_3x3 = bf16_other = "oneDNN AMX (layouts oneDNN chooses)";
+    bf16_other = "oneDNN AMX (layouts oneDNN chooses)";
+    bf16_3x3 = c.conv_gemm ? "oneDNN AMX (layouts oneDNN chooses); backward data as its forward "
+                             "kernel on the turned weight (w[k,c,2-r,2-s] as [c,k,r,s])"
+                           : "oneDNN AMX (layouts oneDNN chooses)";
   } else {
     bf16_3x3 = c.winograd_bf16 ? "stopgrad Winograd F(2x2,3x3), AVX-512 BF16, nChw16c"
                                : "oneDNN direct bf16 (SG_WINOGRAD_BF16=0)";

@@ -425,6 +425,55 @@ TEST_CASE("onednn.conv2d_backward_data_on_grid") {
                                                         {2, 64, 8, 8}, {1, 0}));
 }
 
+// bf16 backward data of 3x3 stride-1 convolutions on the amx tier, outside the outputs our
+// products take, runs as oneDNN's forward convolution of dy with the turned weight
+// w'[c, k, r, s] = w[k, c, 2-r, 2-s] (conv2d.cpp): within the products' bound of the reference,
+// bit for bit the forward convolution with a weight turned here (so it is what ran), and
+// following the weight's updates. K differs from C in one case, so a weight turned without the
+// transposition fails.
+TEST_CASE("onednn.conv2d_backward_data_as_forward") {
+  if (!onednn::kernel_choice().conv_gemm) {
+    std::printf(
+        "SKIPPED: backward data runs as a forward convolution on the amx tier only (this CPU: "
+        "%s, or SG_CONV_GEMM=0)\n",
+        onednn::tier_name(onednn::kernel_choice().tier));
+    std::exit(77);
+  }
+  std::vector<ConvCase> cases{
+      {{2, 64, 32, 32}, {64, 64, 3, 3}, {1, 1}, false},     // ResNet-18's first stage
+      {{2, 128, 16, 16}, {128, 128, 3, 3}, {1, 1}, false},  // and its second
+      {{3, 48, 12, 7}, {32, 48, 3, 3}, {1, 1}, false},      // K != C, not square
+  };
+  uint64_t seed = 800;
+  auto rounded = [](const Tensor& t) { return e::to(e::to(t, DType::BFloat16), DType::Float32); };
+  auto turned = [](const Tensor& w) {
+    const int64_t K = w.shape()[0], C = w.shape()[1];
+    const std::vector<double> v = w.to_vector();
+    std::vector<double> out(v.size());
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t r = 0; r < 3; ++r)
+          for (int64_t q = 0; q < 3; ++q)
+            out[size_t(((c * K + k) * 3 + 2 - r) * 3 + 2 - q)] =
+                v[size_t(((k * C + c) * 3 + r) * 3 + q)];
+    return Tensor::from_vector(out, {C, K, 3, 3});
+  };
+  for (const auto& c : cases) {
+    CAPTURE(shape_str(c.x));
+    CAPTURE(shape_str(c.w));
+    Tensor w = rnd(c.w, ++seed);
+    Tensor g = e::to(rnd(e::conv2d_output_shape(c.x, c.w, c.o), ++seed), DType::BFloat16);
+    Tensor dx = fast().conv2d_backward_data(g, w, c.x, c.o);
+    expect_close(e::to(dx, DType::Float32),
+                 ref().conv2d_backward_data(e::to(g, DType::Float32), rounded(w), c.x, c.o), 4.5e-3,
+                 "backward data");
+    CHECK(same_bits(fast().conv2d_forward(g, turned(w), Tensor(), c.o), dx));
+    e::mul_(w, 2.0);  // a new version: doubling is exact in every rounding step
+    CHECK(same_bits(fast().conv2d_backward_data(g, w, c.x, c.o),
+                    e::mul(e::to(dx, DType::Float32), 2.0)));
+  }
+}
+
 // The AMX tile product against a double-precision sum, on operands packed by amx_matmul.h's
 // formulas: rows that do not fill a block of 32 (m = 45), several blocks each way, both output
 // types, a row stride wider than n, and a sum long enough to run in chunks.
