@@ -45,6 +45,15 @@ void sum_rows(int64_t r0, int64_t r1, int64_t c0, int64_t C, const Accumulate& a
   }
 }
 
+// sum_rows for `vectors` (1 .. V) vectors of channels.
+template <int V, typename Accumulate>
+void sum_rows_of_up_to(int64_t vectors, int64_t r0, int64_t r1, int64_t c0, int64_t C,
+                       const Accumulate& accumulate, double* sums) {
+  if constexpr (V > 1)
+    if (vectors < V) return sum_rows_of_up_to<V - 1>(vectors, r0, r1, c0, C, accumulate, sums);
+  sum_rows<V>(r0, r1, c0, C, accumulate, sums);
+}
+
 // Two per-channel sums over all rows: accumulate(row, channel, s1, s2) adds one row's 16
 // channels from `channel` into the running vectors. Returns the sums, channel-major
 // ([0, C) then [C, 2C)), in double.
@@ -64,32 +73,8 @@ std::vector<double> two_channel_sums(int64_t rows, int64_t channels, Accumulate 
     for (int64_t r0 = begin; r0 < end; r0 += kBlockRows) {
       const int64_t r1 = std::min(end, r0 + kBlockRows);
       // Up to 8 vectors of channels at a time: 16 accumulators, half the registers.
-      for (int64_t c0 = 0; c0 < C; c0 += 128) switch ((std::min<int64_t>(C - c0, 128)) / 16) {
-          case 8:
-            sum_rows<8>(r0, r1, c0, C, accumulate, mine);
-            break;
-          case 7:
-            sum_rows<7>(r0, r1, c0, C, accumulate, mine);
-            break;
-          case 6:
-            sum_rows<6>(r0, r1, c0, C, accumulate, mine);
-            break;
-          case 5:
-            sum_rows<5>(r0, r1, c0, C, accumulate, mine);
-            break;
-          case 4:
-            sum_rows<4>(r0, r1, c0, C, accumulate, mine);
-            break;
-          case 3:
-            sum_rows<3>(r0, r1, c0, C, accumulate, mine);
-            break;
-          case 2:
-            sum_rows<2>(r0, r1, c0, C, accumulate, mine);
-            break;
-          default:
-            sum_rows<1>(r0, r1, c0, C, accumulate, mine);
-            break;
-        }
+      for (int64_t c0 = 0; c0 < C; c0 += 128)
+        sum_rows_of_up_to<8>(std::min<int64_t>(C - c0, 128) / 16, r0, r1, c0, C, accumulate, mine);
     }
   }
   std::vector<double> sums(2 * C, 0.0);

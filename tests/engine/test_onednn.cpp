@@ -678,7 +678,9 @@ TEST_CASE("onednn.batch_norm_nhwc_bf16") {
                                          {{2, 16, 1, 1}, -1.0, 1.0, true, false},
                                          {{8, 48, 4, 4}, 20.0, 0.5, true, true},
                                          {{4, 24, 3, 3}, 0.0, 1.0, true, true},
-                                         {{4, 80, 9, 9}, 1.0, 3.0, true, true}}) {
+                                         {{4, 80, 9, 9}, 1.0, 3.0, true, true},
+                                         // 9 channel vectors: summed as 8, then 1
+                                         {{3, 144, 10, 10}, -2.0, 1.5, true, true}}) {
     std::string shape = shape_str(c.shape);
     CAPTURE(shape);
     int64_t C = c.shape[1];
