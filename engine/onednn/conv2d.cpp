@@ -200,22 +200,25 @@ Tensor backward_data_as_forward(const Tensor& grad_y, const Tensor& w, const Sha
   ConvShapes s{grad_y.shape(),  {C, K, R, S}, x_shape,
                DType::BFloat16, false,        {1, R - 1 - o.padding}};
   const auto& p = forward_primitive(s);
-  Tensor wts = cached_derived(
-      w, "turned for backward data|" + desc_key(p.pd.weights_desc()), [&](const Tensor& t, Tensor) {
-        Tensor plain = engine::contiguous(engine::to(t, DType::Float32));
-        Tensor turned = Tensor::empty({C, K, R, S}, DType::Float32);
-        const float* from = plain.data<float>();
-        float* to = turned.data<float>();
-        parallel_for(C, [&](int64_t c0, int64_t c1) {
-          for (int64_t c = c0; c < c1; ++c)
-            for (int64_t k = 0; k < K; ++k)
-              for (int64_t r = 0; r < R; ++r)
-                for (int64_t q = 0; q < S; ++q)
-                  to[((c * K + k) * R + r) * S + q] =
-                      from[((k * C + c) * R + (R - 1 - r)) * S + (S - 1 - q)];
-        });
-        return in_layout(turned, p.pd.weights_desc());
-      });
+  Tensor wts = cached_derived(w, "turned for backward data|" + desc_key(p.pd.weights_desc()),
+                              [&](const Tensor& t, Tensor) {
+                                // The taps reversed in place of each (k, c) (contiguous reads and
+                                // writes), then k and c swapped by the reorder into the primitive's
+                                // layout, which reads the transposed view (per weight version,
+                                // 128x128x3x3: 0.17 ms with both in one gathering loop).
+                                Tensor plain = engine::contiguous(engine::to(t, DType::Float32));
+                                Tensor reversed = Tensor::empty(ws, DType::Float32);
+                                const float* from = plain.data<float>();
+                                float* to = reversed.data<float>();
+                                const int64_t taps = R * S;
+                                parallel_for(K * C, [&](int64_t b0, int64_t b1) {
+                                  for (int64_t b = b0; b < b1; ++b)
+                                    for (int64_t tap = 0; tap < taps; ++tap)
+                                      to[b * taps + tap] = from[b * taps + taps - 1 - tap];
+                                });
+                                Tensor turned = engine::permute(reversed, {1, 0, 2, 3});
+                                return in_layout(turned, p.pd.weights_desc());
+                              });
   Tensor src = in_layout(grad_y, p.pd.src_desc());
   Tensor dx = empty_like_desc(p.pd.dst_desc(), x_shape, DType::BFloat16);
   execute(p, {{DNNL_ARG_SRC, memory_of(src)},
