@@ -1,5 +1,6 @@
 #include "engine/backend.h"
 
+#include "engine/ops.h"
 #include "engine/reference/reference_backend.h"
 
 namespace sg {
@@ -18,6 +19,8 @@ Backend& cuda_backend(int device_index);  // engine/cuda/cuda_backend.cpp
 Tensor Backend::to_strided(const Tensor& x) {
   SG_CHECK(false, "backend ", name(), " cannot read the layout ", x.layout()->name());
 }
+
+Tensor Backend::weight_converted(const Tensor& w, DType dtype) { return engine::to(w, dtype); }
 
 Backend& reference_backend() {
   static ReferenceBackend backend;

@@ -74,11 +74,8 @@ class Backend {
   virtual void copy(const Tensor& dst, const Tensor& src) = 0;
   // w converted to dtype; a backend may keep the result for as long as w is not written again
   // (its version does not move), as it keeps convolution weights in its kernels' layouts.
-  virtual Tensor weight_converted(const Tensor& w, DType dtype) {
-    Tensor out = Tensor::empty(w.shape(), dtype, w.device());
-    copy(out, to_strided(w));
-    return out;
-  }
+  // By default engine::to, computed again each time.
+  virtual Tensor weight_converted(const Tensor& w, DType dtype);
   virtual void fill(const Tensor& dst, double value) = 0;
 
   // Elementwise. binary broadcasts its operands; binary_inplace writes into `self`.
