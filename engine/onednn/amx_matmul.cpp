@@ -10,7 +10,6 @@
 #include <cstring>
 #include <initializer_list>
 #include <span>
-#include <vector>
 
 namespace sg::onednn::amx {
 
@@ -144,18 +143,6 @@ TileWalk packed_walk(const uint16_t* a, const uint16_t* b, int64_t i, int64_t j,
   return {a0, a0 + k * 16, 16, 32, b0, b0 + k * 16};
 }
 
-// The 32x32 block (i, j) of C, written out of a float32 scratch block (rows and columns past m
-// and n dropped).
-template <typename Out>
-void block_product(const uint16_t* a, const uint16_t* b, int64_t i, int64_t j, int64_t m, int64_t k,
-                   int64_t n, Out* c, int64_t ldc, float* scratch) {
-  zero_accumulators();
-  sum_block(packed_walk(a, b, i, j, k), k);
-  store_accumulators(scratch, 32);
-  const int64_t rows = std::min<int64_t>(32, m - 32 * i), cols = std::min<int64_t>(32, n - 32 * j);
-  store(scratch, rows, cols, c + 32 * i * ldc + 32 * j, ldc);
-}
-
 // The calling thread's share of a grid of row blocks x column blocks: rows i0 .. i1 - 1 and
 // columns j0 .. j1 - 1. Threads share out the row blocks, or the column blocks when there
 // are fewer rows than threads.
@@ -190,26 +177,27 @@ void for_blocks_in_column_groups(int64_t row_blocks, int64_t col_blocks, Body bo
   }
 }
 
-// The float32 partial sums of a product whose sum over k runs in chunks: one buffer per calling
-// thread, kept for the next call. (Not a std::vector: an inline function instantiated in this
-// AVX-512 file could be the copy another file links to.)
-class PartialSums {
+// A buffer of T kept by a thread for its next call (for float32 partial sums, tap blocks and
+// gather offsets). Not a std::vector: an inline function instantiated in this AVX-512 file,
+// such as a vector's, could be the copy another file links to.
+template <typename T>
+class ThreadBuffer {
  public:
-  PartialSums() = default;
-  PartialSums(const PartialSums&) = delete;
-  PartialSums& operator=(const PartialSums&) = delete;
-  ~PartialSums() { std::free(data_); }
-  float* get(size_t count) {
+  ThreadBuffer() = default;
+  ThreadBuffer(const ThreadBuffer&) = delete;
+  ThreadBuffer& operator=(const ThreadBuffer&) = delete;
+  ~ThreadBuffer() { std::free(data_); }
+  T* get(size_t count) {
     if (count > size_) {
       std::free(data_);
-      data_ = static_cast<float*>(std::aligned_alloc(64, (count * sizeof(float) + 63) / 64 * 64));
+      data_ = static_cast<T*>(std::aligned_alloc(64, (count * sizeof(T) + 63) / 64 * 64));
       size_ = data_ ? count : 0;
     }
     return data_;
   }
 
  private:
-  float* data_ = nullptr;
+  T* data_ = nullptr;
   size_t size_ = 0;
 };
 
@@ -231,7 +219,7 @@ void product(const uint16_t* a, const uint16_t* b, int64_t m, int64_t k, int64_t
                             : kGroupPanelBytes / (kMinColumnGroup * panel_bytes_per_k) / 32 * 32;
   const int64_t group =
       std::max<int64_t>(1, std::min(col_blocks, kGroupPanelBytes / (chunk * panel_bytes_per_k)));
-  thread_local PartialSums partial_sums;
+  thread_local ThreadBuffer<float> partial_sums;  // float32 sums between chunks of k
   float* partials = chunk < k ? partial_sums.get(size_t(row_blocks * 32) * size_t(n)) : nullptr;
 #pragma omp parallel
   {
@@ -289,14 +277,13 @@ void oihw_runs_from_tap_blocks(const float* blocks, int64_t sets, int64_t set_st
   // Each run's 32 * taps floats, 16 at a time, gathered from the blocks (in L1 or L2) instead of
   // element by element (512x512x3x3 at 4x4, batch 64: 3.39-3.54 -> 3.16-3.26 ms a call): float
   // c * taps + t of a run is column c of tap t's block.
-  thread_local std::vector<int32_t> sources;  // kept for the next call
-  sources.resize(size_t(32 * taps));
+  thread_local ThreadBuffer<int32_t> source_buffer;
+  int32_t* sources = source_buffer.get(size_t(32 * taps));
   for (int64_t c = 0; c < 32; ++c)
-    for (int64_t t = 0; t < taps; ++t)
-      sources[size_t(c * taps + t)] = int32_t(t * 1024 + c * col_step);
+    for (int64_t t = 0; t < taps; ++t) sources[c * taps + t] = int32_t(t * 1024 + c * col_step);
   for (int64_t r = 0; r < 32; ++r)
     for (int64_t v = 0; v < 2 * taps; ++v) {
-      const __m512i from = _mm512_loadu_si512(&sources[size_t(16 * v)]);
+      const __m512i from = _mm512_loadu_si512(sources + 16 * v);
       __m512 total = _mm512_setzero_ps();
       for (int64_t set = 0; set < sets; ++set)
         total = _mm512_add_ps(
@@ -315,17 +302,17 @@ void matmul_oihw(const uint16_t* a, const uint16_t* b, int64_t out_channels, int
     // The blocks of one channel range for every tap, so that each output channel's run of
     // 32 * taps floats in OIHW is written whole, once (the product written as OHWI and turned
     // into OIHW after went through memory twice more).
-    thread_local std::vector<float> taps_blocks;  // kept for the next call
-    taps_blocks.resize(size_t(taps) * 1024);
+    thread_local ThreadBuffer<float> taps_buffer;
+    float* taps_blocks = taps_buffer.get(size_t(taps) * 1024);
     const auto [i0, i1, c0, c1] = thread_share(row_blocks, channel_blocks);
     for (int64_t cb = c0; cb < c1; ++cb)
       for (int64_t i = i0; i < i1; ++i) {
         for (int64_t tap = 0; tap < taps; ++tap) {
           zero_accumulators();
           sum_block(packed_walk(a, b, i, tap * channel_blocks + cb, k), k);
-          store_accumulators(taps_blocks.data() + tap * 1024, 32);
+          store_accumulators(taps_blocks + tap * 1024, 32);
         }
-        oihw_runs_from_tap_blocks(taps_blocks.data(), 1, 0, taps, 32, 1,
+        oihw_runs_from_tap_blocks(taps_blocks, 1, 0, taps, 32, 1,
                                   out + (32 * i * channels + 32 * cb) * taps, channels * taps);
       }
     _tile_release();
