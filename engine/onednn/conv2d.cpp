@@ -181,9 +181,8 @@ Tensor winograd_bf16_weight_grad(const Tensor& grad_y, const Tensor& x, const Sh
 // forward kernel was slower in the step: 1.95 ms a call against the grid's 1.9).
 bool backward_data_as_forward_applies(const Tensor& grad_y, const Shape& w, const Shape& x_shape,
                                       Conv2dOptions o) {
-  return grad_y.dtype() == DType::BFloat16 && kernel_choice().conv_gemm && o.stride == 1 &&
-         w[2] == 3 && w[3] == 3 && o.padding == 1 &&
-         !conv2d_gemm_backward_data_applies(w, grad_y.shape(), x_shape, o);
+  return may_use_conv_gemm(grad_y, false) && o.stride == 1 && w[2] == 3 && w[3] == 3 &&
+         o.padding == 1 && !conv2d_gemm_backward_data_applies(w, grad_y.shape(), x_shape, o);
 }
 
 // w [K, C, R, S] turned into w'[c, k, r, s] = w[k, c, R-1-r, S-1-s], in `desc` (written into

@@ -164,15 +164,13 @@ std::vector<GridPhase> grid_phases(int64_t R, Conv2dOptions o, const PixelGrid& 
           phase.shifts.push_back(*di * grid.row() + *dj);
           phase.panel_taps.push_back(r * R + s);
         }
-      // Position by position, in the grid's order: the pixel (n, a, b) of dy's grid, or
-      // padding (dropped).
+      // Position by position: the pixel (n, a, b) of dy's grid, or padding (dropped).
       phase.out_rows.assign(size_t(grid.padded_positions()), -1);
-      int64_t q = 0;
-      for (int64_t n = 0; n < grid.images; ++n)
-        for (int64_t a = 0; a < grid.height + grid.pad; ++a)
-          for (int64_t b = 0; b < grid.row(); ++b, ++q)
-            if (a < grid.height && b < grid.width)
-              phase.out_rows[size_t(q)] = (n * H + o.stride * a + pu) * W + o.stride * b + pv;
+      for (int64_t q = 0; q < grid.padded_positions(); ++q)
+        if (const auto pixel = grid.pixel(q)) {
+          const auto [n, a, b] = *pixel;
+          phase.out_rows[size_t(q)] = (n * H + o.stride * a + pu) * W + o.stride * b + pv;
+        }
       phases.push_back(std::move(phase));
     }
   return phases;

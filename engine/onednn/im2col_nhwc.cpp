@@ -183,10 +183,9 @@ void grid_pixels(const uint16_t* x, int64_t channels, const PixelGrid& g, uint16
 namespace {
 // The channels of grid position q of an NHWC tensor, or nullptr at the padding and outside.
 const uint16_t* grid_pixel(const uint16_t* t, int64_t channels, const PixelGrid& g, int64_t q) {
-  if (q < 0) return nullptr;
-  const int64_t area = (g.height + g.pad) * g.row();
-  const int64_t n = q / area, h = q % area / g.row(), w = q % g.row();
-  if (n >= g.images || h >= g.height || w >= g.width) return nullptr;
+  const auto pixel = g.pixel(q);
+  if (!pixel) return nullptr;
+  const auto [n, h, w] = *pixel;
   return t + ((n * g.height + h) * g.width + w) * channels;
 }
 }  // namespace

@@ -1,7 +1,9 @@
 #pragma once
 // im2col for bf16 activations in NHWC: the rows a convolution reads, as a matrix, so that the
 // convolution becomes one matrix product (conv2d_gemm.h, conv2d_backward_weight_gemm.h).
+#include <array>
 #include <cstdint>
+#include <optional>
 
 #include "engine/backend.h"
 #include "engine/tensor.h"
@@ -42,6 +44,13 @@ struct PixelGrid {
   int64_t row() const { return width + pad; }
   int64_t position(int64_t n, int64_t h, int64_t w) const {
     return (n * (height + pad) + h) * row() + w;
+  }
+  // The pixel {n, h, w} at grid position q, or nullopt at the padding and outside the grid.
+  std::optional<std::array<int64_t, 3>> pixel(int64_t q) const {
+    const int64_t area = (height + pad) * row();
+    const int64_t n = q / area, h = q % area / row(), w = q % row();
+    if (q < 0 || n >= images || h >= height || w >= width) return std::nullopt;
+    return std::array<int64_t, 3>{n, h, w};
   }
   int64_t positions() const { return position(images, 0, 0); }
   int64_t padded_positions() const { return (positions() + 31) / 32 * 32; }
