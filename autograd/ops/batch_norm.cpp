@@ -4,6 +4,7 @@
 
 #include "autograd/ops.h"
 #include "autograd/ops/per_channel.h"
+#include "autograd/ops/relu_output.h"
 #include "engine/ops.h"
 
 namespace sg {
@@ -96,19 +97,7 @@ Tensor batch_norm_add_relu(const Tensor& x, const Tensor& residual, const Tensor
     }
     return out;
   };
-  SavedTensor sy(f.y);
-  Tensor y = record(name, f.y, {x, weight, bias, residual},
-                    [sy, from_masked](const Tensor& g, const std::vector<bool>& needs) {
-                      return from_masked(e::relu_backward(g, sy.get(name)), needs);
-                    });
-  if (y.grad_fn())
-    y.grad_fn()->backward_of_sum = [sy, from_masked](const std::vector<Tensor>& pieces,
-                                                     const std::vector<bool>& needs) {
-      Tensor first = pieces[0];  // more than two pieces: all but the last summed first
-      for (size_t i = 1; i + 1 < pieces.size(); ++i) first = e::add(first, pieces[i]);
-      return from_masked(e::relu_backward_of_sum(first, pieces.back(), sy.get(name)), needs);
-    };
-  return y;
+  return detail::record_relu_output(name, f.y, {x, weight, bias, residual}, from_masked);
 }
 
 }  // namespace sg

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "autograd/ops.h"
+#include "autograd/ops/relu_output.h"
 #include "engine/ops.h"
 
 namespace sg {
@@ -130,26 +131,13 @@ Tensor relu(const Tensor& x) {
 }
 
 // Forward: max(a + b, 0). Backward: the ReLU's gradient (where the output is positive), which
-// the sum hands to a and b alike. A residual block's output feeds the next block's two branches,
-// so its gradient arrives in two pieces: they are summed inside the ReLU's backward, one pass
-// over the activations instead of two.
+// the sum hands to a and b alike, from pieces summed inside it (relu_output.h).
 Tensor add_relu(const Tensor& a, const Tensor& b) {
-  Tensor y = e::add_relu_forward(a, b);
-  SavedTensor sy(y);
-  auto both = [](const Tensor& d, const std::vector<bool>& needs) {
-    return Grads{needs[0] ? d : Tensor(), needs[1] ? d : Tensor()};
-  };
-  y = record("add_relu", y, {a, b}, [sy, both](const Tensor& g, const std::vector<bool>& needs) {
-    return both(e::relu_backward(g, sy.get("add_relu")), needs);
-  });
-  if (y.grad_fn())
-    y.grad_fn()->backward_of_sum = [sy, both](const std::vector<Tensor>& pieces,
-                                              const std::vector<bool>& needs) {
-      Tensor first = pieces[0];  // more than two pieces: all but the last summed first
-      for (size_t i = 1; i + 1 < pieces.size(); ++i) first = e::add(first, pieces[i]);
-      return both(e::relu_backward_of_sum(first, pieces.back(), sy.get("add_relu")), needs);
-    };
-  return y;
+  return detail::record_relu_output(
+      "add_relu", e::add_relu_forward(a, b), {a, b},
+      [](const Tensor& d, const std::vector<bool>& needs) {
+        return Grads{needs[0] ? d : Tensor(), needs[1] ? d : Tensor()};
+      });
 }
 
 // The gradient goes to a where cond holds, to b elsewhere; cond gets none.
