@@ -297,7 +297,7 @@ Tensor OneDnnBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor&
                                   w_shape, o);
   if (use_winograd_bf16(x, w_shape, o, false)) return winograd_bf16_weight_grad(grad_y, x, w_shape);
   if (x.dtype() == DType::BFloat16 && kernel_choice().weight_grad_gemm &&
-      conv2d_backward_weight_gemm_applies(grad_y.shape(), w_shape))
+      conv2d_backward_weight_gemm_applies(grad_y.shape(), w_shape, o))
     return conv2d_backward_weight_gemm(grad_y, x, w_shape, o);
   ConvShapes s{x.shape(), w_shape, grad_y.shape(), x.dtype(), false, o};
   const auto& p = cached_primitive("conv_bwd_weights|" + s.key(), [&] {

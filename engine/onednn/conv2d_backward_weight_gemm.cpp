@@ -123,13 +123,25 @@ Tensor weight_grad_tiles(const Tensor& diff_dst, const Tensor& src, const Shape&
 // The smallest output the grid's products take. Batch 64, 2 threads, against the im2col tile
 // product (best of 5, ms): 128x128x3x3 at 16x16 2.8-3.0 against 3.9, 256x256x3x3 at 8x8
 // 2.6-2.95 against 3.9-4.0, but 512x512x3x3 at 4x4 4.0-4.3 against 4.2-4.4: there the grid is
-// 25 positions for 16 pixels, and the products grow by that much. (At 32x32, 64x64x3x3 with
-// the paired grid 3.34-3.64 against oneDNN's convolution's 3.59-3.95 standalone, but 4.59-4.72
-// against 4.49-4.56 a call in the step, so it stays there.)
+// 25 positions for 16 pixels, and the products grow by that much.
 constexpr int64_t kMinWindowPixels = 8 * 8;
-// Values along the paired grid's rows summed per call of the shifted product: a chunk's rows
-// of dY (K x 2048 values) and panels of x (shifted within a few hundred pairs) stay in L2
-// across the taps.
+// The largest: 64x64x3x3 at 32x32, batch 64, 2 threads, a call in the step 2.80-2.87 ms
+// against oneDNN's convolution's 3.5-3.8 (with the grid packed chunk by chunk below; packed
+// whole first, 3.3-3.5).
+constexpr int64_t kMaxWindowPixels = 32 * 32;
+// Where the threads share out the positions, each packs this many values of dY's rows, with
+// the pairs of x's panels they read, into its own buffers (270 + 280 KB at 128 channels), so
+// that the operands stay in its L2 and never go through memory; fewer, and the margin() pairs
+// each chunk packs again either side cost more (13% of x's pairs at 32x32 here). Its products
+// then run over kGridProductValues at a time, whose rows of dY and panels of x (16 + 22 KB a
+// block) stay in L1 through the R*S taps. A call in the step, 128x128x3x3 at 16x16 and
+// 64x64x3x3 at 32x32 (ms): chunks of 1024 in products of 256, 2.42-2.47 and 2.80-2.87; of 2048
+// in 256, 2.64 and 2.88-2.90; of 4096 in one product, 2.72 and 2.84-2.85; of 256, 2.48-2.59
+// and 2.98-3.06; of 1024 in one product, 2.96-3.02.
+constexpr int64_t kGridPackValues = 1024;
+constexpr int64_t kGridProductValues = 256;
+// Where they share out the input channels: values summed per product over the whole grid
+// packed at once.
 constexpr int64_t kGridChunk = 2048;
 // Threads share out the grid's positions, each with its own float32 sums added up at the end,
 // when those sums take at most this much (they stay in L2 then); otherwise the input channels.
@@ -137,12 +149,30 @@ constexpr int64_t kMaxSumBytesPerThread = 1 << 20;
 
 // Whether the weight gradient runs as shifted products on the pixel grid: a stride-1
 // convolution whose square kernel keeps the image size, with channels that fit the tiles, and
-// an output of kMinWindowPixels to kMaxTileOutputPixels pixels.
+// an output of kMinWindowPixels to kMaxWindowPixels pixels.
 bool windows_apply(const Shape& y_shape, const Shape& w_shape, Conv2dOptions o) {
   const int64_t area = y_shape[2] * y_shape[3];
   return o.stride == 1 && w_shape[2] == w_shape[3] && w_shape[2] == 2 * o.padding + 1 &&
          w_shape[2] > 1 && amx::fits_conv_weight(w_shape) && area >= kMinWindowPixels &&
-         area <= kMaxTileOutputPixels;
+         area <= kMaxWindowPixels;
+}
+
+// The operands of one shifted product on the paired grid: `count` values of dY's K rows from
+// `rows` (row_stride apart) and x's C/16 panels read shifted from `panels` (pair row 0 of the
+// values at panels + margin * 32, panel_stride apart).
+amx::ShiftedPanelsProduct grid_product(const uint16_t* rows, int64_t row_stride,
+                                       const uint16_t* panels, int64_t panel_stride,
+                                       const PixelGrid& grid, const std::vector<int64_t>& shifts,
+                                       int64_t K, int64_t count, int64_t C) {
+  return {rows,
+          row_stride,
+          panels + grid.margin() * 32,
+          panel_stride,
+          shifts.data(),
+          int64_t(shifts.size()),
+          K,
+          count,
+          C};
 }
 
 // dW[k, c, r, s] = sum over grid positions q of dY_grid[q, k] x_grid[q + shift(r, s), c]: one
@@ -157,14 +187,10 @@ Tensor weight_grad_windows(const Tensor& diff_dst, const Tensor& src, const Shap
                            const Shape& w_shape, Conv2dOptions o) {
   const int64_t K = w_shape[0], C = w_shape[1], R = w_shape[2], taps = R * R;
   const PixelGrid grid{x_shape[0], x_shape[2], x_shape[3], o.padding};
-  const int64_t values = grid.padded_positions(), row_stride = grid.paired_row_stride();
-  const int64_t panel_stride = grid.paired_panel_rows() * 32;
-  thread_local ScratchBuffer rows_buffer;  // K rows of dY, about its size
-  auto* rows = reinterpret_cast<uint16_t*>(
-      rows_buffer.get(size_t(K) * size_t(row_stride) * sizeof(uint16_t)));
-  uint16_t* panels = im2col_scratch(size_t(C / 16) * size_t(panel_stride));
-  grid_paired_rows(static_cast<const uint16_t*>(diff_dst.raw_data()), K, grid, rows);
-  grid_paired_panels(static_cast<const uint16_t*>(src.raw_data()), C, grid, panels);
+  const GridPixelIndex index(grid);
+  const auto* dy = static_cast<const uint16_t*>(diff_dst.raw_data());
+  const auto* x = static_cast<const uint16_t*>(src.raw_data());
+  const int64_t values = grid.padded_positions(), margin = grid.margin();
   std::vector<int64_t> shifts(static_cast<size_t>(taps));
   for (int64_t t = 0; t < taps; ++t) shifts[size_t(t)] = grid.shift(t / R, t % R);
 
@@ -185,49 +211,83 @@ Tensor weight_grad_windows(const Tensor& diff_dst, const Tensor& src, const Shap
                                    taps, /*row_step=*/32, /*col_step=*/1,
                                    out + (32 * i * C + 32 * j) * taps, C * taps);
   };
+
+  if (by_positions) {
+    // Each thread its share of the positions (runs of 32 values, 16 pairs), chunk by chunk:
+    // chunk values of dY's rows (an odd number of 64-byte lines apart) and the chunk's pairs of
+    // x's panels with margin() pairs either side for the shifts.
+    const int64_t chunk = kGridPackValues;
+    const int64_t row_stride = ((chunk / 32) | 1) * 32;
+    const int64_t chunk_pairs = (chunk / 2 + 2 * margin + 15) / 16 * 16;
+    const size_t pack_size = size_t(K * row_stride + C / 16 * chunk_pairs * 32);
+    thread_local ScratchBuffer packs_buffer;  // per thread: a chunk's operands, about 0.5 MB
+    auto* packs = reinterpret_cast<uint16_t*>(
+        packs_buffer.get(size_t(threads) * pack_size * sizeof(uint16_t)));
 #pragma omp parallel num_threads(int(threads))
-  {
-    const int64_t t = omp_get_thread_num(), team = omp_get_num_threads();
-    float* my_sums = sums + (by_positions ? t * sum_size : 0);
-    // This thread's share: runs of 32 values along the rows (16 pairs), or blocks of 32 input
-    // channels.
-    const int64_t steps = values / 32;
-    const int64_t first = by_positions ? steps * t / team * 32 : 0;
-    const int64_t last = by_positions ? steps * (t + 1) / team * 32 : values;
-    const int64_t j0 = by_positions ? 0 : col_blocks * t / team;
-    const int64_t j1 = by_positions ? col_blocks : col_blocks * (t + 1) / team;
-    if (first == last) std::fill(my_sums, my_sums + sum_size, 0.0f);
-    for (int64_t v = first; v < last; v += kGridChunk) {
-      const amx::ShiftedPanelsProduct product{rows + v,
-                                              row_stride,
-                                              panels + (grid.margin() + v / 2) * 32,
-                                              panel_stride,
-                                              shifts.data(),
-                                              taps,
-                                              K,
-                                              std::min(kGridChunk, last - v),
-                                              C};
-      amx::shifted_panels_matmul_add(product, j0, j1, /*accumulate=*/v > first, my_sums);
-    }
-    if (by_positions) {
+    {
+      const int64_t t = omp_get_thread_num(), team = omp_get_num_threads();
+      float* my_sums = sums + t * sum_size;
+      uint16_t* rows = packs + size_t(t) * pack_size;  // 64-byte aligned: pack_size is
+      uint16_t* panels = rows + K * row_stride;        // a multiple of 32 elements
+      const int64_t steps = values / 32;
+      const int64_t first = steps * t / team * 32, last = steps * (t + 1) / team * 32;
+      if (first == last) std::fill(my_sums, my_sums + sum_size, 0.0f);
+      for (int64_t v = first; v < last; v += chunk) {
+        const int64_t count = std::min(chunk, last - v);
+        grid_paired_rows(dy, K, index, v, count, rows, row_stride);
+        grid_paired_panels(x, C, index, v / 2 - margin, (count / 2 + 2 * margin + 15) / 16 * 16,
+                           panels, chunk_pairs * 32);
+        for (int64_t u = 0; u < count; u += kGridProductValues)
+          amx::shifted_panels_matmul_add(
+              grid_product(rows + u, row_stride, panels + u / 2 * 32, chunk_pairs * 32, grid,
+                           shifts, K, std::min(kGridProductValues, count - u), C),
+              0, col_blocks, /*accumulate=*/v > first || u > 0, my_sums);
+      }
 #pragma omp barrier
 #pragma omp for schedule(static)
       for (int64_t b = 0; b < row_blocks * col_blocks; ++b)
         write_block(b / col_blocks, b % col_blocks, sums, team);
-    } else {
-      for (int64_t j = j0; j < j1; ++j)
-        for (int64_t i = 0; i < row_blocks; ++i) write_block(i, j, sums, 1);
     }
+    return dw;
+  }
+
+  // Each thread its share of the input channels, over the whole grid packed first (dY's rows
+  // are read by every thread).
+  const int64_t row_stride = grid.paired_row_stride();
+  const int64_t panel_stride = grid.paired_panel_rows() * 32;
+  thread_local ScratchBuffer rows_buffer;  // K rows of dY, about its size
+  auto* rows = reinterpret_cast<uint16_t*>(
+      rows_buffer.get(size_t(K) * size_t(row_stride) * sizeof(uint16_t)));
+  uint16_t* panels = im2col_scratch(size_t(C / 16) * size_t(panel_stride));
+#pragma omp parallel num_threads(int(threads))
+  {
+    const int64_t t = omp_get_thread_num(), team = omp_get_num_threads();
+#pragma omp for schedule(static) nowait
+    for (int64_t v = 0; v < values; v += 256)
+      grid_paired_rows(dy, K, index, v, std::min<int64_t>(256, values - v), rows + v, row_stride);
+#pragma omp for schedule(static)
+    for (int64_t q = -margin; q < grid.paired_panel_rows() - margin; q += 16)
+      grid_paired_panels(x, C, index, q, 16, panels + (q + margin) * 32, panel_stride);
+    const int64_t j0 = col_blocks * t / team, j1 = col_blocks * (t + 1) / team;
+    for (int64_t v = 0; v < values; v += kGridChunk)
+      amx::shifted_panels_matmul_add(
+          grid_product(rows + v, row_stride, panels + v / 2 * 32, panel_stride, grid, shifts, K,
+                       std::min(kGridChunk, values - v), C),
+          j0, j1, /*accumulate=*/v > 0, sums);
+    for (int64_t j = j0; j < j1; ++j)
+      for (int64_t i = 0; i < row_blocks; ++i) write_block(i, j, sums, 1);
   }
   return dw;
 }
 
 }  // namespace
 
-bool conv2d_backward_weight_gemm_applies(const Shape& y_shape, const Shape& w_shape) {
+bool conv2d_backward_weight_gemm_applies(const Shape& y_shape, const Shape& w_shape,
+                                         Conv2dOptions o) {
   const int64_t area = y_shape[2] * y_shape[3];
   return (w_shape[2] == 1 && w_shape[3] == 1) || area <= kMaxOutputPixels ||
-         (area <= kMaxTileOutputPixels && tiles_apply(w_shape));
+         (area <= kMaxTileOutputPixels && tiles_apply(w_shape)) ||
+         windows_apply(y_shape, w_shape, o);
 }
 
 Tensor conv2d_backward_weight_gemm(const Tensor& grad_y, const Tensor& x, const Shape& w_shape,

@@ -1,6 +1,6 @@
 #include "engine/onednn/im2col_nhwc.h"
 
-#include <emmintrin.h>
+#include <immintrin.h>
 
 #include <cstring>
 #include <vector>
@@ -118,33 +118,51 @@ namespace {
 // (im2col of 512 channels at 4x4, batch 64: 0.38 ms; row pair by pair, the writes jumping
 // between R*S*C/16 panels, 0.65-0.74; panel by panel, the sources found again for each panel,
 // 2.3).
+class PanelPacker {
+ public:
+  PanelPacker(int64_t rows, int64_t runs, int64_t C)
+      : rows_(rows), runs_(runs), C_(C), from_(size_t(32 * runs)) {}
+
+  // Rows 32 * block .. 32 * block + 31 into their places in the panels.
+  template <typename From>
+  void pack(int64_t block, const From& from_of, uint16_t* panels) {
+    // Locals, not members, in the loops: a store through __m128i* may alias anything, so the
+    // compiler would reload every member after each store (0.14 ms more a call at 4x4).
+    const int64_t rows = rows_, runs = runs_, C = C_;
+    const uint16_t** from = from_.data();
+    for (int64_t i = 0; i < 32; ++i)
+      for (int64_t t = 0; t < runs; ++t) from[i * runs + t] = from_of(block * 32 + i, t);
+    // SSE2 (every x86-64): eight channels of each row per register, interleaved.
+    const __m128i zero = _mm_setzero_si128();
+    auto load = [&](int64_t i, int64_t t, int64_t c) {
+      const uint16_t* f = from[i * runs + t];
+      return f != nullptr ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(f + c)) : zero;
+    };
+    for (int64_t t = 0; t < runs; ++t)
+      for (int64_t c = 0; c < C; c += 16) {
+        auto* to =
+            reinterpret_cast<__m128i*>(panels + (t * C + c) / 16 * rows * 16 + block * 16 * 32);
+        for (int64_t i = 0; i < 32; i += 2, to += 4)
+          for (int64_t half = 0; half < 2; ++half) {
+            const __m128i a = load(i, t, c + 8 * half), b = load(i + 1, t, c + 8 * half);
+            _mm_storeu_si128(to + 2 * half, _mm_unpacklo_epi16(a, b));
+            _mm_storeu_si128(to + 2 * half + 1, _mm_unpackhi_epi16(a, b));
+          }
+      }
+  }
+
+ private:
+  int64_t rows_, runs_, C_;
+  std::vector<const uint16_t*> from_;  // each row's sources, found once per row
+};
+
 template <typename From>
 void pack_panels(int64_t rows, int64_t runs, int64_t C, const From& from_of, uint16_t* panels) {
 #pragma omp parallel
   {
-    std::vector<const uint16_t*> from(size_t(32 * runs));
-    const __m128i zero = _mm_setzero_si128();
+    PanelPacker packer(rows, runs, C);
 #pragma omp for schedule(static)
-    for (int64_t block = 0; block < rows / 32; ++block) {
-      for (int64_t i = 0; i < 32; ++i)
-        for (int64_t t = 0; t < runs; ++t) from[size_t(i * runs + t)] = from_of(block * 32 + i, t);
-      // SSE2 (every x86-64): eight channels of each row per register, interleaved.
-      auto load = [&](int64_t i, int64_t t, int64_t c) {
-        const uint16_t* f = from[size_t(i * runs + t)];
-        return f != nullptr ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(f + c)) : zero;
-      };
-      for (int64_t t = 0; t < runs; ++t)
-        for (int64_t c = 0; c < C; c += 16) {
-          auto* to =
-              reinterpret_cast<__m128i*>(panels + (t * C + c) / 16 * rows * 16 + block * 16 * 32);
-          for (int64_t i = 0; i < 32; i += 2, to += 4)
-            for (int64_t half = 0; half < 2; ++half) {
-              const __m128i a = load(i, t, c + 8 * half), b = load(i + 1, t, c + 8 * half);
-              _mm_storeu_si128(to + 2 * half, _mm_unpacklo_epi16(a, b));
-              _mm_storeu_si128(to + 2 * half + 1, _mm_unpackhi_epi16(a, b));
-            }
-        }
-    }
+    for (int64_t block = 0; block < rows / 32; ++block) packer.pack(block, from_of, panels);
   }
 }
 
@@ -180,52 +198,96 @@ void grid_pixels(const uint16_t* x, int64_t channels, const PixelGrid& g, uint16
   std::memset(origin + g.positions() * C, 0, size_t(tail) * pixel_bytes);
 }
 
-namespace {
-// The channels of grid position q of an NHWC tensor, or nullptr at the padding and outside.
-const uint16_t* grid_pixel(const uint16_t* t, int64_t channels, const PixelGrid& g, int64_t q) {
-  const auto pixel = g.pixel(q);
-  if (!pixel) return nullptr;
-  const auto [n, h, w] = *pixel;
-  return t + ((n * g.height + h) * g.width + w) * channels;
+GridPixelIndex::GridPixelIndex(const PixelGrid& g) : grid_(g), index_(size_t(g.positions()), -1) {
+  for (int64_t n = 0; n < g.images; ++n)
+    for (int64_t h = 0; h < g.height; ++h)
+      for (int64_t w = 0; w < g.width; ++w)
+        index_[size_t(g.position(n, h, w))] = int32_t((n * g.height + h) * g.width + w);
 }
+
+namespace {
+// Rows r[0..31] of 32 16-bit values become the columns, r[i][c] -> r[c][i]: pairs, quads and
+// eights of rows interleave within each 128-bit lane, then the lanes of four registers change
+// places (160 shuffles for 2 KB, where 8x8 SSE2 transposes take 384).
+// GCC 12's _mm512_unpack*_epi32 pass a self-initialised "undefined" vector as the unused merge
+// source, which -Wmaybe-uninitialized reports (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+[[gnu::target("avx512f,avx512bw")]] inline void transpose_32x32_epi16(__m512i r[32]) {
+  // pairs[2i], pairs[2i + 1]: rows 2i and 2i + 1 side by side, channels 8L + 0..3 and
+  // 8L + 4..7 of lane L.
+  __m512i pairs[32], quads[32], eights[32];
+  for (int i = 0; i < 16; ++i) {
+    pairs[2 * i] = _mm512_unpacklo_epi16(r[2 * i], r[2 * i + 1]);
+    pairs[2 * i + 1] = _mm512_unpackhi_epi16(r[2 * i], r[2 * i + 1]);
+  }
+  // quads[4j + q]: rows 4j .. 4j + 3 of channels 8L + 2q and 8L + 2q + 1.
+  for (int j = 0; j < 8; ++j) {
+    quads[4 * j] = _mm512_unpacklo_epi32(pairs[4 * j], pairs[4 * j + 2]);
+    quads[4 * j + 1] = _mm512_unpackhi_epi32(pairs[4 * j], pairs[4 * j + 2]);
+    quads[4 * j + 2] = _mm512_unpacklo_epi32(pairs[4 * j + 1], pairs[4 * j + 3]);
+    quads[4 * j + 3] = _mm512_unpackhi_epi32(pairs[4 * j + 1], pairs[4 * j + 3]);
+  }
+  // eights[8m + k]: rows 8m .. 8m + 7 of channel 8L + k in lane L.
+  for (int m = 0; m < 4; ++m)
+    for (int q = 0; q < 4; ++q) {
+      eights[8 * m + 2 * q] = _mm512_unpacklo_epi64(quads[8 * m + q], quads[8 * m + 4 + q]);
+      eights[8 * m + 2 * q + 1] = _mm512_unpackhi_epi64(quads[8 * m + q], quads[8 * m + 4 + q]);
+    }
+  // Channel 8L + k: lane L of eights[k], eights[8 + k], eights[16 + k] and eights[24 + k].
+  for (int k = 0; k < 8; ++k) {
+    const __m512i x0 = _mm512_shuffle_i32x4(eights[k], eights[8 + k], 0x44);
+    const __m512i x1 = _mm512_shuffle_i32x4(eights[k], eights[8 + k], 0xEE);
+    const __m512i x2 = _mm512_shuffle_i32x4(eights[16 + k], eights[24 + k], 0x44);
+    const __m512i x3 = _mm512_shuffle_i32x4(eights[16 + k], eights[24 + k], 0xEE);
+    r[k] = _mm512_shuffle_i32x4(x0, x2, 0x88);
+    r[8 + k] = _mm512_shuffle_i32x4(x0, x2, 0xDD);
+    r[16 + k] = _mm512_shuffle_i32x4(x1, x3, 0x88);
+    r[24 + k] = _mm512_shuffle_i32x4(x1, x3, 0xDD);
+  }
+}
+#pragma GCC diagnostic pop
 }  // namespace
 
-void grid_paired_rows(const uint16_t* dy, int64_t channels, const PixelGrid& g, uint16_t* rows) {
-  SG_CHECK(channels % 8 == 0, "grid_paired_rows: ", channels,
-           " channels, expected a multiple of 8");
-  const int64_t C = channels, stride = g.paired_row_stride(), half = g.half();
-  const __m128i zero = _mm_setzero_si128();
-  // Eight values along the rows (four pairs) at a time: 8x8 transposes of their positions'
-  // eight channels (SSE2, every x86-64).
-#pragma omp parallel for schedule(static)
-  for (int64_t block = 0; block < half / 4; ++block) {
-    const uint16_t* from[8];
-    for (int64_t i = 0; i < 8; ++i) {
-      const int64_t value = 8 * block + i;
-      from[i] = grid_pixel(dy, C, g, value / 2 + value % 2 * half);
+[[gnu::target("avx512f,avx512bw")]] void grid_paired_rows(const uint16_t* dy, int64_t channels,
+                                                          const GridPixelIndex& index,
+                                                          int64_t first_value, int64_t count,
+                                                          uint16_t* rows, int64_t row_stride) {
+  SG_CHECK(channels % 32 == 0 && first_value % 32 == 0 && count % 32 == 0,
+           "grid_paired_rows: ", channels, " channels from value ", first_value, ", ", count,
+           " values, expected multiples of 32");
+  SG_CHECK(__builtin_cpu_supports("avx512bw"), "grid_paired_rows needs AVX-512BW");
+  const int64_t C = channels, half = index.grid().half();
+  // 32 values along the rows (16 pairs) at a time: 32x32 transposes of their positions' channels.
+  for (int64_t block = 0; block < count / 32; ++block) {
+    const uint16_t* from[32];
+    for (int64_t i = 0; i < 32; ++i) {
+      const int64_t value = first_value + 32 * block + i;
+      from[i] = index.pixel(dy, C, value / 2 + value % 2 * half);
     }
-    for (int64_t c0 = 0; c0 < C; c0 += 8) {
-      __m128i v[8];
-      for (int64_t i = 0; i < 8; ++i)
-        v[i] = from[i] != nullptr ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(from[i] + c0))
-                                  : zero;
-      transpose_8x8_epi16(v);
-      for (int64_t i = 0; i < 8; ++i)
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(rows + (c0 + i) * stride + 8 * block), v[i]);
+    for (int64_t c0 = 0; c0 < C; c0 += 32) {
+      __m512i v[32];
+      for (int64_t i = 0; i < 32; ++i)
+        v[i] = from[i] != nullptr ? _mm512_loadu_si512(from[i] + c0) : _mm512_setzero_si512();
+      transpose_32x32_epi16(v);
+      for (int64_t i = 0; i < 32; ++i)
+        _mm512_storeu_si512(rows + (c0 + i) * row_stride + 32 * block, v[i]);
     }
   }
 }
 
-void grid_paired_panels(const uint16_t* x, int64_t channels, const PixelGrid& g, uint16_t* panels) {
-  SG_CHECK(channels % 16 == 0, "grid_paired_panels: ", channels,
-           " channels, expected a multiple of 16");
-  const int64_t half = g.half(), margin = g.margin();
-  // pack_panels interleaves rows 2r and 2r + 1 into pair row r: here positions r - margin and
-  // r - margin + half.
-  pack_panels(
-      2 * g.paired_panel_rows(), 1, channels,
-      [&](int64_t p, int64_t) { return grid_pixel(x, channels, g, p / 2 - margin + p % 2 * half); },
-      panels);
+void grid_paired_panels(const uint16_t* x, int64_t channels, const GridPixelIndex& index,
+                        int64_t first_pair, int64_t pairs, uint16_t* panels, int64_t panel_stride) {
+  SG_CHECK(channels % 16 == 0 && pairs % 16 == 0, "grid_paired_panels: ", channels,
+           " channels and ", pairs, " pairs, expected multiples of 16");
+  const int64_t half = index.grid().half();
+  // Row p of the panels interleaves with row p + 1 into pair row p / 2: here positions
+  // first_pair + p / 2 and the same plus half.
+  const auto from = [&](int64_t p, int64_t) {
+    return index.pixel(x, channels, first_pair + p / 2 + p % 2 * half);
+  };
+  PanelPacker packer(panel_stride / 16, 1, channels);
+  for (int64_t block = 0; block < 2 * pairs / 32; ++block) packer.pack(block, from, panels);
 }
 
 void transpose_nhwc_tiles(const uint16_t* y, int64_t pixels, int64_t channels, uint16_t* tiles) {

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "engine/backend.h"
 #include "engine/tensor.h"
@@ -76,24 +77,48 @@ inline int64_t grid_pixels_size(int64_t channels, const PixelGrid& g) {
   return (g.margin() + g.padded_positions() + g.margin()) * channels;
 }
 
+// The NHWC pixel index of each grid position (-1 at the padding), looked up by the packers
+// below instead of dividing positions by the grid's sizes. Made once per call, before the
+// threads share out the packing.
+class GridPixelIndex {
+ public:
+  explicit GridPixelIndex(const PixelGrid& g);
+  const PixelGrid& grid() const { return grid_; }
+  // The channels of position q of t (NHWC, `channels` per pixel), or nullptr at the padding
+  // and outside the grid.
+  const uint16_t* pixel(const uint16_t* t, int64_t channels, int64_t q) const {
+    if (q < 0 || q >= int64_t(index_.size())) return nullptr;
+    const int32_t i = index_[size_t(q)];
+    return i < 0 ? nullptr : t + int64_t(i) * channels;
+  }
+
+ private:
+  PixelGrid grid_;
+  std::vector<int32_t> index_;
+};
+
 // The weight gradient's two operands on the grid with its positions paired across the halves
 // (a tile product multiplies pairs of bf16 values along the sum: any pairing serves, if both
 // operands share it). Paired so, a window of positions shifted by s is the window of pairs
 // shifted by s, and the shifted operand's tile rows (one pair of 16 channels, 64 bytes) stay
 // on 64-byte boundaries for every tap; with neighbouring positions paired, odd shifts split the
 // pairs, and shifted rows of a channel-major grid start anywhere in a line, which cost the
-// products 10-20% (the layout before 2026-12-07's sixteenth session).
+// products 10-20% (the layout before 2026-12-07's sixteenth session). Both pack a range, on the
+// calling thread alone, so that a thread can pack a chunk into its cache and multiply it there.
 //
-// dy [N, H, W, K] (NHWC, K a multiple of 8) as K rows of the paired positions, the left operand:
-// element (k, 2q' + h) at k * paired_row_stride() + 2q' + h is position q' + h * half() (zeros at
-// the padding and past the last position).
-void grid_paired_rows(const uint16_t* dy, int64_t channels, const PixelGrid& grid, uint16_t* rows);
+// dy [N, H, W, K] (NHWC, K a multiple of 32) as K rows of the paired positions, the left operand:
+// value v = 2q' + h of the rows is position q' + h * half() (zeros at the padding and past the
+// last position). Values first_value .. first_value + count - 1 (multiples of 32), value v of
+// channel k at rows[k * row_stride + v - first_value]. AVX-512BW (the AMX tier's packer).
+void grid_paired_rows(const uint16_t* dy, int64_t channels, const GridPixelIndex& index,
+                      int64_t first_value, int64_t count, uint16_t* rows, int64_t row_stride);
 // x [N, H, W, C] (NHWC, C a multiple of 16) as column panels of the paired positions, the right
-// operand, read shifted: pair row q' (-margin() <= q' < half() + margin()) of panel c/16 at
-// (c/16) * paired_panel_rows() * 32 + (margin() + q') * 32 + (c%16) * 2 + h holds channel c of
-// position q' + h * half() (zeros at the padding and outside the positions).
-void grid_paired_panels(const uint16_t* x, int64_t channels, const PixelGrid& grid,
-                        uint16_t* panels);
+// operand, read shifted: pair row q' holds channel c of position q' + h * half() at (c%16) * 2 +
+// h (zeros at the padding and outside the positions). Pair rows first_pair .. first_pair + pairs
+// - 1 (pairs a multiple of 16; the shifted reads take first_pair from -margin()), pair row q' of
+// panel c/16 at panels[(c/16) * panel_stride + (q' - first_pair) * 32].
+void grid_paired_panels(const uint16_t* x, int64_t channels, const GridPixelIndex& index,
+                        int64_t first_pair, int64_t pairs, uint16_t* panels, int64_t panel_stride);
 
 // The transpose of y [pixels, channels] (an NHWC activation or gradient) packed as the left
 // operand of amx::matmul (row tiles), its columns (pixels) padded with zeros to a multiple of

@@ -255,6 +255,10 @@ TEST_CASE("onednn.conv2d_backward_weight_gemm") {
     // pixel grid: threads sharing out positions (small sums), output channels (a 2.4 MB sum at
     // 256x256x3x3), an oblong image whose grid ends inside a run of 32, and a 5x5 kernel.
     cases.push_back({{4, 32, 16, 16}, {32, 32, 3, 3}, {1, 1}, false});
+    // Threads sharing out positions pack them 1024 at a time (products of 256): two chunks each
+    // here, the second partly a product's length.
+    cases.push_back({{8, 128, 16, 16}, {128, 128, 3, 3}, {1, 1}, false});
+    cases.push_back({{2, 64, 32, 32}, {64, 64, 3, 3}, {1, 1}, false});
     cases.push_back({{3, 32, 8, 8}, {64, 32, 3, 3}, {1, 1}, false});
     cases.push_back({{2, 256, 8, 8}, {256, 256, 3, 3}, {1, 1}, false});
     cases.push_back({{3, 64, 9, 11}, {32, 64, 3, 3}, {1, 1}, false});
@@ -265,7 +269,7 @@ TEST_CASE("onednn.conv2d_backward_weight_gemm") {
     CAPTURE(shape_str(c.x));
     CAPTURE(shape_str(c.w));
     Shape ys = e::conv2d_output_shape(c.x, c.w, c.o);
-    REQUIRE(onednn::conv2d_backward_weight_gemm_applies(ys, c.w));
+    REQUIRE(onednn::conv2d_backward_weight_gemm_applies(ys, c.w, c.o));
     Tensor x = e::to(rnd(c.x, ++seed), DType::BFloat16);
     Tensor g = e::to(rnd(ys, ++seed), DType::BFloat16);
     Tensor dw_ref =
@@ -283,10 +287,16 @@ TEST_CASE("onednn.conv2d_backward_weight_gemm") {
     if (dispatched) CHECK(same_bits(fast().conv2d_backward_weight(g, x, c.w, c.o), dw));
   }
   // Outputs above 8x8 with a 3x3 kernel stay on oneDNN's convolution (faster there), up to
-  // 16x16 with tiles, always at 32x32.
-  CHECK(onednn::conv2d_backward_weight_gemm_applies({2, 64, 16, 16}, {64, 64, 3, 3}) == tiles);
-  CHECK_FALSE(onednn::conv2d_backward_weight_gemm_applies({2, 64, 32, 32}, {64, 64, 3, 3}));
-  CHECK(onednn::conv2d_backward_weight_gemm_applies({2, 64, 8, 8}, {64, 64, 3, 3}));
+  // 16x16 with tiles and up to 32x32 on the grid (stride 1, same size), always above.
+  const Conv2dOptions same{1, 1}, halving{2, 1};
+  CHECK(onednn::conv2d_backward_weight_gemm_applies({2, 64, 16, 16}, {64, 64, 3, 3}, halving) ==
+        tiles);
+  CHECK(onednn::conv2d_backward_weight_gemm_applies({2, 64, 32, 32}, {64, 64, 3, 3}, same) ==
+        tiles);
+  CHECK_FALSE(
+      onednn::conv2d_backward_weight_gemm_applies({2, 64, 32, 32}, {64, 64, 3, 3}, halving));
+  CHECK_FALSE(onednn::conv2d_backward_weight_gemm_applies({2, 64, 64, 64}, {64, 64, 3, 3}, same));
+  CHECK(onednn::conv2d_backward_weight_gemm_applies({2, 64, 8, 8}, {64, 64, 3, 3}, same));
 }
 
 // The AMX row's bf16 forward and backward-data convolutions of 4x4-pixel, 512-channel layers as
