@@ -111,44 +111,54 @@ void im2col_nhwc_tiles(const uint16_t* x, const Shape& x_shape, const Shape& out
 
 namespace {
 
-// Column panels of `rows` rows (a multiple of 32) whose row p is `runs` runs of C channels,
-// run t read from from(p, t) (nullptr: zeros). Element (p, j) at (j/16) * rows * 16 + (p/2) *
-// 32 + (j%16) * 2 + p%2: two rows' runs of 16 channels interleave into 64 contiguous bytes.
-// 32 rows at a time, so that each panel gets 1 KB in order, with each row's sources found once
-// (im2col of 512 channels at 4x4, batch 64: 0.38 ms; row pair by pair, the writes jumping
-// between R*S*C/16 panels, 0.65-0.74; panel by panel, the sources found again for each panel,
-// 2.3).
+// One block of 32 rows of column panels: run t of rows i and i + 1 (from[i * runs + t], nullptr
+// for zeros), 32 channels at a time, interleaved into pair row i / 2 of two panels, panel
+// (t * C + c) / 16 at block_panels + that * panel_stride. AVX-512BW: every caller is on the amx
+// tier. (Two loads, two unpacks, two permutes and two stores for 128 bytes, where eight-channel
+// SSE2 loads took eight of each but the permutes.)
+[[gnu::target("avx512f,avx512bw")]] void interleave_rows(const uint16_t* const* from, int64_t runs,
+                                                         int64_t C, int64_t panel_stride,
+                                                         uint16_t* block_panels) {
+  // The unpacks leave channels 0-3 and 8-11 (lanes 0, 1 of lo), 4-7 and 12-15 (of hi) for the
+  // first panel, lanes 2 and 3 for the second: 64-bit elements in the order of the pair row.
+  const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
+  const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+  for (int64_t t = 0; t < runs; ++t)
+    for (int64_t c = 0; c < C; c += 32) {
+      uint16_t* to = block_panels + (t * C + c) / 16 * panel_stride;
+      for (int64_t i = 0; i < 32; i += 2, to += 32) {
+        const uint16_t* fa = from[i * runs + t];
+        const uint16_t* fb = from[(i + 1) * runs + t];
+        const __m512i a = fa != nullptr ? _mm512_loadu_si512(fa + c) : _mm512_setzero_si512();
+        const __m512i b = fb != nullptr ? _mm512_loadu_si512(fb + c) : _mm512_setzero_si512();
+        const __m512i lo = _mm512_unpacklo_epi16(a, b), hi = _mm512_unpackhi_epi16(a, b);
+        _mm512_storeu_si512(to, _mm512_permutex2var_epi64(lo, first, hi));
+        _mm512_storeu_si512(to + panel_stride, _mm512_permutex2var_epi64(lo, second, hi));
+      }
+    }
+}
+
+// Column panels of `rows` rows (a multiple of 32) whose row p is `runs` runs of C channels (a
+// multiple of 32), run t read from from(p, t) (nullptr: zeros). Element (p, j) at (j/16) * rows
+// * 16 + (p/2) * 32 + (j%16) * 2 + p%2: two rows' runs of 16 channels interleave into 64
+// contiguous bytes. 32 rows at a time, so that each panel gets 1 KB in order, with each row's
+// sources found once (im2col of 512 channels at 4x4, batch 64: 0.38 ms; row pair by pair, the
+// writes jumping between R*S*C/16 panels, 0.65-0.74; panel by panel, the sources found again
+// for each panel, 2.3; all three with SSE2).
 class PanelPacker {
  public:
   PanelPacker(int64_t rows, int64_t runs, int64_t C)
-      : rows_(rows), runs_(runs), C_(C), from_(size_t(32 * runs)) {}
+      : rows_(rows), runs_(runs), C_(C), from_(size_t(32 * runs)) {
+    SG_CHECK(C % 32 == 0, "column panels: ", C, " channels, expected a multiple of 32");
+    SG_CHECK(__builtin_cpu_supports("avx512bw"), "column panels need AVX-512BW");
+  }
 
   // Rows 32 * block .. 32 * block + 31 into their places in the panels.
   template <typename From>
   void pack(int64_t block, const From& from_of, uint16_t* panels) {
-    // Locals, not members, in the loops: a store through __m128i* may alias anything, so the
-    // compiler would reload every member after each store (0.14 ms more a call at 4x4).
-    const int64_t rows = rows_, runs = runs_, C = C_;
-    const uint16_t** from = from_.data();
     for (int64_t i = 0; i < 32; ++i)
-      for (int64_t t = 0; t < runs; ++t) from[i * runs + t] = from_of(block * 32 + i, t);
-    // SSE2 (every x86-64): eight channels of each row per register, interleaved.
-    const __m128i zero = _mm_setzero_si128();
-    auto load = [&](int64_t i, int64_t t, int64_t c) {
-      const uint16_t* f = from[i * runs + t];
-      return f != nullptr ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(f + c)) : zero;
-    };
-    for (int64_t t = 0; t < runs; ++t)
-      for (int64_t c = 0; c < C; c += 16) {
-        auto* to =
-            reinterpret_cast<__m128i*>(panels + (t * C + c) / 16 * rows * 16 + block * 16 * 32);
-        for (int64_t i = 0; i < 32; i += 2, to += 4)
-          for (int64_t half = 0; half < 2; ++half) {
-            const __m128i a = load(i, t, c + 8 * half), b = load(i + 1, t, c + 8 * half);
-            _mm_storeu_si128(to + 2 * half, _mm_unpacklo_epi16(a, b));
-            _mm_storeu_si128(to + 2 * half + 1, _mm_unpackhi_epi16(a, b));
-          }
-      }
+      for (int64_t t = 0; t < runs_; ++t) from_[size_t(i * runs_ + t)] = from_of(block * 32 + i, t);
+    interleave_rows(from_.data(), runs_, C_, rows_ * 16, panels + block * 16 * 32);
   }
 
  private:
@@ -172,7 +182,7 @@ void im2col_nhwc_panels(const uint16_t* x, const Shape& x_shape, const Shape& ou
                         int64_t S, Conv2dOptions o, int64_t first_pixel, int64_t pixels,
                         uint16_t* panels) {
   const int64_t C = x_shape[1];
-  SG_CHECK(C % 16 == 0, "im2col_nhwc_panels: ", C, " channels, expected a multiple of 16");
+  SG_CHECK(C % 32 == 0, "im2col_nhwc_panels: ", C, " channels, expected a multiple of 32");
   const TapReader read = tap_reader(x, x_shape, out_shape, R, S, o, false);
   pack_panels((pixels + 31) / 32 * 32, R * S, C,
               [&](int64_t p, int64_t t) {
@@ -278,8 +288,8 @@ namespace {
 
 void grid_paired_panels(const uint16_t* x, int64_t channels, const GridPixelIndex& index,
                         int64_t first_pair, int64_t pairs, uint16_t* panels, int64_t panel_stride) {
-  SG_CHECK(channels % 16 == 0 && pairs % 16 == 0, "grid_paired_panels: ", channels,
-           " channels and ", pairs, " pairs, expected multiples of 16");
+  SG_CHECK(channels % 32 == 0 && pairs % 16 == 0, "grid_paired_panels: ", channels,
+           " channels and ", pairs, " pairs, expected multiples of 32 and 16");
   const int64_t half = index.grid().half();
   // Row p of the panels interleaves with row p + 1 into pair row p / 2: here positions
   // first_pair + p / 2 and the same plus half.

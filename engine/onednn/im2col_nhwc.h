@@ -28,7 +28,7 @@ void im2col_nhwc_tiles(const uint16_t* x, const Shape& x_shape, const Shape& out
 // Rows first_pixel .. first_pixel + pixels - 1 of the same matrix (taps in order) packed as
 // the right operand of amx::matmul (column panels: pairs of rows side by side), padded with
 // zero rows to a multiple of 32: the operand of a weight gradient's product dY^T cols. C must be
-// a multiple of 16.
+// a multiple of 32; AVX-512BW (the AMX tier's packer).
 void im2col_nhwc_panels(const uint16_t* x, const Shape& x_shape, const Shape& out_shape, int64_t R,
                         int64_t S, Conv2dOptions o, int64_t first_pixel, int64_t pixels,
                         uint16_t* panels);
@@ -112,11 +112,11 @@ class GridPixelIndex {
 // channel k at rows[k * row_stride + v - first_value]. AVX-512BW (the AMX tier's packer).
 void grid_paired_rows(const uint16_t* dy, int64_t channels, const GridPixelIndex& index,
                       int64_t first_value, int64_t count, uint16_t* rows, int64_t row_stride);
-// x [N, H, W, C] (NHWC, C a multiple of 16) as column panels of the paired positions, the right
+// x [N, H, W, C] (NHWC, C a multiple of 32) as column panels of the paired positions, the right
 // operand, read shifted: pair row q' holds channel c of position q' + h * half() at (c%16) * 2 +
 // h (zeros at the padding and outside the positions). Pair rows first_pair .. first_pair + pairs
 // - 1 (pairs a multiple of 16; the shifted reads take first_pair from -margin()), pair row q' of
-// panel c/16 at panels[(c/16) * panel_stride + (q' - first_pair) * 32].
+// panel c/16 at panels[(c/16) * panel_stride + (q' - first_pair) * 32]. AVX-512BW.
 void grid_paired_panels(const uint16_t* x, int64_t channels, const GridPixelIndex& index,
                         int64_t first_pair, int64_t pairs, uint16_t* panels, int64_t panel_stride);
 
