@@ -49,26 +49,6 @@ void gather_taps(const uint16_t* x, const Shape& x_shape, const Shape& out_shape
       for (int64_t s = 0; s < S; ++s) put(p, r * S + s, read(p, r, s));
 }
 
-// Rows v[0..7] of eight 16-bit values become the columns.
-void transpose_8x8_epi16(__m128i v[8]) {
-  __m128i t[8], u[8];
-  for (int i = 0; i < 4; ++i) {
-    t[2 * i] = _mm_unpacklo_epi16(v[2 * i], v[2 * i + 1]);
-    t[2 * i + 1] = _mm_unpackhi_epi16(v[2 * i], v[2 * i + 1]);
-  }
-  for (int h = 0; h < 2; ++h) {  // rows 0-3 (h = 0) and 4-7 (h = 1)
-    const __m128i *lo = t + 4 * h, *hi = t + 4 * h + 2;
-    u[4 * h] = _mm_unpacklo_epi32(lo[0], hi[0]);
-    u[4 * h + 1] = _mm_unpackhi_epi32(lo[0], hi[0]);
-    u[4 * h + 2] = _mm_unpacklo_epi32(lo[1], hi[1]);
-    u[4 * h + 3] = _mm_unpackhi_epi32(lo[1], hi[1]);
-  }
-  for (int i = 0; i < 4; ++i) {
-    v[2 * i] = _mm_unpacklo_epi64(u[i], u[4 + i]);
-    v[2 * i + 1] = _mm_unpackhi_epi64(u[i], u[4 + i]);
-  }
-}
-
 }  // namespace
 
 void im2col_nhwc(const uint16_t* x, const Shape& x_shape, const Shape& out_shape, int64_t R,
@@ -300,31 +280,27 @@ void grid_paired_panels(const uint16_t* x, int64_t channels, const GridPixelInde
   for (int64_t block = 0; block < 2 * pairs / 32; ++block) packer.pack(block, from, panels);
 }
 
-void transpose_nhwc_tiles(const uint16_t* y, int64_t pixels, int64_t channels, uint16_t* tiles) {
+[[gnu::target("avx512f,avx512bw")]] void transpose_nhwc_tiles(const uint16_t* y, int64_t pixels,
+                                                              int64_t channels, uint16_t* tiles) {
   const int64_t cols = (pixels + 31) / 32 * 32;
-  SG_CHECK(channels % 16 == 0, "transpose_nhwc_tiles: ", channels,
-           " channels, expected a multiple of 16");
+  SG_CHECK(channels % 32 == 0, "transpose_nhwc_tiles: ", channels,
+           " channels, expected a multiple of 32");
+  SG_CHECK(__builtin_cpu_supports("avx512bw"), "transpose_nhwc_tiles needs AVX-512BW");
   // Tile (band, block): channels 16*band.., pixels 32*block..; element (k, p) at
-  // ((k/16) * (cols/32) + p/32) * 512 + (k%16) * 32 + p%32. Built from 8x8 transposes of
-  // eight pixels' eight channels (SSE2, every x86-64).
+  // ((k/16) * (cols/32) + p/32) * 512 + (k%16) * 32 + p%32. 32 pixels' 32 channels at a time:
+  // after the transpose each register is one tile row.
   const int64_t bands = channels / 16, blocks = cols / 32;
 #pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < bands * blocks; ++t) {
-    const int64_t band = t / blocks, block = t % blocks;
-    uint16_t* tile = tiles + t * 512;
-    for (int64_t p0 = 0; p0 < 32; p0 += 8)
-      for (int64_t k0 = 0; k0 < 16; k0 += 8) {
-        __m128i v[8];
-        for (int64_t i = 0; i < 8; ++i) {
-          const int64_t p = block * 32 + p0 + i;
-          v[i] = p < pixels ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(y + p * channels +
-                                                                               band * 16 + k0))
-                            : _mm_setzero_si128();
-        }
-        transpose_8x8_epi16(v);
-        for (int64_t i = 0; i < 8; ++i)
-          _mm_storeu_si128(reinterpret_cast<__m128i*>(tile + (k0 + i) * 32 + p0), v[i]);
-      }
+  for (int64_t t = 0; t < bands / 2 * blocks; ++t) {
+    const int64_t band = t / blocks * 2, block = t % blocks;
+    __m512i v[32];
+    for (int64_t i = 0; i < 32; ++i) {
+      const int64_t p = block * 32 + i;
+      v[i] = p < pixels ? _mm512_loadu_si512(y + p * channels + band * 16) : _mm512_setzero_si512();
+    }
+    transpose_32x32_epi16(v);
+    for (int64_t c = 0; c < 32; ++c)
+      _mm512_storeu_si512(tiles + ((band + c / 16) * blocks + block) * 512 + (c % 16) * 32, v[c]);
   }
 }
 

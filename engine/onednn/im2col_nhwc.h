@@ -122,7 +122,7 @@ void grid_paired_panels(const uint16_t* x, int64_t channels, const GridPixelInde
 
 // The transpose of y [pixels, channels] (an NHWC activation or gradient) packed as the left
 // operand of amx::matmul (row tiles), its columns (pixels) padded with zeros to a multiple of
-// 32. channels must be a multiple of 16.
+// 32. channels must be a multiple of 32; AVX-512BW (the AMX tier's packer).
 void transpose_nhwc_tiles(const uint16_t* y, int64_t pixels, int64_t channels, uint16_t* tiles);
 
 // One im2col buffer per calling thread, grown as needed and kept for the next call (tens of
