@@ -2,6 +2,7 @@
 
 #include "engine/bfloat16.h"
 #include "engine/onednn/kernel_choice.h"
+#include "engine/ops.h"
 #include "engine/parallel.h"
 
 #include <memory>
@@ -191,6 +192,10 @@ char* ScratchBuffer::get(size_t bytes) {
   if (bytes_.size() < bytes + 64) bytes_.resize(bytes + 64);
   return reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(bytes_.data()) + 63) &
                                  ~uintptr_t(63));
+}
+
+Tensor float32_contiguous(const Tensor& w) {
+  return engine::contiguous(engine::to(w, DType::Float32));
 }
 
 Tensor in_layout(const Tensor& t, const memory::desc& desc) {

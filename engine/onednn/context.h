@@ -104,6 +104,9 @@ void run_matmul(const dnnl::memory::desc& a, const void* a_data, const dnnl::mem
 // `w` reordered into `desc`, reused until w's storage is written again (its version moves):
 // weights are reordered once per optimizer step, not once per call.
 Tensor cached_weights(const Tensor& w, const dnnl::memory::desc& desc);
+// w as a contiguous float32 tensor, the form our weight packers and transforms read (the
+// master weights are already that, and come back as they are).
+Tensor float32_contiguous(const Tensor& w);
 // The same cache for any per-version function of a weight (`tag` names the function).
 // `derive(w, out)` gets the previous version's result as `out` when nothing else holds it
 // (else an undefined tensor), to write into: a fresh allocation of megabytes per optimizer

@@ -141,7 +141,7 @@ Tensor winograd_bf16_conv(const Tensor& input, const Tensor& w, bool backward_da
   Tensor u = cached_derived(
       w, backward_data ? "winograd_bf16_backward_data" : "winograd_bf16",
       [&](const Tensor& weight, Tensor t) {
-        Tensor w32 = engine::contiguous(engine::to(weight, DType::Float32));
+        Tensor w32 = float32_contiguous(weight);
         const Shape& ws = w32.shape();
         if (!t.defined())
           t = Tensor::empty({winograd_bf16::weights_size(ws[1], ws[0])}, DType::BFloat16);
@@ -190,7 +190,7 @@ bool backward_data_as_forward_applies(const Tensor& grad_y, const Shape& w, cons
 // and writes), then k and c swapped by the reorder into `desc`, which reads the transposed view.
 // (One loop gathering both took 0.17 ms per version of a 128x128x3x3 weight.)
 Tensor turned_weight(const Tensor& w, const memory::desc& desc, Tensor out) {
-  Tensor plain = engine::contiguous(engine::to(w, DType::Float32));
+  Tensor plain = float32_contiguous(w);
   const Shape& ws = plain.shape();
   const int64_t K = ws[0], C = ws[1], R = ws[2], S = ws[3], taps = R * S;
   thread_local ScratchBuffer buffer;  // the reversed weight; kept for the next call

@@ -33,19 +33,20 @@ constexpr int64_t kGridPad = 1;
 // w, which the forward's call does: per 512x512x3x3 weight, best of 15 with caches flushed,
 // 0.68-0.70 -> 0.58-0.62 ms.
 Tensor weight_panels(const Tensor& w, int column_dim, const Shape& y_shape) {
-  auto plain = [](const Tensor& t) { return engine::contiguous(engine::to(t, DType::Float32)); };
   if (!conv2d_gemm_applies(w.shape(), y_shape))
     return cached_derived(w, column_dim == 0 ? "amx panels, columns K" : "amx panels, columns C",
                           [&](const Tensor& t, Tensor out) {
                             if (!out.defined()) out = Tensor::empty({t.numel()}, DType::BFloat16);
-                            amx::pack_weight_panels(plain(t).data<float>(), t.shape(), column_dim,
+                            amx::pack_weight_panels(float32_contiguous(t).data<float>(), t.shape(),
+                                                    column_dim,
                                                     static_cast<uint16_t*>(out.raw_data()));
                             return out;
                           });
   Tensor both = cached_derived(w, "amx panels, columns K and C", [&](const Tensor& t, Tensor out) {
     if (!out.defined()) out = Tensor::empty({2 * t.numel()}, DType::BFloat16);
     auto* panels = static_cast<uint16_t*>(out.raw_data());
-    amx::pack_weight_panels_both(plain(t).data<float>(), t.shape(), panels, panels + t.numel());
+    amx::pack_weight_panels_both(float32_contiguous(t).data<float>(), t.shape(), panels,
+                                 panels + t.numel());
     return out;
   });
   return engine::narrow(both, 0, column_dim * w.numel(), w.numel());
