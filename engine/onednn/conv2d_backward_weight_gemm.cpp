@@ -148,13 +148,18 @@ constexpr int64_t kGridChunk = 2048;
 constexpr int64_t kMaxSumBytesPerThread = 1 << 20;
 
 // Whether the weight gradient runs as shifted products on the pixel grid: a stride-1
-// convolution whose square kernel keeps the image size, with channels that fit the tiles, and
-// an output of kMinWindowPixels to kMaxWindowPixels pixels.
+// convolution whose square kernel keeps the image size, or a stride-2 3x3 one padded by 1 (x
+// in four phases, each read with shifts of 0 or -1), with channels that fit the tiles and an
+// output of kMinWindowPixels to kMaxWindowPixels pixels. Stride 2, a call in the step against
+// the im2col tile product: 64 -> 128 into 16x16 2.46-2.53 -> 1.80-1.82 ms, 128 -> 256 into 8x8
+// 1.90-1.97 -> 1.83-1.91 (there threads share out the input channels; sharing out the
+// positions, with 1.2 MB sums each, 1.89-1.91).
 bool windows_apply(const Shape& y_shape, const Shape& w_shape, Conv2dOptions o) {
-  const int64_t area = y_shape[2] * y_shape[3];
-  return o.stride == 1 && w_shape[2] == w_shape[3] && w_shape[2] == 2 * o.padding + 1 &&
-         w_shape[2] > 1 && amx::fits_conv_weight(w_shape) && area >= kMinWindowPixels &&
-         area <= kMaxWindowPixels;
+  const int64_t area = y_shape[2] * y_shape[3], R = w_shape[2];
+  const bool same = o.stride == 1 && R == 2 * o.padding + 1;
+  const bool halving = o.stride == 2 && R == 3 && o.padding == 1;
+  return (same || halving) && w_shape[3] == R && R > 1 && amx::fits_conv_weight(w_shape) &&
+         area >= kMinWindowPixels && area <= kMaxWindowPixels;
 }
 
 // The operands of one shifted product on the paired grid: `count` values of dY's K rows from
@@ -175,8 +180,9 @@ amx::ShiftedPanelsProduct grid_product(const uint16_t* rows, int64_t row_stride,
           C};
 }
 
-// dW[k, c, r, s] = sum over grid positions q of dY_grid[q, k] x_grid[q + shift(r, s), c]: one
-// product per tap of dY's rows with x's panels read shifted (amx::shifted_panels_matmul_add),
+// dW[k, c, r, s] = sum over grid positions q of dY_grid[q, k] x_grid[q + shift(r, s), c] (on
+// the output's grid; with stride 2, x_grid is the phase of x that tap reads): one product per
+// tap of dY's rows with x's panels read shifted (amx::shifted_panels_matmul_add),
 // each of the R*S sums a float32 K x C matrix kept in 32x32 blocks, turned into OIHW at the end.
 // x goes through memory once, not R*S times as its im2col matrix would. The grid's positions
 // are paired across its halves (im2col_nhwc.h), so that the shifted tile loads of x stay on
@@ -184,15 +190,33 @@ amx::ShiftedPanelsProduct grid_product(const uint16_t* rows, int64_t row_stride,
 // number of positions (the layout before 2026-12-07's sixteenth session), 128x128x3x3 at 16x16
 // 2.99-3.25 -> 2.74-2.82 ms, 256x256x3x3 at 8x8 3.04-3.25 -> 2.80-2.96.
 Tensor weight_grad_windows(const Tensor& diff_dst, const Tensor& src, const Shape& x_shape,
-                           const Shape& w_shape, Conv2dOptions o) {
-  const int64_t K = w_shape[0], C = w_shape[1], R = w_shape[2], taps = R * R;
-  const PixelGrid grid{x_shape[0], x_shape[2], x_shape[3], o.padding};
+                           const Shape& y_shape, const Shape& w_shape, Conv2dOptions o) {
+  const int64_t K = w_shape[0], C = w_shape[1], R = w_shape[2], taps = R * R, st = o.stride;
+  // The grid is the output's. Tap r reads x row st*h + r - pad: in phase (r - pad) mod st of x's
+  // rows, shifted by floor((r - pad) / st) rows of the grid (the same for columns); with stride
+  // 1 that is x itself shifted by r - pad.
+  auto floor_div = [](int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); };
+  const int64_t grid_pad = std::max(-floor_div(-o.padding, st), floor_div(R - 1 - o.padding, st));
+  const PixelGrid grid{y_shape[0], y_shape[2], y_shape[3], grid_pad};
   const GridPixelIndex index(grid);
+  std::vector<GridPixelIndex> phases;
+  for (int64_t a = 0; a < st; ++a)
+    for (int64_t b = 0; b < st; ++b) phases.emplace_back(grid, st, a, b, x_shape[2], x_shape[3]);
   const auto* dy = static_cast<const uint16_t*>(diff_dst.raw_data());
   const auto* x = static_cast<const uint16_t*>(src.raw_data());
   const int64_t values = grid.padded_positions(), margin = grid.margin();
-  std::vector<int64_t> shifts(static_cast<size_t>(taps));
-  for (int64_t t = 0; t < taps; ++t) shifts[size_t(t)] = grid.shift(t / R, t % R);
+  // Each tap's shift in pair rows from pair 0 of phase 0, with the phases `phase_pairs` pair
+  // rows apart in the panels.
+  auto tap_shifts = [&](int64_t phase_pairs) {
+    std::vector<int64_t> shifts;
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t c = 0; c < R; ++c) {
+        const int64_t dr = floor_div(r - o.padding, st), dc = floor_div(c - o.padding, st);
+        const int64_t phase = (r - o.padding - dr * st) * st + (c - o.padding - dc * st);
+        shifts.push_back(phase * phase_pairs + dr * grid.row() + dc);
+      }
+    return shifts;
+  };
 
   const int64_t threads = omp_get_max_threads(), sum_size = taps * C * K;
   const int64_t col_blocks = C / 32, row_blocks = K / 32;
@@ -219,7 +243,9 @@ Tensor weight_grad_windows(const Tensor& diff_dst, const Tensor& src, const Shap
     const int64_t chunk = kGridPackValues;
     const int64_t row_stride = ((chunk / 32) | 1) * 32;
     const int64_t chunk_pairs = (chunk / 2 + 2 * margin + 15) / 16 * 16;
-    const size_t pack_size = size_t(K * row_stride + C / 16 * chunk_pairs * 32);
+    const int64_t panel_stride = int64_t(phases.size()) * chunk_pairs * 32;
+    const std::vector<int64_t> shifts = tap_shifts(chunk_pairs);
+    const size_t pack_size = size_t(K * row_stride + C / 16 * panel_stride);
     thread_local ScratchBuffer packs_buffer;  // per thread: a chunk's operands, about 0.5 MB
     auto* packs = reinterpret_cast<uint16_t*>(
         packs_buffer.get(size_t(threads) * pack_size * sizeof(uint16_t)));
@@ -235,12 +261,14 @@ Tensor weight_grad_windows(const Tensor& diff_dst, const Tensor& src, const Shap
       for (int64_t v = first; v < last; v += chunk) {
         const int64_t count = std::min(chunk, last - v);
         grid_paired_rows(dy, K, index, v, count, rows, row_stride);
-        grid_paired_panels(x, C, index, v / 2 - margin, (count / 2 + 2 * margin + 15) / 16 * 16,
-                           panels, chunk_pairs * 32);
+        for (size_t f = 0; f < phases.size(); ++f)
+          grid_paired_panels(x, C, phases[f], v / 2 - margin,
+                             (count / 2 + 2 * margin + 15) / 16 * 16,
+                             panels + int64_t(f) * chunk_pairs * 32, panel_stride);
         for (int64_t u = 0; u < count; u += kGridProductValues)
           amx::shifted_panels_matmul_add(
-              grid_product(rows + u, row_stride, panels + u / 2 * 32, chunk_pairs * 32, grid,
-                           shifts, K, std::min(kGridProductValues, count - u), C),
+              grid_product(rows + u, row_stride, panels + u / 2 * 32, panel_stride, grid, shifts, K,
+                           std::min(kGridProductValues, count - u), C),
               0, col_blocks, /*accumulate=*/v > first || u > 0, my_sums);
       }
 #pragma omp barrier
@@ -253,8 +281,9 @@ Tensor weight_grad_windows(const Tensor& diff_dst, const Tensor& src, const Shap
 
   // Each thread its share of the input channels, over the whole grid packed first (dY's rows
   // are read by every thread).
-  const int64_t row_stride = grid.paired_row_stride();
-  const int64_t panel_stride = grid.paired_panel_rows() * 32;
+  const int64_t row_stride = grid.paired_row_stride(), phase_pairs = grid.paired_panel_rows();
+  const int64_t panel_stride = int64_t(phases.size()) * phase_pairs * 32;
+  const std::vector<int64_t> shifts = tap_shifts(phase_pairs);
   thread_local ScratchBuffer rows_buffer;  // K rows of dY, about its size
   auto* rows = reinterpret_cast<uint16_t*>(
       rows_buffer.get(size_t(K) * size_t(row_stride) * sizeof(uint16_t)));
@@ -265,9 +294,11 @@ Tensor weight_grad_windows(const Tensor& diff_dst, const Tensor& src, const Shap
 #pragma omp for schedule(static) nowait
     for (int64_t v = 0; v < values; v += 256)
       grid_paired_rows(dy, K, index, v, std::min<int64_t>(256, values - v), rows + v, row_stride);
-#pragma omp for schedule(static)
-    for (int64_t q = -margin; q < grid.paired_panel_rows() - margin; q += 16)
-      grid_paired_panels(x, C, index, q, 16, panels + (q + margin) * 32, panel_stride);
+#pragma omp for schedule(static) collapse(2)
+    for (size_t f = 0; f < phases.size(); ++f)
+      for (int64_t q = -margin; q < phase_pairs - margin; q += 16)
+        grid_paired_panels(x, C, phases[f], q, 16,
+                           panels + (int64_t(f) * phase_pairs + q + margin) * 32, panel_stride);
     const int64_t j0 = col_blocks * t / team, j1 = col_blocks * (t + 1) / team;
     for (int64_t v = 0; v < values; v += kGridChunk)
       amx::shifted_panels_matmul_add(
@@ -300,7 +331,7 @@ Tensor conv2d_backward_weight_gemm(const Tensor& grad_y, const Tensor& x, const 
   Tensor diff_dst = in_layout(grad_y, nhwc_bf16(ys));
 
   if (windows_apply(ys, w_shape, o))
-    return weight_grad_windows(diff_dst, src, x.shape(), w_shape, o);
+    return weight_grad_windows(diff_dst, src, x.shape(), ys, w_shape, o);
   if (tiles_apply(w_shape))
     return chunk_pixels(row) >= kMinChunk
                ? weight_grad_tiles(diff_dst, src, x.shape(), ys, w_shape, o)

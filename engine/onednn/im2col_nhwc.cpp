@@ -188,11 +188,19 @@ void grid_pixels(const uint16_t* x, int64_t channels, const PixelGrid& g, uint16
   std::memset(origin + g.positions() * C, 0, size_t(tail) * pixel_bytes);
 }
 
-GridPixelIndex::GridPixelIndex(const PixelGrid& g) : grid_(g), index_(size_t(g.positions()), -1) {
+GridPixelIndex::GridPixelIndex(const PixelGrid& g)
+    : GridPixelIndex(g, 1, 0, 0, g.height, g.width) {}
+
+GridPixelIndex::GridPixelIndex(const PixelGrid& g, int64_t s, int64_t row_phase, int64_t col_phase,
+                               int64_t height, int64_t width)
+    : grid_(g), index_(size_t(g.positions()), -1) {
   for (int64_t n = 0; n < g.images; ++n)
     for (int64_t h = 0; h < g.height; ++h)
-      for (int64_t w = 0; w < g.width; ++w)
-        index_[size_t(g.position(n, h, w))] = int32_t((n * g.height + h) * g.width + w);
+      for (int64_t w = 0; w < g.width; ++w) {
+        const int64_t row = s * h + row_phase, col = s * w + col_phase;
+        if (row < height && col < width)
+          index_[size_t(g.position(n, h, w))] = int32_t((n * height + row) * width + col);
+      }
 }
 
 namespace {

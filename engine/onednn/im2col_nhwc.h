@@ -82,7 +82,13 @@ inline int64_t grid_pixels_size(int64_t channels, const PixelGrid& g) {
 // threads share out the packing.
 class GridPixelIndex {
  public:
+  // A tensor of the grid's own size: position {n, h, w} is pixel {n, h, w}.
   explicit GridPixelIndex(const PixelGrid& g);
+  // One phase of a larger tensor, `height` x `width` pixels a stride-s convolution reads with
+  // the grid as its output: position {n, h, w} is pixel {n, s*h + row_phase, s*w + col_phase}
+  // (-1 where that is outside the tensor).
+  GridPixelIndex(const PixelGrid& g, int64_t s, int64_t row_phase, int64_t col_phase,
+                 int64_t height, int64_t width);
   const PixelGrid& grid() const { return grid_; }
   // The channels of position q of t (NHWC, `channels` per pixel), or nullptr at the padding
   // and outside the grid.

@@ -171,11 +171,12 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
       {"bf16 dot-product flops / fp32 FMA flops", rate},
       {"conv2d bf16 3x3 stride 1 (forward, backward data, backward weight)", bf16_3x3},
       {"conv2d bf16 other shapes (all passes)", bf16_other},
-      {"conv2d bf16 backward weight, output <= 8x8 or 1x1 kernel (amx: and 3x3 stride 1 to 32x32)",
+      {"conv2d bf16 backward weight, output <= 8x8 or 1x1 kernel (amx: and 3x3 to 32x32)",
        !c.weight_grad_gemm ? "as the two rows above"
        : c.amx_matmul      ? "stopgrad im2col + stopgrad AMX tile product (3x3, channels in "
-                             "multiples of 32; also at 16x16 outputs; stride 1 at 8x8 to 32x32: "
-                             "shifted tile products on a padded pixel grid, no im2col), else + "
+                             "multiples of 32; also at 16x16 outputs; stride 1 at 8x8 to 32x32, "
+                             "and 3x3 stride 2 into 8x8 to 32x32 with x in four phases: shifted "
+                             "tile products on a padded pixel grid, no im2col), else + "
                              "oneDNN AMX matmul"
                            : "stopgrad im2col + oneDNN AMX matmul"},
       {"conv2d bf16 forward, backward data, output <= 4x4, >= 512 channels",

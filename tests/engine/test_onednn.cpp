@@ -246,11 +246,19 @@ TEST_CASE("onednn.conv2d_backward_weight_gemm") {
       {{2, 256, 4, 4}, {64, 256, 3, 3}, {1, 1}, false},  // ... threads sharing out the rows
   };
   // On AMX tiles 3x3 gradients of 16x16 outputs take the product too, in chunks of 896 pixels
-  // here (stride 2): two whole chunks, and a whole one and a padded one (980 pixels).
+  // here (stride 2, no padding): a whole chunk and one of 4 pixels (900), and one padded chunk
+  // (845 pixels).
   const bool tiles = onednn::kernel_choice().amx_matmul;
   if (tiles) {
+    cases.push_back({{4, 32, 32, 32}, {32, 32, 3, 3}, {2, 0}, false});
+    cases.push_back({{5, 32, 28, 28}, {64, 32, 3, 3}, {2, 0}, false});
+    // Stride 2, padded by 1, with 8x8 to 32x32 outputs: on the grid, x in four phases. Threads
+    // sharing out positions, an odd image (the last row and column of phase 1 outside x), and
+    // threads sharing out input channels (a 1.2 MB sum at 256x128x3x3).
     cases.push_back({{4, 32, 32, 32}, {32, 32, 3, 3}, {2, 1}, false});
     cases.push_back({{5, 32, 28, 28}, {64, 32, 3, 3}, {2, 1}, false});
+    cases.push_back({{2, 32, 17, 17}, {32, 32, 3, 3}, {2, 1}, false});
+    cases.push_back({{2, 128, 16, 16}, {256, 128, 3, 3}, {2, 1}, false});
     // Stride-1 "same" convolutions with 8x8 to 16x16 outputs run the shifted products on the
     // pixel grid: threads sharing out positions (small sums), output channels (a 2.4 MB sum at
     // 256x256x3x3), an oblong image whose grid ends inside a run of 32, and a 5x5 kernel.
@@ -287,14 +295,17 @@ TEST_CASE("onednn.conv2d_backward_weight_gemm") {
     if (dispatched) CHECK(same_bits(fast().conv2d_backward_weight(g, x, c.w, c.o), dw));
   }
   // Outputs above 8x8 with a 3x3 kernel stay on oneDNN's convolution (faster there), up to
-  // 16x16 with tiles and up to 32x32 on the grid (stride 1, same size), always above.
-  const Conv2dOptions same{1, 1}, halving{2, 1};
-  CHECK(onednn::conv2d_backward_weight_gemm_applies({2, 64, 16, 16}, {64, 64, 3, 3}, halving) ==
-        tiles);
+  // 16x16 with tiles and up to 32x32 on the grid (stride 1 keeping the size, or stride 2 padded
+  // by 1), always above.
+  const Conv2dOptions same{1, 1}, halving{2, 1}, valid_halving{2, 0};
+  CHECK(onednn::conv2d_backward_weight_gemm_applies({2, 64, 16, 16}, {64, 64, 3, 3},
+                                                    valid_halving) == tiles);
   CHECK(onednn::conv2d_backward_weight_gemm_applies({2, 64, 32, 32}, {64, 64, 3, 3}, same) ==
         tiles);
+  CHECK(onednn::conv2d_backward_weight_gemm_applies({2, 64, 32, 32}, {64, 64, 3, 3}, halving) ==
+        tiles);
   CHECK_FALSE(
-      onednn::conv2d_backward_weight_gemm_applies({2, 64, 32, 32}, {64, 64, 3, 3}, halving));
+      onednn::conv2d_backward_weight_gemm_applies({2, 64, 32, 32}, {64, 64, 3, 3}, valid_halving));
   CHECK_FALSE(onednn::conv2d_backward_weight_gemm_applies({2, 64, 64, 64}, {64, 64, 3, 3}, same));
   CHECK(onednn::conv2d_backward_weight_gemm_applies({2, 64, 8, 8}, {64, 64, 3, 3}, same));
 }
