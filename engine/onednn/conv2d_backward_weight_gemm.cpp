@@ -149,16 +149,19 @@ constexpr int64_t kMaxSumBytesPerThread = 1 << 20;
 
 // Whether the weight gradient runs as shifted products on the pixel grid: a stride-1
 // convolution whose square kernel keeps the image size, or a stride-2 3x3 one padded by 1 (x
-// in four phases, each read with shifts of 0 or -1), with channels that fit the tiles and an
+// in four phases, each read with shifts of 0 or -1) or 1x1 one (x's phase 0, no shift), with
+// channels that fit the tiles and an
 // output of kMinWindowPixels to kMaxWindowPixels pixels. Stride 2, a call in the step against
 // the im2col tile product: 64 -> 128 into 16x16 2.46-2.53 -> 1.80-1.82 ms, 128 -> 256 into 8x8
 // 1.90-1.97 -> 1.83-1.91 (there threads share out the input channels; sharing out the
-// positions, with 1.2 MB sums each, 1.89-1.91).
+// positions, with 1.2 MB sums each, 1.89-1.91). Stride-2 1x1 shortcuts (one phase, one tap, a
+// grid without padding) against im2col + oneDNN's matmul: 64 -> 128 into 16x16 0.93-0.94 ->
+// 0.61-0.64 ms, 128 -> 256 into 8x8 0.59-0.62 -> 0.45.
 bool windows_apply(const Shape& y_shape, const Shape& w_shape, Conv2dOptions o) {
   const int64_t area = y_shape[2] * y_shape[3], R = w_shape[2];
-  const bool same = o.stride == 1 && R == 2 * o.padding + 1;
-  const bool halving = o.stride == 2 && R == 3 && o.padding == 1;
-  return (same || halving) && w_shape[3] == R && R > 1 && amx::fits_conv_weight(w_shape) &&
+  const bool same = o.stride == 1 && R == 2 * o.padding + 1 && R > 1;
+  const bool halving = o.stride == 2 && ((R == 3 && o.padding == 1) || (R == 1 && o.padding == 0));
+  return (same || halving) && w_shape[3] == R && amx::fits_conv_weight(w_shape) &&
          area >= kMinWindowPixels && area <= kMaxWindowPixels;
 }
 
@@ -199,22 +202,32 @@ Tensor weight_grad_windows(const Tensor& diff_dst, const Tensor& src, const Shap
   const int64_t grid_pad = std::max(-floor_div(-o.padding, st), floor_div(R - 1 - o.padding, st));
   const PixelGrid grid{y_shape[0], y_shape[2], y_shape[3], grid_pad};
   const GridPixelIndex index(grid);
+  // Each tap's phase of x (its place among the phases some tap reads) and shift on the grid.
+  struct TapRead {
+    int64_t phase, rows, cols;
+  };
+  std::vector<TapRead> reads;
+  std::vector<std::pair<int64_t, int64_t>> read_phases;  // (row phase, column phase)
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t c = 0; c < R; ++c) {
+      const int64_t dr = floor_div(r - o.padding, st), dc = floor_div(c - o.padding, st);
+      const std::pair<int64_t, int64_t> phase{r - o.padding - dr * st, c - o.padding - dc * st};
+      auto at = std::find(read_phases.begin(), read_phases.end(), phase);
+      if (at == read_phases.end()) at = read_phases.insert(at, phase);
+      reads.push_back({at - read_phases.begin(), dr, dc});
+    }
   std::vector<GridPixelIndex> phases;
-  for (int64_t a = 0; a < st; ++a)
-    for (int64_t b = 0; b < st; ++b) phases.emplace_back(grid, st, a, b, x_shape[2], x_shape[3]);
+  for (const auto& [a, b] : read_phases)
+    phases.emplace_back(grid, st, a, b, x_shape[2], x_shape[3]);
   const auto* dy = static_cast<const uint16_t*>(diff_dst.raw_data());
   const auto* x = static_cast<const uint16_t*>(src.raw_data());
   const int64_t values = grid.padded_positions(), margin = grid.margin();
-  // Each tap's shift in pair rows from pair 0 of phase 0, with the phases `phase_pairs` pair
-  // rows apart in the panels.
+  // Each tap's shift in pair rows from pair 0 of the first phase, with the phases `phase_pairs`
+  // pair rows apart in the panels.
   auto tap_shifts = [&](int64_t phase_pairs) {
     std::vector<int64_t> shifts;
-    for (int64_t r = 0; r < R; ++r)
-      for (int64_t c = 0; c < R; ++c) {
-        const int64_t dr = floor_div(r - o.padding, st), dc = floor_div(c - o.padding, st);
-        const int64_t phase = (r - o.padding - dr * st) * st + (c - o.padding - dc * st);
-        shifts.push_back(phase * phase_pairs + dr * grid.row() + dc);
-      }
+    for (const TapRead& t : reads)
+      shifts.push_back(t.phase * phase_pairs + t.rows * grid.row() + t.cols);
     return shifts;
   };
 

@@ -175,7 +175,7 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
        !c.weight_grad_gemm ? "as the two rows above"
        : c.amx_matmul      ? "stopgrad im2col + stopgrad AMX tile product (3x3, channels in "
                              "multiples of 32; also at 16x16 outputs; stride 1 at 8x8 to 32x32, "
-                             "and 3x3 stride 2 into 8x8 to 32x32 with x in four phases: shifted "
+                             "and 3x3 and 1x1 stride 2 into 8x8 to 32x32 with x in phases: shifted "
                              "tile products on a padded pixel grid, no im2col), else + "
                              "oneDNN AMX matmul"
                            : "stopgrad im2col + oneDNN AMX matmul"},

@@ -259,6 +259,9 @@ TEST_CASE("onednn.conv2d_backward_weight_gemm") {
     cases.push_back({{5, 32, 28, 28}, {64, 32, 3, 3}, {2, 1}, false});
     cases.push_back({{2, 32, 17, 17}, {32, 32, 3, 3}, {2, 1}, false});
     cases.push_back({{2, 128, 16, 16}, {256, 128, 3, 3}, {2, 1}, false});
+    // 1x1 stride-2 shortcuts into 8x8 and more: one phase, one tap, no padding on the grid.
+    cases.push_back({{2, 64, 32, 32}, {128, 64, 1, 1}, {2, 0}, false});
+    cases.push_back({{2, 32, 17, 17}, {64, 32, 1, 1}, {2, 0}, false});
     // Stride-1 "same" convolutions with 8x8 to 16x16 outputs run the shifted products on the
     // pixel grid: threads sharing out positions (small sums), output channels (a 2.4 MB sum at
     // 256x256x3x3), an oblong image whose grid ends inside a run of 32, and a 5x5 kernel.
