@@ -138,11 +138,11 @@ constexpr int64_t kMaxWindowPixels = 32 * 32;
 // 64x64x3x3 at 32x32 (ms): chunks of 1024 in products of 256, 2.42-2.47 and 2.80-2.87; of 2048
 // in 256, 2.64 and 2.88-2.90; of 4096 in one product, 2.72 and 2.84-2.85; of 256, 2.48-2.59
 // and 2.98-3.06; of 1024 in one product, 2.96-3.02.
+// Where the threads share out the input channels, over the whole grid packed at once, the
+// products run over kGridProductValues too: 256x256x3x3 at 8x8, 2.52-2.60 ms a call in the step
+// against 2.80-2.90 over 2048 values (128: 2.98-3.04, 384: 2.70-2.74, 512: 3.21-3.23).
 constexpr int64_t kGridPackValues = 1024;
 constexpr int64_t kGridProductValues = 256;
-// Where they share out the input channels: values summed per product over the whole grid
-// packed at once.
-constexpr int64_t kGridChunk = 2048;
 // Threads share out the grid's positions, each with its own float32 sums added up at the end,
 // when those sums take at most this much (they stay in L2 then); otherwise the input channels.
 constexpr int64_t kMaxSumBytesPerThread = 1 << 20;
@@ -313,10 +313,10 @@ Tensor weight_grad_windows(const Tensor& diff_dst, const Tensor& src, const Shap
         grid_paired_panels(x, C, phases[f], q, 16,
                            panels + (int64_t(f) * phase_pairs + q + margin) * 32, panel_stride);
     const int64_t j0 = col_blocks * t / team, j1 = col_blocks * (t + 1) / team;
-    for (int64_t v = 0; v < values; v += kGridChunk)
+    for (int64_t v = 0; v < values; v += kGridProductValues)
       amx::shifted_panels_matmul_add(
           grid_product(rows + v, row_stride, panels + v / 2 * 32, panel_stride, grid, shifts, K,
-                       std::min(kGridChunk, values - v), C),
+                       std::min(kGridProductValues, values - v), C),
           j0, j1, /*accumulate=*/v > 0, sums);
     for (int64_t j = j0; j < j1; ++j)
       for (int64_t i = 0; i < row_blocks; ++i) write_block(i, j, sums, 1);
