@@ -150,13 +150,13 @@ constexpr int64_t kMaxSumBytesPerThread = 1 << 20;
 // Whether the weight gradient runs as shifted products on the pixel grid: a stride-1
 // convolution whose square kernel keeps the image size, or a stride-2 3x3 one padded by 1 (x
 // in four phases, each read with shifts of 0 or -1) or 1x1 one (x's phase 0, no shift), with
-// channels that fit the tiles and an
-// output of kMinWindowPixels to kMaxWindowPixels pixels. Stride 2, a call in the step against
-// the im2col tile product: 64 -> 128 into 16x16 2.46-2.53 -> 1.80-1.82 ms, 128 -> 256 into 8x8
-// 1.90-1.97 -> 1.83-1.91 (there threads share out the input channels; sharing out the
-// positions, with 1.2 MB sums each, 1.89-1.91). Stride-2 1x1 shortcuts (one phase, one tap, a
-// grid without padding) against im2col + oneDNN's matmul: 64 -> 128 into 16x16 0.93-0.94 ->
-// 0.61-0.64 ms, 128 -> 256 into 8x8 0.59-0.62 -> 0.45.
+// channels that fit the tiles and an output of kMinWindowPixels to kMaxWindowPixels pixels.
+// Stride 2, a call in the step against the im2col tile product: 64 -> 128 into 16x16
+// 2.46-2.53 -> 1.80-1.82 ms, 128 -> 256 into 8x8 1.90-1.97 -> 1.83-1.91 (there threads share
+// out the input channels; sharing out the positions, with 1.2 MB sums each, 1.89-1.91).
+// Stride-2 1x1 shortcuts (one phase, one tap, a grid without padding) against im2col +
+// oneDNN's matmul: 64 -> 128 into 16x16 0.93-0.94 -> 0.61-0.64 ms, 128 -> 256 into 8x8
+// 0.59-0.62 -> 0.45.
 bool windows_apply(const Shape& y_shape, const Shape& w_shape, Conv2dOptions o) {
   const int64_t area = y_shape[2] * y_shape[3], R = w_shape[2];
   const bool same = o.stride == 1 && R == 2 * o.padding + 1 && R > 1;
@@ -185,8 +185,8 @@ amx::ShiftedPanelsProduct grid_product(const uint16_t* rows, int64_t row_stride,
 
 // dW[k, c, r, s] = sum over grid positions q of dY_grid[q, k] x_grid[q + shift(r, s), c] (on
 // the output's grid; with stride 2, x_grid is the phase of x that tap reads): one product per
-// tap of dY's rows with x's panels read shifted (amx::shifted_panels_matmul_add),
-// each of the R*S sums a float32 K x C matrix kept in 32x32 blocks, turned into OIHW at the end.
+// tap of dY's rows with x's panels read shifted (amx::shifted_panels_matmul_add), each of the
+// R*S sums a float32 K x C matrix kept in 32x32 blocks, turned into OIHW at the end.
 // x goes through memory once, not R*S times as its im2col matrix would. The grid's positions
 // are paired across its halves (im2col_nhwc.h), so that the shifted tile loads of x stay on
 // 64-byte boundaries: per call, batch 64, 2 threads, against x's grid rows read shifted by any
