@@ -207,12 +207,15 @@ namespace {
 // Rows r[0..31] of 32 16-bit values become the columns, r[i][c] -> r[c][i]: pairs, quads and
 // eights of rows interleave within each 128-bit lane, then the lanes of four registers change
 // places (160 shuffles for 2 KB, where 8x8 SSE2 transposes take 384).
-// GCC 12's _mm512_unpack*_epi32 pass a self-initialised "undefined" vector as the unused merge
-// source, which -Wmaybe-uninitialized reports (GCC bug 105593, fixed in GCC 13). Clang (the
-// sanitizer build) has neither the warning nor the bug.
+// GCC 12's AVX-512 intrinsics (_mm512_unpack*_epi32 and others) pass a self-initialised
+// "undefined" vector as the unused merge source, which -W(maybe-)uninitialized reports where
+// they are inlined (GCC bug 105593, fixed in GCC 13): silenced from here to the end of
+// transpose_tile_pair, the file's AVX-512 transposes. Clang (the sanitizer build) has neither
+// the warnings nor the bug.
 #pragma GCC diagnostic push
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 [[gnu::target("avx512f,avx512bw")]] inline void transpose_32x32_epi16(__m512i r[32]) {
   // pairs[2i], pairs[2i + 1]: rows 2i and 2i + 1 side by side, channels 8L + 0..3 and
@@ -247,7 +250,6 @@ namespace {
     r[24 + k] = _mm512_shuffle_i32x4(x1, x3, 0xDD);
   }
 }
-#pragma GCC diagnostic pop
 }  // namespace
 
 [[gnu::target("avx512f,avx512bw")]] void grid_paired_rows(const uint16_t* dy, int64_t channels,
@@ -291,28 +293,37 @@ void grid_paired_panels(const uint16_t* x, int64_t channels, const GridPixelInde
   for (int64_t block = 0; block < 2 * pairs / 32; ++block) packer.pack(block, from, panels);
 }
 
-[[gnu::target("avx512f,avx512bw")]] void transpose_nhwc_tiles(const uint16_t* y, int64_t pixels,
-                                                              int64_t channels, uint16_t* tiles) {
+namespace {
+// Tiles (band, block) and (band + 1, block) of transpose_nhwc_tiles: 32 pixels' 32 channels,
+// after the transpose one tile row per register. (Its own function, not the body of the
+// parallel loop: the loop's outlined body would not carry the AVX-512 target with clang.)
+[[gnu::target("avx512f,avx512bw")]] void transpose_tile_pair(const uint16_t* y, int64_t pixels,
+                                                             int64_t channels, int64_t band,
+                                                             int64_t block, int64_t blocks,
+                                                             uint16_t* tiles) {
+  __m512i v[32];
+  for (int64_t i = 0; i < 32; ++i) {
+    const int64_t p = block * 32 + i;
+    v[i] = p < pixels ? _mm512_loadu_si512(y + p * channels + band * 16) : _mm512_setzero_si512();
+  }
+  transpose_32x32_epi16(v);
+  for (int64_t c = 0; c < 32; ++c)
+    _mm512_storeu_si512(tiles + ((band + c / 16) * blocks + block) * 512 + (c % 16) * 32, v[c]);
+}
+}  // namespace
+#pragma GCC diagnostic pop
+
+void transpose_nhwc_tiles(const uint16_t* y, int64_t pixels, int64_t channels, uint16_t* tiles) {
   const int64_t cols = (pixels + 31) / 32 * 32;
   SG_CHECK(channels % 32 == 0, "transpose_nhwc_tiles: ", channels,
            " channels, expected a multiple of 32");
   SG_CHECK(__builtin_cpu_supports("avx512bw"), "transpose_nhwc_tiles needs AVX-512BW");
   // Tile (band, block): channels 16*band.., pixels 32*block..; element (k, p) at
-  // ((k/16) * (cols/32) + p/32) * 512 + (k%16) * 32 + p%32. 32 pixels' 32 channels at a time:
-  // after the transpose each register is one tile row.
+  // ((k/16) * (cols/32) + p/32) * 512 + (k%16) * 32 + p%32.
   const int64_t bands = channels / 16, blocks = cols / 32;
 #pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < bands / 2 * blocks; ++t) {
-    const int64_t band = t / blocks * 2, block = t % blocks;
-    __m512i v[32];
-    for (int64_t i = 0; i < 32; ++i) {
-      const int64_t p = block * 32 + i;
-      v[i] = p < pixels ? _mm512_loadu_si512(y + p * channels + band * 16) : _mm512_setzero_si512();
-    }
-    transpose_32x32_epi16(v);
-    for (int64_t c = 0; c < 32; ++c)
-      _mm512_storeu_si512(tiles + ((band + c / 16) * blocks + block) * 512 + (c % 16) * 32, v[c]);
-  }
+  for (int64_t t = 0; t < bands / 2 * blocks; ++t)
+    transpose_tile_pair(y, pixels, channels, t / blocks * 2, t % blocks, blocks, tiles);
 }
 
 uint16_t* im2col_scratch(size_t elements) {
