@@ -201,7 +201,7 @@ Tensor weight_grad_windows(const Tensor& diff_dst, const Tensor& src, const Shap
   auto floor_div = [](int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); };
   const int64_t grid_pad = std::max(-floor_div(-o.padding, st), floor_div(R - 1 - o.padding, st));
   const PixelGrid grid{y_shape[0], y_shape[2], y_shape[3], grid_pad};
-  const GridPixelIndex index(grid);
+  const GridPixelIndex& index = cached_grid_pixel_index(grid, 1, 0, 0, grid.height, grid.width);
   // Each tap's phase of x (its place among the phases some tap reads) and shift on the grid.
   struct TapRead {
     int64_t phase, rows, cols;
@@ -216,14 +216,10 @@ Tensor weight_grad_windows(const Tensor& diff_dst, const Tensor& src, const Shap
       if (at == read_phases.end()) at = read_phases.insert(at, phase);
       reads.push_back({at - read_phases.begin(), dr, dc});
     }
-  // x's phases on the grid; with stride 1, x itself, whose index is dY's (made once: 0.04 ms
-  // at 32x32, on one thread).
-  std::vector<GridPixelIndex> strided;
-  if (st > 1)
-    for (const auto& [a, b] : read_phases)
-      strided.emplace_back(grid, st, a, b, x_shape[2], x_shape[3]);
+  // x's phases on the grid (with stride 1, x itself: dY's index).
   std::vector<const GridPixelIndex*> phases;
-  for (size_t f = 0; f < read_phases.size(); ++f) phases.push_back(st > 1 ? &strided[f] : &index);
+  for (const auto& [a, b] : read_phases)
+    phases.push_back(&cached_grid_pixel_index(grid, st, a, b, x_shape[2], x_shape[3]));
   const auto* dy = static_cast<const uint16_t*>(diff_dst.raw_data());
   const auto* x = static_cast<const uint16_t*>(src.raw_data());
   const int64_t values = grid.padded_positions(), margin = grid.margin();

@@ -165,13 +165,12 @@ std::vector<GridPhase> grid_phases(int64_t R, Conv2dOptions o, const PixelGrid& 
           phase.shifts.push_back(*di * grid.row() + *dj);
           phase.panel_taps.push_back(r * R + s);
         }
-      // Position by position: the pixel (n, a, b) of dy's grid, or padding (dropped).
-      phase.out_rows.assign(size_t(grid.padded_positions()), -1);
+      // Position by position: the pixel of dx that dy's grid pixel (n, a, b) gives, (n,
+      // stride * a + pu, stride * b + pv), or padding (-1, dropped).
+      const GridPixelIndex dx_pixels(grid, o.stride, pu, pv, H, W);
+      phase.out_rows.resize(size_t(grid.padded_positions()));
       for (int64_t q = 0; q < grid.padded_positions(); ++q)
-        if (const auto pixel = grid.pixel(q)) {
-          const auto [n, a, b] = *pixel;
-          phase.out_rows[size_t(q)] = (n * H + o.stride * a + pu) * W + o.stride * b + pv;
-        }
+        phase.out_rows[size_t(q)] = dx_pixels.at(q);
       phases.push_back(std::move(phase));
     }
   return phases;

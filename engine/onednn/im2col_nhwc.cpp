@@ -2,7 +2,9 @@
 
 #include <immintrin.h>
 
+#include <array>
 #include <cstring>
+#include <map>
 #include <vector>
 
 #include "engine/error.h"
@@ -127,8 +129,9 @@ namespace {
 // for each panel, 2.3; all three with SSE2).
 class PanelPacker {
  public:
-  PanelPacker(int64_t rows, int64_t runs, int64_t C)
-      : rows_(rows), runs_(runs), C_(C), from_(size_t(32 * runs)) {
+  // Panels panel_stride elements apart (rows * 16 for panels of `rows` rows).
+  PanelPacker(int64_t panel_stride, int64_t runs, int64_t C)
+      : panel_stride_(panel_stride), runs_(runs), C_(C), from_(size_t(32 * runs)) {
     SG_CHECK(C % 32 == 0, "column panels: ", C, " channels, expected a multiple of 32");
     SG_CHECK(__builtin_cpu_supports("avx512bw"), "column panels need AVX-512BW");
   }
@@ -138,11 +141,11 @@ class PanelPacker {
   void pack(int64_t block, const From& from_of, uint16_t* panels) {
     for (int64_t i = 0; i < 32; ++i)
       for (int64_t t = 0; t < runs_; ++t) from_[size_t(i * runs_ + t)] = from_of(block * 32 + i, t);
-    interleave_rows(from_.data(), runs_, C_, rows_ * 16, panels + block * 16 * 32);
+    interleave_rows(from_.data(), runs_, C_, panel_stride_, panels + block * 16 * 32);
   }
 
  private:
-  int64_t rows_, runs_, C_;
+  int64_t panel_stride_, runs_, C_;
   std::vector<const uint16_t*> from_;  // each row's sources, found once per row
 };
 
@@ -150,7 +153,7 @@ template <typename From>
 void pack_panels(int64_t rows, int64_t runs, int64_t C, const From& from_of, uint16_t* panels) {
 #pragma omp parallel
   {
-    PanelPacker packer(rows, runs, C);
+    PanelPacker packer(rows * 16, runs, C);
 #pragma omp for schedule(static)
     for (int64_t block = 0; block < rows / 32; ++block) packer.pack(block, from_of, panels);
   }
@@ -201,6 +204,17 @@ GridPixelIndex::GridPixelIndex(const PixelGrid& g, int64_t s, int64_t row_phase,
         if (row < height && col < width)
           index_[size_t(g.position(n, h, w))] = int32_t((n * height + row) * width + col);
       }
+}
+
+const GridPixelIndex& cached_grid_pixel_index(const PixelGrid& g, int64_t s, int64_t row_phase,
+                                              int64_t col_phase, int64_t height, int64_t width) {
+  using Key = std::array<int64_t, 9>;
+  thread_local std::map<Key, GridPixelIndex> cache;
+  const Key key{g.images, g.height, g.width, g.pad, s, row_phase, col_phase, height, width};
+  auto it = cache.find(key);
+  if (it == cache.end())
+    it = cache.emplace(key, GridPixelIndex(g, s, row_phase, col_phase, height, width)).first;
+  return it->second;
 }
 
 namespace {
@@ -289,7 +303,7 @@ void grid_paired_panels(const uint16_t* x, int64_t channels, const GridPixelInde
   const auto from = [&](int64_t p, int64_t) {
     return index.pixel(x, channels, first_pair + p / 2 + p % 2 * half);
   };
-  PanelPacker packer(panel_stride / 16, 1, channels);
+  PanelPacker packer(panel_stride, 1, channels);
   for (int64_t block = 0; block < 2 * pairs / 32; ++block) packer.pack(block, from, panels);
 }
 

@@ -1,9 +1,7 @@
 #pragma once
 // im2col for bf16 activations in NHWC: the rows a convolution reads, as a matrix, so that the
 // convolution becomes one matrix product (conv2d_gemm.h, conv2d_backward_weight_gemm.h).
-#include <array>
 #include <cstdint>
-#include <optional>
 #include <vector>
 
 #include "engine/backend.h"
@@ -46,13 +44,6 @@ struct PixelGrid {
   int64_t position(int64_t n, int64_t h, int64_t w) const {
     return (n * (height + pad) + h) * row() + w;
   }
-  // The pixel {n, h, w} at grid position q, or nullopt at the padding and outside the grid.
-  std::optional<std::array<int64_t, 3>> pixel(int64_t q) const {
-    const int64_t area = (height + pad) * row();
-    const int64_t n = q / area, h = q % area / row(), w = q % row();
-    if (q < 0 || n >= images || h >= height || w >= width) return std::nullopt;
-    return std::array<int64_t, 3>{n, h, w};
-  }
   int64_t positions() const { return position(images, 0, 0); }
   int64_t padded_positions() const { return (positions() + 31) / 32 * 32; }
   int64_t shift(int64_t r, int64_t s) const { return (r - pad) * row() + (s - pad); }
@@ -77,9 +68,9 @@ inline int64_t grid_pixels_size(int64_t channels, const PixelGrid& g) {
   return (g.margin() + g.padded_positions() + g.margin()) * channels;
 }
 
-// The NHWC pixel index of each grid position (-1 at the padding), looked up by the packers
-// below instead of dividing positions by the grid's sizes. Made once per call, before the
-// threads share out the packing.
+// The NHWC pixel index of each grid position (-1 at the padding), looked up instead of dividing
+// positions by the grid's sizes: by the weight gradient's packers below, and for the rows of dx
+// that backward data on the grid writes (conv2d_gemm.cpp).
 class GridPixelIndex {
  public:
   // A tensor of the grid's own size: position {n, h, w} is pixel {n, h, w}.
@@ -90,18 +81,27 @@ class GridPixelIndex {
   GridPixelIndex(const PixelGrid& g, int64_t s, int64_t row_phase, int64_t col_phase,
                  int64_t height, int64_t width);
   const PixelGrid& grid() const { return grid_; }
+  // The pixel index at position q, or -1 at the padding and outside the grid.
+  int64_t at(int64_t q) const {
+    return q < 0 || q >= int64_t(index_.size()) ? -1 : index_[size_t(q)];
+  }
   // The channels of position q of t (NHWC, `channels` per pixel), or nullptr at the padding
   // and outside the grid.
   const uint16_t* pixel(const uint16_t* t, int64_t channels, int64_t q) const {
-    if (q < 0 || q >= int64_t(index_.size())) return nullptr;
-    const int32_t i = index_[size_t(q)];
-    return i < 0 ? nullptr : t + int64_t(i) * channels;
+    const int64_t i = at(q);
+    return i < 0 ? nullptr : t + i * channels;
   }
 
  private:
   PixelGrid grid_;
   std::vector<int32_t> index_;
 };
+
+// The same index, made once per shape and phase and kept (an explicit cache, per thread: a
+// training run uses a few grids, and building one is a serial loop over its positions, 0.04 ms
+// at 32x32 with the other thread waiting).
+const GridPixelIndex& cached_grid_pixel_index(const PixelGrid& g, int64_t s, int64_t row_phase,
+                                              int64_t col_phase, int64_t height, int64_t width);
 
 // The weight gradient's two operands on the grid with its positions paired across the halves
 // (a tile product multiplies pairs of bf16 values along the sum: any pairing serves, if both

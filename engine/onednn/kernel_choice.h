@@ -10,8 +10,9 @@
 //   ... bf16 weight gradients of outputs up to 8x8 and of 1x1 kernels: im2col + oneDNN's
 //       AMX matmul (conv2d_backward_weight_gemm.h), 1.6-9x faster than its convolution there;
 //       for 3x3 kernels with channels in multiples of 32, stopgrad's AMX tile kernel instead,
-//       which also takes those of 16x16 outputs (in chunks of pixels); stride-1 ones of 8x8 to
-//       16x16 outputs skip im2col: shifted tile products on a padded pixel grid
+//       which also takes those of 16x16 outputs (in chunks of pixels); stride-1 3x3 ones and
+//       stride-2 3x3 and 1x1 ones of 8x8 to 32x32 outputs skip im2col: shifted tile products on
+//       the output's padded pixel grid (with stride 2, x in phases)
 //   ... bf16 forward and backward data of outputs up to 4x4 with 512 channels or more: the
 //       same (conv2d_gemm.h), 1.3-2.1x faster there; with channel counts that are multiples
 //       of 32 the product runs stopgrad's AMX tile kernel (amx_matmul.h), 1.3-1.5x faster
