@@ -17,6 +17,7 @@
 #include <mutex>
 
 #include "engine/onednn/context.h"
+#include "engine/onednn/conv2d_backward_weight_bf16.h"
 #include "engine/onednn/conv2d_backward_weight_gemm.h"
 #include "engine/onednn/conv2d_gemm.h"
 #include "engine/onednn/conv2d_winograd_bf16.h"
@@ -126,7 +127,8 @@ Tensor bf16_rounded(const Tensor& w) {
   });
 }
 
-// The kernels' transformed tiles, one buffer per calling thread.
+// The AVX-512 BF16 kernels' scratch (transformed tiles, copied rows), one buffer per calling
+// thread.
 char* winograd_bf16_scratch(size_t bytes) {
   thread_local ScratchBuffer scratch;
   return scratch.get(bytes);
@@ -172,6 +174,30 @@ Tensor winograd_bf16_weight_grad(const Tensor& grad_y, const Tensor& x, const Sh
   winograd_bf16::weight_grad(p, static_cast<const uint16_t*>(src.raw_data()),
                              static_cast<const uint16_t*>(diff_dst.raw_data()), dw.data<float>(),
                              scratch, threads);
+  return dw;
+}
+
+bool use_strided_weight_grad_bf16(const Tensor& x, const Shape& w, Conv2dOptions o) {
+  return x.dtype() == DType::BFloat16 && o.stride >= 2 &&
+         backward_weight_bf16::applies(w[1], w[0], w[2], w[3]) &&
+         kernel_choice().strided_weight_grad_bf16;
+}
+
+// The float32 weight gradient [K, C, R, S] of a strided convolution from bf16 x and grad_y.
+Tensor strided_weight_grad_bf16(const Tensor& grad_y, const Tensor& x, const Shape& w_shape,
+                                Conv2dOptions o) {
+  const Shape& in = x.shape();
+  const Shape& out = grad_y.shape();
+  Tensor src = in_layout(x, nchw16c_bf16(in));
+  Tensor diff_dst = in_layout(grad_y, nchw16c_bf16(out));
+  Tensor dw = Tensor::empty(w_shape, DType::Float32);
+  backward_weight_bf16::Problem p{in[0],      in[1],    w_shape[0], in[2],  in[3], w_shape[2],
+                                  w_shape[3], o.stride, o.padding,  out[2], out[3]};
+  int threads = num_threads();
+  char* scratch = winograd_bf16_scratch(size_t(backward_weight_bf16::scratch_bytes(p, threads)));
+  backward_weight_bf16::weight_grad(p, static_cast<const uint16_t*>(src.raw_data()),
+                                    static_cast<const uint16_t*>(diff_dst.raw_data()),
+                                    dw.data<float>(), scratch, threads);
   return dw;
 }
 
@@ -296,6 +322,8 @@ Tensor OneDnnBackend::conv2d_backward_weight(const Tensor& grad_y, const Tensor&
     return conv2d_backward_weight(converted(grad_y, DType::Float32), converted(x, DType::Float32),
                                   w_shape, o);
   if (use_winograd_bf16(x, w_shape, o, false)) return winograd_bf16_weight_grad(grad_y, x, w_shape);
+  if (use_strided_weight_grad_bf16(x, w_shape, o))
+    return strided_weight_grad_bf16(grad_y, x, w_shape, o);
   if (x.dtype() == DType::BFloat16 && kernel_choice().weight_grad_gemm &&
       conv2d_backward_weight_gemm_applies(grad_y.shape(), w_shape, o))
     return conv2d_backward_weight_gemm(grad_y, x, w_shape, o);

@@ -10,6 +10,7 @@
 // where * multiplies element by element. For each of the 16 positions p of the 4x4 tile the
 // channel sum is a matrix product [tiles x C] x [C x K], computed with `vdpbf16ps`.
 #include "engine/onednn/conv2d_winograd_bf16.h"
+#include "engine/onednn/bf16_pair_products.h"
 #include "engine/onednn/bf16_vectors.h"
 
 #include <immintrin.h>
@@ -26,20 +27,6 @@ constexpr int64_t kOutBlock = 32;   // output channels per micro-kernel (two zmm
 // when they do not fit in L2 (tried: transforming the whole batch first and giving each
 // thread whole output-channel blocks was no faster for 256-512 channels, slower for 64).
 constexpr int64_t kChunkBytes = 256 * 1024;
-
-// Two adjacent bf16 values (a pair of the dot products' reduction index) in every 32-bit lane.
-__m512bh broadcast_pair(const uint16_t* p) {
-  int32_t bits;
-  __builtin_memcpy(&bits, p, 4);
-  return reinterpret_cast<__m512bh>(_mm512_set1_epi32(bits));
-}
-
-// The permutation that interleaves the low and high 16 lanes of a 32 x 16-bit vector:
-// (lo[j], hi[j]) side by side, as vdpbf16ps reads pairs of its reduction index.
-__m512i interleave_halves() {
-  return _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
-                          6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-}
 
 int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
 int64_t align64(int64_t bytes) { return round_up(bytes, 64); }
@@ -133,7 +120,7 @@ void multiply_block(const uint16_t* v, const uint16_t* u, int64_t c, float* m) {
       w[s] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(u + (pair * S + s) * 32));
 #pragma GCC unroll 12
     for (int t = 0; t < kTileBlock; ++t) {
-      __m512bh x = broadcast_pair(v + t * c + pair * 2);
+      __m512bh x = bf16_pairs::broadcast_pair(v + t * c + pair * 2);
 #pragma GCC unroll 2
       for (int s = 0; s < S; ++s) acc[t][s] = _mm512_dpbf16_ps(acc[t][s], w[s], x);
     }
@@ -178,51 +165,18 @@ void transform_output(const Geometry& g, const float* m, int s_blocks, int64_t f
 
 }  // namespace
 
-namespace {
-
-// GCC 12 reports the undefined vectors inside the unpack and shuffle intrinsics as maybe
-// uninitialised where they are inlined (GCC bug 105593, fixed in GCC 13): silenced over the
-// transpose and transform_weights, its one caller. Clang has neither the warning nor the bug.
+// GCC 12 reports the undefined vectors inside the unpack and shuffle intrinsics of
+// transpose_16x16 as maybe uninitialised where it is inlined (GCC bug 105593, fixed in GCC 13):
+// silenced over its caller. Clang has neither the warning nor the bug.
 #pragma GCC diagnostic push
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
-// The 16 x 16 float32 matrix whose rows are r[0..15], transposed in place.
-void transpose_16x16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 16; i += 2) {  // rows paired: (a0 b0 a1 b1) per 128-bit lane
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {  // four rows: r[i + j] holds column 4L + j in lane L
-    __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
-    __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
-    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-  }
-  for (int j = 0; j < 4; ++j) {  // 128-bit lanes: rows 0-7, then 8-15
-    t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
-    t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
-    t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
-    t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
-  }
-  for (int j = 0; j < 4; ++j) {
-    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
-    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
-    r[4 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0x88);
-    r[12 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0xdd);
-  }
-}
-
-}  // namespace
-
 void transform_weights(const float* w, int64_t k, int64_t c, bool for_backward_data, uint16_t* u,
                        int threads) {
   const int64_t in = for_backward_data ? k : c, out = for_backward_data ? c : k;
-  const __m512i pairs = interleave_halves();  // input-channel pairs side by side
+  const __m512i pairs = bf16_pairs::interleave_halves();  // input-channel pairs side by side
   // Vectors run over 16 output channels. Each lane's nine taps are contiguous in w, so they
   // are loaded as the rows of a 16 x 16 matrix and transposed (gathering the vectors lane by
   // lane from w was 2-3x slower on AMD Zen 5). Each thread takes whole 32-channel output
@@ -328,7 +282,6 @@ void convolve(const Problem& p, const uint16_t* src, const uint16_t* u, uint16_t
 
 namespace {
 
-constexpr int64_t kGradRows = 12;  // output channels per micro-kernel (12 x 2 accumulators)
 // Wide layers (see weight_grad): a chunk of tiles is transformed by all threads, then each
 // thread takes whole positions; one position's tiles (V_p and dM_p) stay in L2 while it is
 // multiplied.
@@ -346,7 +299,7 @@ void transform_grad_pair(const Geometry& g, const uint16_t* dy, int64_t first, i
                          int64_t position, uint16_t* dm) {
   const int64_t blocks = g.k / 16, plane = g.h * g.w * 16;
   const __m512 zero = _mm512_setzero_ps();
-  const __m512i lanes = interleave_halves();  // tile pairs side by side
+  const __m512i lanes = bf16_pairs::interleave_halves();  // tile pairs side by side
   for (int64_t kb = 0; kb < blocks; ++kb) {
     __m512 m[2][16];
     for (int64_t t = 0; t < 2; ++t) {
@@ -382,54 +335,6 @@ void transform_grad_pair(const Geometry& g, const uint16_t* dy, int64_t first, i
       __m512i both = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(m[1][q], m[0][q]));
       _mm512_storeu_si512(dm + q * position + kb * 32, _mm512_permutexvar_epi16(lanes, both));
     }
-  }
-}
-
-// du[r][s*16..] += sum over tile pairs of dM[pair][k0 + r] . V[2 pair..2 pair+1][c0 + s*16..]
-// for R output channels and S blocks of 16 input channels, at one position (`du` = the sum
-// when `start`: the first chunk does not read it).
-template <int R, int S>
-void accumulate_block(const uint16_t* v, const uint16_t* dm, int64_t pairs, int64_t c, int64_t k,
-                      bool start, float* du) {
-  // Lane i of the result: (row a [i], row b [i]) for the low 16 inputs, and the high 16.
-  const __m512i low = _mm512_set_epi16(47, 15, 46, 14, 45, 13, 44, 12, 43, 11, 42, 10, 41, 9, 40, 8,
-                                       39, 7, 38, 6, 37, 5, 36, 4, 35, 3, 34, 2, 33, 1, 32, 0);
-  const __m512i high = _mm512_add_epi16(low, _mm512_set1_epi16(16));
-  __m512 acc[R][S];
-#pragma GCC unroll 12
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 2
-    for (int s = 0; s < S; ++s)
-      acc[r][s] = start ? _mm512_setzero_ps() : _mm512_loadu_ps(du + r * c + s * 16);
-  for (int64_t pair = 0; pair < pairs; ++pair) {
-    const uint16_t* a = v + 2 * pair * c;
-    __m512i rows_a = _mm512_maskz_loadu_epi16(S == 2 ? ~0u : 0xffffu, a);
-    __m512i rows_b = _mm512_maskz_loadu_epi16(S == 2 ? ~0u : 0xffffu, a + c);
-    __m512bh x[S];
-    x[0] = reinterpret_cast<__m512bh>(_mm512_permutex2var_epi16(rows_a, low, rows_b));
-    if constexpr (S == 2)
-      x[1] = reinterpret_cast<__m512bh>(_mm512_permutex2var_epi16(rows_a, high, rows_b));
-#pragma GCC unroll 12
-    for (int r = 0; r < R; ++r) {
-      __m512bh y = broadcast_pair(dm + (pair * k + r) * 2);
-#pragma GCC unroll 2
-      for (int s = 0; s < S; ++s) acc[r][s] = _mm512_dpbf16_ps(acc[r][s], x[s], y);
-    }
-  }
-#pragma GCC unroll 12
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 2
-    for (int s = 0; s < S; ++s) _mm512_storeu_ps(du + r * c + s * 16, acc[r][s]);
-}
-
-template <int R>
-void accumulate_rows(const uint16_t* v, const uint16_t* dm, int64_t pairs, const Geometry& g,
-                     bool start, float* du) {
-  for (int64_t c0 = 0; c0 < g.c; c0 += 32) {
-    if (g.c - c0 >= 32)
-      accumulate_block<R, 2>(v + c0, dm, pairs, g.c, g.k, start, du + c0);
-    else
-      accumulate_block<R, 1>(v + c0, dm, pairs, g.c, g.k, start, du + c0);
   }
 }
 
@@ -476,11 +381,7 @@ void transform_pairs(const Geometry& g, const uint16_t* x, const uint16_t* dy, i
 // dU_p (+)= dM_p^T V_p over `pairs` tile pairs, for all output channels.
 void accumulate_position(const Geometry& g, const uint16_t* vp, const uint16_t* dmp, int64_t pairs,
                          bool start, float* dup) {
-  int64_t k0 = 0;
-  for (; g.k - k0 >= kGradRows; k0 += kGradRows)
-    accumulate_rows<kGradRows>(vp, dmp + k0 * 2, pairs, g, start, dup + k0 * g.c);
-  if (g.k - k0 == 8) accumulate_rows<8>(vp, dmp + k0 * 2, pairs, g, start, dup + k0 * g.c);
-  if (g.k - k0 == 4) accumulate_rows<4>(vp, dmp + k0 * 2, pairs, g, start, dup + k0 * g.c);
+  bf16_pairs::accumulate_row_range(vp, dmp, pairs, g.c, g.k, 0, g.k, start, dup);
 }
 
 // Small layers: each thread transforms its own chunks of tiles, which stay in its L2, and sums

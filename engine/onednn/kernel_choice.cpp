@@ -100,6 +100,8 @@ KernelChoice choose_kernels(const CpuFacts& cpu, const KernelSwitches& switches)
                          (switches.bf16_conv == Bf16Conv::Auto && slow_dots);
   c.winograd_bf16 = c.tier == CpuTier::Avx512Bf16 && !c.bf16_conv_via_fp32 && cpu.avx512_bf16 &&
                     switches.winograd_bf16;
+  c.strided_weight_grad_bf16 = c.tier == CpuTier::Avx512Bf16 && !c.bf16_conv_via_fp32 &&
+                               cpu.avx512_bf16 && switches.strided_weight_grad;
   c.weight_grad_gemm = c.tier == CpuTier::Amx && !c.bf16_conv_via_fp32 && switches.weight_grad_gemm;
   c.conv_gemm = c.tier == CpuTier::Amx && !c.bf16_conv_via_fp32 && switches.conv_gemm;
   // Only the AMX convolutions hand over NHWC; AMX CPUs have AVX-512 BF16 (checked all the same).
@@ -110,9 +112,10 @@ KernelChoice choose_kernels(const CpuFacts& cpu, const KernelSwitches& switches)
 
 const KernelChoice& kernel_choice() {
   static const KernelChoice choice = [] {
-    KernelSwitches switches{switched_on("SG_WINOGRAD_BF16"),    bf16_conv_switch(),
-                            switched_on("SG_CONV_WEIGHT_GEMM"), switched_on("SG_CONV_GEMM"),
-                            switched_on("SG_BN_NHWC"),          switched_on("SG_AMX_MATMUL")};
+    KernelSwitches switches{switched_on("SG_WINOGRAD_BF16"),     bf16_conv_switch(),
+                            switched_on("SG_CONV_WEIGHT_GEMM"),  switched_on("SG_CONV_GEMM"),
+                            switched_on("SG_BN_NHWC"),           switched_on("SG_AMX_MATMUL"),
+                            switched_on("SG_STRIDED_WGRAD_BF16")};
     // oneDNN's effective ISA already honours DNNL_MAX_CPU_ISA, so our tier and its kernels
     // agree. The dot-product rate is measured only where it decides something.
     dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
@@ -179,6 +182,12 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
                              "tile products on a padded pixel grid, no im2col), else + "
                              "oneDNN AMX matmul"
                            : "stopgrad im2col + oneDNN AMX matmul"},
+      {"conv2d bf16 backward weight, stride 2 (3x3 and 1x1)",
+       c.strided_weight_grad_bf16
+           ? "stopgrad: per-tap products on AVX-512 BF16 (x's pixels under each tap as rows, "
+             "dy in position pairs)"
+       : c.weight_grad_gemm ? "as the row above"
+                            : "as the first two conv2d rows"},
       {"conv2d bf16 forward, backward data, output <= 4x4, >= 512 channels",
        c.amx_matmul  ? "stopgrad im2col + stopgrad AMX tile product (oneDNN AMX matmul where "
                        "channels are not multiples of 32)"
@@ -237,9 +246,9 @@ std::string bf16_emulation_warning(const KernelChoice& c) {
 
 std::vector<std::pair<std::string, std::string>> kernel_switches() {
   std::vector<std::pair<std::string, std::string>> out;
-  for (const char* name :
-       {"DNNL_MAX_CPU_ISA", "SG_WINOGRAD_BF16", "SG_BF16_CONV", "SG_CONV_WEIGHT_GEMM",
-        "SG_CONV_GEMM", "SG_BN_NHWC", "SG_AMX_MATMUL", "SG_CUDNN_BENCHMARK"})
+  for (const char* name : {"DNNL_MAX_CPU_ISA", "SG_WINOGRAD_BF16", "SG_BF16_CONV",
+                           "SG_CONV_WEIGHT_GEMM", "SG_CONV_GEMM", "SG_BN_NHWC", "SG_AMX_MATMUL",
+                           "SG_STRIDED_WGRAD_BF16", "SG_CUDNN_BENCHMARK"})
     out.emplace_back(name, env_or_empty(name));
   return out;
 }

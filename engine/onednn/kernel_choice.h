@@ -18,6 +18,9 @@
 //       of 32 the product runs stopgrad's AMX tile kernel (amx_matmul.h), 1.3-1.5x faster
 //       than oneDNN's matmul on it
 // avx512bf16 avx512_core_bf16  stopgrad Winograd F(2x2,3x3)  oneDNN direct     oneDNN
+//   ... bf16 weight gradients of strided convolutions (stride-2 3x3 and 1x1): stopgrad's
+//       per-tap products on AVX-512 BF16 (conv2d_backward_weight_bf16.h), 1.3-2.1x faster
+//       than oneDNN 2.6 in the step on AMD Zen 5
 //   ... where bf16 dot products are slower than fp32 FMAs (measured, bf16_dot_rate.h):
 //                              fp32 kernels on bf16-rounded operands (as no-bf16 below)
 // no-bf16    avx512_core, avx2 emulated: bf16-rounded operands through the fp32 kernels
@@ -50,6 +53,8 @@
 //   DNNL_MAX_CPU_ISA  oneDNN's own cap on the ISA, e.g. AVX512_CORE_BF16 on an AMX machine
 //                     selects the avx512bf16 row (ours is read back from oneDNN, so they agree)
 //   SG_WINOGRAD_BF16=0  our Winograd kernels off: the avx512bf16 row uses oneDNN's direct ones
+//   SG_STRIDED_WGRAD_BF16=0  the avx512bf16 row computes the weight gradients of strided
+//                     convolutions with oneDNN's direct kernel, not ours
 //   SG_CONV_WEIGHT_GEMM=0  the amx row computes every bf16 weight gradient with oneDNN's
 //                     convolution (no im2col + matmul)
 //   SG_CONV_GEMM=0    the amx row runs every bf16 forward and backward-data convolution on
@@ -91,10 +96,11 @@ enum class Bf16Conv { Auto, Native, Fp32 };
 struct KernelSwitches {
   bool winograd_bf16 = true;  // SG_WINOGRAD_BF16 not 0
   Bf16Conv bf16_conv = Bf16Conv::Auto;
-  bool weight_grad_gemm = true;  // SG_CONV_WEIGHT_GEMM not 0
-  bool conv_gemm = true;         // SG_CONV_GEMM not 0
-  bool batch_norm_nhwc = true;   // SG_BN_NHWC not 0
-  bool amx_matmul = true;        // SG_AMX_MATMUL not 0
+  bool weight_grad_gemm = true;     // SG_CONV_WEIGHT_GEMM not 0
+  bool conv_gemm = true;            // SG_CONV_GEMM not 0
+  bool batch_norm_nhwc = true;      // SG_BN_NHWC not 0
+  bool amx_matmul = true;           // SG_AMX_MATMUL not 0
+  bool strided_weight_grad = true;  // SG_STRIDED_WGRAD_BF16 not 0
 };
 
 struct KernelChoice {
@@ -104,10 +110,11 @@ struct KernelChoice {
   double bf16_dot_rate;     // as measured (0: not measured)
   bool bf16_conv_via_fp32;  // bf16 convolutions (and matmuls) run the fp32 kernels on bf16 operands
   bool winograd_bf16;       // our bf16 Winograd kernels run the stride-1 3x3 convolutions
-  bool weight_grad_gemm;    // small-output bf16 weight gradients run im2col + AMX matmul
-  bool conv_gemm;           // bf16 forward and backward data of 4x4, 512-channel layers too
-  bool batch_norm_nhwc;     // bf16 BatchNorm in NHWC runs batch_norm_nhwc_bf16.h in training
-  bool amx_matmul;          // the conv_gemm and 3x3 weight-gradient products run amx_matmul.h
+  bool strided_weight_grad_bf16;  // ours run the weight gradients of strided convolutions
+  bool weight_grad_gemm;          // small-output bf16 weight gradients run im2col + AMX matmul
+  bool conv_gemm;                 // bf16 forward and backward data of 4x4, 512-channel layers too
+  bool batch_norm_nhwc;           // bf16 BatchNorm in NHWC runs batch_norm_nhwc_bf16.h in training
+  bool amx_matmul;                // the conv_gemm and 3x3 weight-gradient products run amx_matmul.h
 };
 
 // The choice for this process (computed on first use, then fixed). An unknown SG_BF16_CONV

@@ -14,6 +14,7 @@
 
 #include "engine/onednn/amx_matmul.h"
 #include "engine/onednn/context.h"
+#include "engine/onednn/conv2d_backward_weight_bf16.h"
 #include "engine/onednn/conv2d_backward_weight_gemm.h"
 #include "engine/onednn/conv2d_gemm.h"
 #include "engine/onednn/conv2d_winograd_bf16.h"
@@ -226,6 +227,56 @@ TEST_CASE("onednn.conv2d_winograd_bf16_follows_weight_updates") {
   Tensor y2 = fast().conv2d_forward(x, w, Tensor(), {1, 1});
   // Doubling is exact in every rounding step, so the output doubles exactly.
   CHECK(same_bits(y2, e::mul(e::to(y1, DType::Float32), 2.0)));
+}
+
+// The weight gradient of strided bf16 convolutions by our AVX-512 BF16 per-tap products
+// (conv2d_backward_weight_bf16.h), against the float32 reference on the same bf16 inputs. The
+// product of two bf16 values is exact in float32, so only the order of the float32 sums differs:
+// the fp32 kernels' tolerance (1e-5 of the largest value). Shapes: ResNet's stride-2 3x3 and
+// 1x1; an odd number of positions (the last pair half zeros) with 48 inputs (a 16-channel block
+// after a 32-channel one) and 16 outputs (8 rows per thread); 512 inputs, where 288 positions
+// take three chunks, the last one odd.
+namespace {
+Tensor strided_weight_grad_bf16_direct(const Tensor& g, const Tensor& x, const Shape& w,
+                                       Conv2dOptions o) {
+  namespace bw = onednn::backward_weight_bf16;
+  Tensor src = onednn::in_layout(x, onednn::nchw16c_bf16(x.shape()));
+  Tensor dy = onednn::in_layout(g, onednn::nchw16c_bf16(g.shape()));
+  Tensor dw = Tensor::empty(w, DType::Float32);
+  const Shape &xs = x.shape(), &gs = g.shape();
+  bw::Problem p{xs[0], xs[1], w[0], xs[2], xs[3], w[2], w[3], o.stride, o.padding, gs[2], gs[3]};
+  int threads = num_threads();  // the sums' order depends on the thread count
+  onednn::ScratchBuffer scratch;
+  bw::weight_grad(p, static_cast<const uint16_t*>(src.raw_data()),
+                  static_cast<const uint16_t*>(dy.raw_data()), dw.data<float>(),
+                  scratch.get(size_t(bw::scratch_bytes(p, threads))), threads);
+  return dw;
+}
+}  // namespace
+
+TEST_CASE("onednn.conv2d_backward_weight_bf16") {
+  skip_without_avx512_bf16();
+  const bool dispatched = onednn::kernel_choice().strided_weight_grad_bf16;
+  std::vector<ConvCase> cases{
+      {{2, 64, 16, 16}, {128, 64, 3, 3}, {2, 1}, false},   // ResNet's stride-2 3x3
+      {{2, 64, 16, 16}, {128, 64, 1, 1}, {2, 0}, false},   // and its 1x1 shortcut
+      {{1, 48, 5, 5}, {16, 48, 3, 3}, {2, 1}, false},      // 9 positions
+      {{2, 512, 24, 24}, {16, 512, 3, 3}, {2, 1}, false},  // chunks of 128 positions
+  };
+  uint64_t seed = 300;
+  for (const auto& c : cases) {
+    CAPTURE(shape_str(c.x));
+    CAPTURE(shape_str(c.w));
+    Tensor x = e::to(rnd(c.x, ++seed), DType::BFloat16);
+    Shape y_shape = e::conv2d_output_shape(c.x, c.w, c.o);
+    Tensor g = e::to(rnd(y_shape, ++seed), DType::BFloat16);
+    Tensor dw = strided_weight_grad_bf16_direct(g, x, c.w, c.o);
+    CHECK(same_bits(fast().conv2d_backward_weight(g, x, c.w, c.o), dw) == dispatched);
+    expect_close(
+        dw,
+        ref().conv2d_backward_weight(e::to(g, DType::Float32), e::to(x, DType::Float32), c.w, c.o),
+        1e-5, "backward weight");
+  }
 }
 
 // The AMX row's bf16 weight gradient as im2col + matmul. The kernel runs wherever oneDNN has
