@@ -192,6 +192,13 @@ void transform_weights(const float* w, int64_t k, int64_t c, bool for_backward_d
           // Row j: the kernel from input i to output o0 + j (rotated for backward data).
           const float* first = for_backward_data ? w + (i * c + o0) * 9 : w + (o0 * c + i) * 9;
           __m512 rows[16];
+          // The same rows eight inputs ahead: in the step the optimizer has just written w, and
+          // without prefetching these strided loads waited on memory (512x512, w out of cache:
+          // 0.44-0.71 -> 0.34-0.41 ms forward, 0.76-1.34 -> 0.31-0.54 ms backward data).
+          const float* ahead = first + (for_backward_data ? 8 * c * 9 : 8 * 9);
+          if (i + 8 < in)
+            for (int j = 0; j < 16; ++j)
+              _mm_prefetch(reinterpret_cast<const char*>(ahead + j * row_step), _MM_HINT_T0);
           for (int j = 0; j < 16; ++j) rows[j] = _mm512_maskz_loadu_ps(0x1ff, first + j * row_step);
           transpose_16x16(rows);
           __m512 g[9];  // g[a*3+b]: tap (a, b) for the 16 outputs
