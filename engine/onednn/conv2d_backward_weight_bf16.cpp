@@ -3,9 +3,11 @@
 // Compiled alone with AVX-512 BF16 enabled (engine/CMakeLists.txt), like the Winograd
 // kernels, so it uses no C++ library templates; callers check avx512_bf16_usable() first.
 //
-// Positions go through in chunks. For each chunk all threads copy x's pixels under every tap
-// into rows (V[tap][position][C]) and dy's values into position pairs (DM[pair][K][2]); then
-// each thread sums its own rows of dW over all taps, so no two threads write the same sums.
+// Positions go through in chunks: x's pixels under every tap are copied into rows
+// (V[tap][position][C]) and dy's values into position pairs (DM[pair][K][2]), then the products
+// run per tap. Where a thread's sums are small (per_thread_sums), each thread takes whole
+// chunks into V, DM and sums of its own, added at the end; otherwise all threads copy one
+// chunk together and each sums its own rows of dW over all taps.
 #include "engine/onednn/conv2d_backward_weight_bf16.h"
 #include "engine/onednn/bf16_pair_products.h"
 #include "engine/onednn/bf16_vectors.h"
@@ -21,7 +23,7 @@ int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
 int64_t align64(int64_t bytes) { return round_up(bytes, 64); }
 
 // One tap's rows (chunk x C) and the chunk's dy pairs (chunk x K) are what the products read
-// again and again: each is kept to a quarter of the 1 MiB L2 of the CPUs measured.
+// again and again: kept to 128 and 256 KiB, within the 1 MiB L2 of the CPUs measured.
 constexpr int64_t kTapRowsBytes = 128 * 1024;
 constexpr int64_t kPairsBytes = 256 * 1024;
 // Sums per thread up to 2 MiB: per layer of batch 64 on AMD Zen 5, 2 threads, shared chunk ->
