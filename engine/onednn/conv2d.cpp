@@ -129,7 +129,7 @@ Tensor bf16_rounded(const Tensor& w) {
 
 // The AVX-512 BF16 kernels' scratch (transformed tiles, copied rows), one buffer per calling
 // thread.
-char* winograd_bf16_scratch(size_t bytes) {
+char* avx512_bf16_scratch(size_t bytes) {
   thread_local ScratchBuffer scratch;
   return scratch.get(bytes);
 }
@@ -154,7 +154,7 @@ Tensor winograd_bf16_conv(const Tensor& input, const Tensor& w, bool backward_da
   Tensor y = empty_like_desc(nchw16c_bf16(out_shape), out_shape, DType::BFloat16);
   winograd_bf16::Problem p{in[0], in[1], out_shape[1], in[2], in[3]};
   int threads = num_threads();
-  char* scratch = winograd_bf16_scratch(size_t(winograd_bf16::scratch_bytes(p, threads)));
+  char* scratch = avx512_bf16_scratch(size_t(winograd_bf16::scratch_bytes(p, threads)));
   winograd_bf16::convolve(p, static_cast<const uint16_t*>(src.raw_data()),
                           static_cast<const uint16_t*>(u.raw_data()),
                           static_cast<uint16_t*>(y.raw_data()), scratch, threads);
@@ -169,8 +169,7 @@ Tensor winograd_bf16_weight_grad(const Tensor& grad_y, const Tensor& x, const Sh
   Tensor dw = Tensor::empty(w_shape, DType::Float32);
   winograd_bf16::Problem p{in[0], in[1], w_shape[0], in[2], in[3]};
   int threads = num_threads();
-  char* scratch =
-      winograd_bf16_scratch(size_t(winograd_bf16::weight_grad_scratch_bytes(p, threads)));
+  char* scratch = avx512_bf16_scratch(size_t(winograd_bf16::weight_grad_scratch_bytes(p, threads)));
   winograd_bf16::weight_grad(p, static_cast<const uint16_t*>(src.raw_data()),
                              static_cast<const uint16_t*>(diff_dst.raw_data()), dw.data<float>(),
                              scratch, threads);
@@ -194,7 +193,7 @@ Tensor strided_weight_grad_bf16(const Tensor& grad_y, const Tensor& x, const Sha
   backward_weight_bf16::Problem p{in[0],      in[1],    w_shape[0], in[2],  in[3], w_shape[2],
                                   w_shape[3], o.stride, o.padding,  out[2], out[3]};
   int threads = num_threads();
-  char* scratch = winograd_bf16_scratch(size_t(backward_weight_bf16::scratch_bytes(p, threads)));
+  char* scratch = avx512_bf16_scratch(size_t(backward_weight_bf16::scratch_bytes(p, threads)));
   backward_weight_bf16::weight_grad(p, static_cast<const uint16_t*>(src.raw_data()),
                                     static_cast<const uint16_t*>(diff_dst.raw_data()),
                                     dw.data<float>(), scratch, threads);

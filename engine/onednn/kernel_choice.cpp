@@ -182,7 +182,7 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
                              "tile products on a padded pixel grid, no im2col), else + "
                              "oneDNN AMX matmul"
                            : "stopgrad im2col + oneDNN AMX matmul"},
-      {"conv2d bf16 backward weight, stride 2 (3x3 and 1x1)",
+      {"conv2d bf16 backward weight, stride >= 2 (ResNet: 3x3 and 1x1)",
        c.strided_weight_grad_bf16
            ? "stopgrad: per-tap products on AVX-512 BF16 (x's pixels under each tap as rows, "
              "dy in position pairs)"
