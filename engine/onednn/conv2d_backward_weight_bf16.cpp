@@ -11,6 +11,7 @@
 #include "engine/onednn/conv2d_backward_weight_bf16.h"
 #include "engine/onednn/bf16_pair_products.h"
 #include "engine/onednn/bf16_vectors.h"
+#include "engine/onednn/scratch_sizes.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -18,9 +19,6 @@
 namespace sg::onednn::backward_weight_bf16 {
 
 namespace {
-
-int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
-int64_t align64(int64_t bytes) { return round_up(bytes, 64); }
 
 // One tap's rows (chunk x C) and the chunk's dy pairs (chunk x K) are what the products read
 // again and again: kept to 128 and 256 KiB, within the 1 MiB L2 of the CPUs measured.

@@ -12,6 +12,7 @@
 #include "engine/onednn/conv2d_winograd_bf16.h"
 #include "engine/onednn/bf16_pair_products.h"
 #include "engine/onednn/bf16_vectors.h"
+#include "engine/onednn/scratch_sizes.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -27,9 +28,6 @@ constexpr int64_t kOutBlock = 32;   // output channels per micro-kernel (two zmm
 // when they do not fit in L2 (tried: transforming the whole batch first and giving each
 // thread whole output-channel blocks was no faster for 256-512 channels, slower for 64).
 constexpr int64_t kChunkBytes = 256 * 1024;
-
-int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
-int64_t align64(int64_t bytes) { return round_up(bytes, 64); }
 
 struct Geometry {
   int64_t n, c, k, h, w;
