@@ -175,6 +175,7 @@ TEST_CASE("onednn.conv2d_winograd_bf16") {
   std::vector<ConvCase> cases{
       {{2, 64, 16, 16}, {64, 64, 3, 3}, {1, 1}, false},   // BasicBlock 3x3
       {{2, 256, 4, 4}, {512, 256, 3, 3}, {1, 1}, false},  // wide, few tiles
+      {{3, 256, 7, 7}, {256, 256, 3, 3}, {1, 1}, false},  // wide, 48 tiles in runs of 4
       {{2, 32, 7, 5}, {48, 32, 3, 3}, {1, 1}, false},     // partial tiles, 32 + 16 outputs
       {{3, 16, 1, 1}, {16, 16, 3, 3}, {1, 1}, false},     // one pixel: only the centre tap
   };
