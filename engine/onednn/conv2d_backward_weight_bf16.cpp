@@ -126,7 +126,8 @@ bool per_thread_sums(const Geometry& g) { return g.du_bytes() <= kThreadSumsByte
 
 int64_t scratch_bytes(const Problem& p, int threads) {
   Geometry g = geometry(p);
-  return (per_thread_sums(g) ? threads : 1) * (g.v_bytes() + g.dm_bytes() + g.du_bytes());
+  const int64_t area = g.v_bytes() + g.dm_bytes() + g.du_bytes();
+  return per_thread_sums(g) ? threads * thread_area_stride(area) : area;
 }
 
 // GCC 12 reports the undefined vectors inside transpose_16x16's intrinsics as maybe
@@ -158,7 +159,7 @@ void weight_grad(const Problem& p, const uint16_t* x, const uint16_t* dy, float*
                  int threads) {
   const Geometry g = geometry(p);
   const int64_t C = p.in_channels, K = p.out_channels;
-  const int64_t area = g.v_bytes() + g.dm_bytes() + g.du_bytes();
+  const int64_t area = thread_area_stride(g.v_bytes() + g.dm_bytes() + g.du_bytes());
   const int64_t chunks = (g.positions + g.chunk - 1) / g.chunk;
   const bool own_sums = per_thread_sums(g);
 #pragma omp parallel num_threads(threads)

@@ -279,7 +279,7 @@ void transform_weights(const float* w, int64_t k, int64_t c, bool for_backward_d
 
 int64_t scratch_bytes(const Problem& p, int threads) {
   Geometry g = geometry(p);
-  return threads * (g.v_bytes() + Geometry::m_bytes);
+  return threads * thread_area_stride(g.v_bytes() + Geometry::m_bytes);
 }
 
 namespace {
@@ -311,7 +311,8 @@ void convolve(const Problem& p, const uint16_t* src, const uint16_t* u, uint16_t
   const int64_t chunks = (g.tiles + g.chunk - 1) / g.chunk;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
   for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-    char* mine = scratch + omp_get_thread_num() * (g.v_bytes() + Geometry::m_bytes);
+    char* mine =
+        scratch + omp_get_thread_num() * thread_area_stride(g.v_bytes() + Geometry::m_bytes);
     uint16_t* v = reinterpret_cast<uint16_t*>(mine);
     float* m = reinterpret_cast<float*>(mine + g.v_bytes());
     int64_t first = chunk * g.chunk;
@@ -475,12 +476,12 @@ void weight_grad_per_thread(const Geometry& g, const uint16_t* x, const uint16_t
   const GradChunk chunk(g, thread_chunk(g));
   const int64_t chunks = (g.tiles + chunk.tiles - 1) / chunk.tiles, sums = 16 * chunk.du_position;
   auto sums_of = [&](int thread) {
-    return reinterpret_cast<float*>(scratch + thread * chunk.total() + chunk.v_bytes() +
-                                    chunk.dm_bytes());
+    return reinterpret_cast<float*>(scratch + thread * thread_area_stride(chunk.total()) +
+                                    chunk.v_bytes() + chunk.dm_bytes());
   };
 #pragma omp parallel num_threads(threads)
   {
-    char* mine = scratch + omp_get_thread_num() * chunk.total();
+    char* mine = scratch + omp_get_thread_num() * thread_area_stride(chunk.total());
     uint16_t* v = reinterpret_cast<uint16_t*>(mine);
     uint16_t* dm = reinterpret_cast<uint16_t*>(mine + chunk.v_bytes());
     float* du = sums_of(omp_get_thread_num());
@@ -514,7 +515,8 @@ void weight_grad_per_thread(const Geometry& g, const uint16_t* x, const uint16_t
 
 int64_t weight_grad_scratch_bytes(const Problem& p, int threads) {
   Geometry g = geometry(p);
-  if (per_thread_sums(g)) return threads * GradChunk(g, thread_chunk(g)).total();
+  if (per_thread_sums(g))
+    return threads * thread_area_stride(GradChunk(g, thread_chunk(g)).total());
   return GradChunk(g, grad_chunk(g)).total();
 }
 
