@@ -14,12 +14,17 @@ namespace sg {
 
 namespace {
 
-// Freed host blocks of 1 MiB and more, kept by size for the next request of that size. A training
-// step allocates the same activation sizes step after step, in an order glibc's heap fragments
-// under: measured for the four-view GSG step of ResNet-18 width 16, batch 256 (bench/train_step),
-// 1.64 GB peak resident with plain malloc/free against 1.40 GB live at most (glibc told to give
-// every free back, which costs a page fault per reused page). Small blocks stay with malloc,
-// which reuses them well. An explicit cache: release_cached_host_memory() empties it.
+// Freed host blocks of 128 KiB and more, kept by size for the next request of that size. A
+// training step allocates the same activation sizes step after step, in an order glibc's heap
+// fragments under: measured for the four-view GSG step of ResNet-18 width 16, batch 256
+// (bench/train_step), 1.64 GB peak resident with plain malloc/free against 1.40 GB live at most
+// (glibc told to give every free back, which costs a page fault per reused page). Blocks below
+// 128 KiB (glibc's first mmap threshold) stay with malloc, which reuses them well. From 1 MiB
+// only, as at first, the SSL heads' [64, 2048] float32 tensors (512 KiB) came back from glibc
+// as fresh pages: a bf16 SimSiam step of ResNet-18 width 64, batch 64 took 834 page faults, and
+// each of its 14 such products and 8 quotients 0.25-0.48 ms instead of 0.01-0.02 (AMD Zen 5);
+// with 128 KiB, 28 faults a step, and the GSG step above peaks where it did (1.60 GB). An
+// explicit cache: release_cached_host_memory() empties it.
 //
 // The cached blocks are mapped pages of their own (mmap), not malloc's, so that a released block
 // leaves the process. Through malloc it did not always: when glibc frees one of its own mmaps, it
@@ -31,7 +36,7 @@ namespace {
 // 1.68 GB with mapped blocks, which drop to 0.54 GB during each evaluation.
 class HostBlockCache {
  public:
-  static constexpr size_t kMinBytes = size_t(1) << 20;
+  static constexpr size_t kMinBytes = size_t(128) << 10;
   void* take(size_t bytes) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = free_.find(bytes);

@@ -20,7 +20,7 @@ class Allocator {
 };
 
 Allocator& allocator_for(Device device);
-// Host blocks of 1 MiB and more are cached by size when freed (engine/storage.cpp says why);
+// Host blocks of 128 KiB and more are cached by size when freed (engine/storage.cpp says why);
 // this gives them back to the system (after a phase whose sizes will not come again).
 void release_cached_host_memory();
 // Whether that cache is on: it is off under AddressSanitizer, where every block goes back to

@@ -480,7 +480,7 @@ TEST_CASE("onednn.conv2d_backward_data_on_grid") {
     if (dispatched) CHECK(same_bits(fast().conv2d_backward_data(g, w, c.x, c.o), dx));
   }
   // The pixels no tap reads are written as zeros, not left as they were: dx's memory is that
-  // of a NaN-filled tensor of its size just freed (blocks of 1 MiB and more are reused by
+  // of a NaN-filled tensor of its size just freed (blocks of 128 KiB and more are reused by
   // size, engine/storage.cpp).
   {
     const Shape xs{8, 64, 32, 32}, ws{128, 64, 1, 1};  // 1 MiB of bf16
