@@ -2,10 +2,12 @@
 // The dot-product micro-kernel of the AVX-512 BF16 weight gradients (Winograd's, per tile
 // position, and the strided convolutions', per tap): a product [rows x pairs*2] x [pairs*2 x
 // columns] summed over pairs of its reduction index, because `vdpbf16ps` multiplies two
-// adjacent bf16 values of each 32-bit lane. For files compiled with AVX-512 BF16 only
-// (engine/CMakeLists.txt; their callers check the CPU first). Internal linkage, so that no
-// function compiled here can be chosen by the linker for code that runs on other CPUs.
+// adjacent bf16 values of each 32-bit lane; and the sum of the threads' partial results. For
+// files compiled with AVX-512 BF16 only (engine/CMakeLists.txt; their callers check the CPU
+// first). Internal linkage, so that no function compiled here can be chosen by the linker for
+// code that runs on other CPUs.
 #include <immintrin.h>
+#include <omp.h>
 
 #include <cstdint>
 
@@ -92,6 +94,23 @@ inline void accumulate_row_range(const uint16_t* b, const uint16_t* a, int64_t p
     accumulate_rows<kRows>(b, a + r * 2, pairs, c, k, start, du + r * c);
   if (k_end - r == 8) accumulate_rows<8>(b, a + r * 2, pairs, c, k, start, du + r * c);
   if (k_end - r == 4) accumulate_rows<4>(b, a + r * 2, pairs, c, k, start, du + r * c);
+}
+
+// Inside a parallel region where each thread summed into float32 sums of its own (thread t's
+// `count` of them at first + t * stride_bytes, `count` a multiple of 16), once all are complete:
+// every thread's sums added into thread 0's, the threads splitting the work (an omp for, so
+// it ends at the loop's barrier).
+inline void add_into_first(float* first, int64_t stride_bytes, int64_t count) {
+  const int team = omp_get_num_threads();
+  auto sums_of = [&](int thread) {
+    return reinterpret_cast<float*>(reinterpret_cast<char*>(first) + thread * stride_bytes);
+  };
+#pragma omp for schedule(static)
+  for (int64_t i = 0; i < count; i += 16) {
+    __m512 sum = _mm512_loadu_ps(first + i);
+    for (int t = 1; t < team; ++t) sum = _mm512_add_ps(sum, _mm512_loadu_ps(sums_of(t) + i));
+    _mm512_storeu_ps(first + i, sum);
+  }
 }
 
 }  // namespace

@@ -184,16 +184,7 @@ void weight_grad(const Problem& p, const uint16_t* x, const uint16_t* dy, float*
       }
       // The threads' sums into thread 0's (the loop's implicit barrier: all are complete).
       float* total = reinterpret_cast<float*>(scratch + g.v_bytes() + g.dm_bytes());
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < g.taps * K * C; i += 16) {
-        __m512 sum = _mm512_loadu_ps(total + i);
-        for (int t = 1; t < team; ++t)
-          sum = _mm512_add_ps(
-              sum, _mm512_loadu_ps(reinterpret_cast<const float*>(scratch + t * area + g.v_bytes() +
-                                                                  g.dm_bytes()) +
-                                   i));
-        _mm512_storeu_ps(total + i, sum);
-      }
+      bf16_pairs::add_into_first(total, area, g.taps * K * C);
 #pragma omp for schedule(static)
       for (int64_t k = 0; k < K; ++k) write_dw(g, total, k, k + 1, dw);
     } else {
