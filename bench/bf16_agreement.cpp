@@ -5,7 +5,7 @@
 // and among the weights. The network and batch are the test's (layers/precision_agreement.h).
 //   build/bench/bf16_agreement [--seeds 10]   (kernel switches as for every program:
 //   SG_BF16_CONV, SG_WINOGRAD_BF16, SG_CONV_WEIGHT_GEMM, SG_CONV_GEMM, SG_AMX_MATMUL,
-//   SG_BN_NHWC, SG_STRIDED_WGRAD_BF16, DNNL_MAX_CPU_ISA)
+//   SG_BN_BF16, SG_STRIDED_WGRAD_BF16, DNNL_MAX_CPU_ISA)
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>

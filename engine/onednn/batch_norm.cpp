@@ -1,11 +1,14 @@
 // oneDNN batch normalisation, in whatever layout the input arrives (normally the layout the
-// preceding convolution chose), except bf16 NHWC in training on the amx tier, which runs our
-// kernels (batch_norm_nhwc_bf16.h). Both return the batch mean and biased variance; the
-// running statistics are updated here, with the unbiased variance n/(n-1) as PyTorch does.
-#include "engine/onednn/batch_norm_nhwc_bf16.h"
+// preceding convolution chose), except bf16 in training in NHWC or nChw16c, which runs our
+// kernels (batch_norm_bf16.h) where the CPU has AVX-512 BF16. Both return the batch mean and
+// biased variance; the running statistics are updated here, with the unbiased variance
+// n/(n-1) as PyTorch does.
+#include "engine/onednn/batch_norm_bf16.h"
 #include "engine/onednn/context.h"
 #include "engine/onednn/kernel_choice.h"
 #include "engine/onednn/onednn_backend.h"
+
+#include <optional>
 
 namespace sg {
 
@@ -55,13 +58,13 @@ Tensor channel_vector(int64_t c) { return Tensor::empty({c}, DType::Float32); }
 
 // Our kernels' ReLU mask: a layout of its own, so that backward can tell it from oneDNN's
 // workspace and never hands one kernel family the other's mask.
-class NhwcReluBits final : public OpaqueLayout {
+class Bf16ReluBits final : public OpaqueLayout {
  public:
-  explicit NhwcReluBits(size_t bytes) : bytes_(bytes) {}
+  explicit Bf16ReluBits(size_t bytes) : bytes_(bytes) {}
   size_t nbytes() const override { return bytes_; }
-  std::string name() const override { return "stopgrad NHWC bf16 batch_norm ReLU bits"; }
+  std::string name() const override { return "stopgrad bf16 batch_norm ReLU bits"; }
   bool same_as(const OpaqueLayout& other) const override {
-    const auto* bits = dynamic_cast<const NhwcReluBits*>(&other);
+    const auto* bits = dynamic_cast<const Bf16ReluBits*>(&other);
     return bits && bits->bytes_ == bytes_;
   }
 
@@ -69,56 +72,62 @@ class NhwcReluBits final : public OpaqueLayout {
   size_t bytes_;
 };
 
-bool has_nhwc_relu_bits(const Tensor& mask) {
+bool has_our_relu_bits(const Tensor& mask) {
   return mask.defined() && !mask.is_strided() &&
-         dynamic_cast<const NhwcReluBits*>(mask.layout().get()) != nullptr;
+         dynamic_cast<const Bf16ReluBits*>(mask.layout().get()) != nullptr;
 }
 
 bool contiguous_or_undefined(const Tensor& t) { return !t.defined() || t.is_contiguous(); }
 
-// bf16 in NHWC (acdb), as oneDNN's AMX convolutions hand it over, with channels our kernels take.
-bool nhwc_kernels_apply(const Tensor& x, const Tensor& gamma, const Tensor& beta) {
-  if (!kernel_choice().batch_norm_nhwc || x.dtype() != DType::BFloat16 || x.dim() != 4 ||
-      !batch_norm_nhwc_bf16::applies(x.shape()[1]) || !contiguous_or_undefined(gamma) ||
+// bf16 in NHWC (acdb), as oneDNN's AMX convolutions hand it over, or in nChw16c, as the others
+// and our Winograd kernels do, with channels our kernels take; the layout for them, if so.
+std::optional<batch_norm_bf16::Layout> our_layout(const Tensor& x, const Tensor& gamma,
+                                                  const Tensor& beta) {
+  if (!kernel_choice().batch_norm_bf16 || x.dtype() != DType::BFloat16 || x.dim() != 4 ||
+      !batch_norm_bf16::applies(x.shape()[1]) || !contiguous_or_undefined(gamma) ||
       !contiguous_or_undefined(beta))
-    return false;
-  return desc_of(x) == nhwc_bf16(x.shape());
+    return std::nullopt;
+  const Shape& s = x.shape();
+  const memory::desc d = desc_of(x);
+  if (d != nhwc_bf16(s) && d != nchw16c_bf16(s)) return std::nullopt;
+  return batch_norm_bf16::Layout{s[0], s[2] * s[3], s[1], d == nchw16c_bf16(s)};
 }
 
 const uint16_t* bf16_bits(const Tensor& t) { return static_cast<const uint16_t*>(t.raw_data()); }
 const float* floats_or_null(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
 
 // With a residual (x's layout), y = max(bn(x) + residual, 0) and no mask (batch_norm_add_relu).
-BatchNormForward nhwc_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                    double eps, bool relu, const Tensor& residual = Tensor()) {
-  int64_t C = x.shape()[1], rows = x.numel() / C;
-  BatchNormForward out{empty_same_layout(x), channel_vector(C), channel_vector(C), Tensor()};
+BatchNormForward our_forward_train(const Tensor& x, const batch_norm_bf16::Layout& layout,
+                                   const Tensor& gamma, const Tensor& beta, double eps, bool relu,
+                                   const Tensor& residual = Tensor()) {
+  BatchNormForward out{empty_same_layout(x), channel_vector(layout.channels),
+                       channel_vector(layout.channels), Tensor()};
   if (relu && !residual.defined())
     out.relu_mask = Tensor::empty_opaque(
         x.shape(), DType::Float32, Device::cpu(),
-        std::make_shared<NhwcReluBits>(size_t(batch_norm_nhwc_bf16::relu_mask_bytes(rows, C))));
-  batch_norm_nhwc_bf16::forward_train(
-      bf16_bits(x), rows, C, floats_or_null(gamma), floats_or_null(beta), eps,
+        std::make_shared<Bf16ReluBits>(size_t(batch_norm_bf16::relu_mask_bytes(layout))));
+  batch_norm_bf16::forward_train(
+      bf16_bits(x), layout, floats_or_null(gamma), floats_or_null(beta), eps,
       residual.defined() ? bf16_bits(residual) : nullptr, static_cast<uint16_t*>(out.y.raw_data()),
       out.relu_mask.defined() ? static_cast<uint16_t*>(out.relu_mask.raw_data()) : nullptr,
       out.save_mean.data<float>(), out.save_var.data<float>());
   return out;
 }
 
-BatchNormGrads nhwc_backward(const Tensor& grad_y, const Tensor& x, const Tensor& gamma,
-                             const Tensor& save_mean, const Tensor& save_var, double eps,
-                             const Tensor& relu_mask) {
-  int64_t C = x.shape()[1], rows = x.numel() / C;
+BatchNormGrads our_backward(const Tensor& grad_y, const Tensor& x,
+                            const batch_norm_bf16::Layout& layout, const Tensor& gamma,
+                            const Tensor& save_mean, const Tensor& save_var, double eps,
+                            const Tensor& relu_mask) {
   Tensor g = in_layout(grad_y, desc_of(x));
   BatchNormGrads out;
   out.dx = empty_same_layout(x);
   if (gamma.defined()) {
-    out.dgamma = channel_vector(C);
-    out.dbeta = channel_vector(C);
+    out.dgamma = channel_vector(layout.channels);
+    out.dbeta = channel_vector(layout.channels);
   }
-  batch_norm_nhwc_bf16::backward(
+  batch_norm_bf16::backward(
       bf16_bits(x), bf16_bits(g),
-      relu_mask.defined() ? static_cast<const uint16_t*>(relu_mask.raw_data()) : nullptr, rows, C,
+      relu_mask.defined() ? static_cast<const uint16_t*>(relu_mask.raw_data()) : nullptr, layout,
       floats_or_null(gamma), save_mean.data<float>(), save_var.data<float>(), eps,
       static_cast<uint16_t*>(out.dx.raw_data()),
       gamma.defined() ? out.dgamma.data<float>() : nullptr,
@@ -158,8 +167,8 @@ BatchNormForward OneDnnBackend::batch_norm_forward_train(const Tensor& x, const 
     out.y = narrowed(out.y);  // the ReLU mask stays the float32 primitive's, as backward widens
     return out;
   }
-  if (nhwc_kernels_apply(x, gamma, beta)) {
-    BatchNormForward out = nhwc_forward_train(x, gamma, beta, eps, relu);
+  if (auto layout = our_layout(x, gamma, beta)) {
+    BatchNormForward out = our_forward_train(x, *layout, gamma, beta, eps, relu);
     update_running_stats(out, x.numel() / x.shape()[1], running_mean, running_var, momentum);
     return out;
   }
@@ -190,18 +199,18 @@ BatchNormForward OneDnnBackend::batch_norm_forward_train(const Tensor& x, const 
 
 bool onednn::batch_norm_add_relu_fuses(const Tensor& x, const Tensor& residual, const Tensor& gamma,
                                        const Tensor& beta) {
-  return supported(x) && !emulate_bf16(x) && nhwc_kernels_apply(x, gamma, beta) &&
+  return supported(x) && !emulate_bf16(x) && our_layout(x, gamma, beta) &&
          residual.dtype() == DType::BFloat16 && residual.shape() == x.shape();
 }
 
 BatchNormForward OneDnnBackend::batch_norm_add_relu_forward_train(
     const Tensor& x, const Tensor& residual, const Tensor& gamma, const Tensor& beta,
     const Tensor& running_mean, const Tensor& running_var, double momentum, double eps) {
-  // The join in BatchNorm's normalising pass where our NHWC kernels run (the AMX tier): one
-  // pass over the activations less than batch_norm then add_relu, the same bits.
+  // The join in BatchNorm's normalising pass where our kernels run: one pass over the
+  // activations less than batch_norm then add_relu, the same bits.
   if (onednn::batch_norm_add_relu_fuses(x, residual, gamma, beta)) {
-    BatchNormForward out =
-        nhwc_forward_train(x, gamma, beta, eps, true, in_layout(residual, desc_of(x)));
+    BatchNormForward out = our_forward_train(x, *our_layout(x, gamma, beta), gamma, beta, eps, true,
+                                             in_layout(residual, desc_of(x)));
     update_running_stats(out, x.numel() / x.shape()[1], running_mean, running_var, momentum);
     return out;
   }
@@ -249,11 +258,11 @@ BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& grad_y, const Te
     if (x.dtype() == DType::BFloat16) out.dx = narrowed(out.dx);
     return out;
   }
-  if (has_nhwc_relu_bits(relu_mask) ||
-      (!relu_mask.defined() && nhwc_kernels_apply(x, gamma, Tensor()))) {
-    SG_CHECK(nhwc_kernels_apply(x, gamma, Tensor()), "batch_norm_backward: x ",
-             shape_str(x.shape()), " is not NHWC bf16, but its ReLU mask is the NHWC kernels'");
-    return nhwc_backward(grad_y, x, gamma, save_mean, save_var, eps, relu_mask);
+  if (has_our_relu_bits(relu_mask) || (!relu_mask.defined() && our_layout(x, gamma, Tensor()))) {
+    auto layout = our_layout(x, gamma, Tensor());
+    SG_CHECK(layout.has_value(), "batch_norm_backward: x ", shape_str(x.shape()),
+             " is not bf16 in NHWC or nChw16c, but its ReLU mask is stopgrad's bf16 kernels'");
+    return our_backward(grad_y, x, *layout, gamma, save_mean, save_var, eps, relu_mask);
   }
   memory::desc d = norm_desc(x);
   // Scale and shift go together in oneDNN's backward; an absent one is treated as present.

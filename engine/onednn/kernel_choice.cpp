@@ -104,8 +104,9 @@ KernelChoice choose_kernels(const CpuFacts& cpu, const KernelSwitches& switches)
                                cpu.avx512_bf16 && switches.strided_weight_grad;
   c.weight_grad_gemm = c.tier == CpuTier::Amx && !c.bf16_conv_via_fp32 && switches.weight_grad_gemm;
   c.conv_gemm = c.tier == CpuTier::Amx && !c.bf16_conv_via_fp32 && switches.conv_gemm;
-  // Only the AMX convolutions hand over NHWC; AMX CPUs have AVX-512 BF16 (checked all the same).
-  c.batch_norm_nhwc = c.tier == CpuTier::Amx && cpu.avx512_bf16 && switches.batch_norm_nhwc;
+  // AMX CPUs have AVX-512 BF16 (checked all the same); our kernels take the NHWC of the AMX
+  // convolutions and the nChw16c of the others.
+  c.batch_norm_bf16 = c.bf16_native && cpu.avx512_bf16 && switches.batch_norm_bf16;
   c.amx_matmul = (c.conv_gemm || c.weight_grad_gemm) && cpu.amx_tiles && switches.amx_matmul;
   return c;
 }
@@ -114,7 +115,7 @@ const KernelChoice& kernel_choice() {
   static const KernelChoice choice = [] {
     KernelSwitches switches{switched_on("SG_WINOGRAD_BF16"),     bf16_conv_switch(),
                             switched_on("SG_CONV_WEIGHT_GEMM"),  switched_on("SG_CONV_GEMM"),
-                            switched_on("SG_BN_NHWC"),           switched_on("SG_AMX_MATMUL"),
+                            switched_on("SG_BN_BF16"),           switched_on("SG_AMX_MATMUL"),
                             switched_on("SG_STRIDED_WGRAD_BF16")};
     // oneDNN's effective ISA already honours DNNL_MAX_CPU_ISA, so our tier and its kernels
     // agree. The dot-product rate is measured only where it decides something.
@@ -205,8 +206,8 @@ std::vector<std::pair<std::string, std::string>> kernel_table(const KernelChoice
       {"relu backward of a two-consumer gradient (residual block outputs)",
        "stopgrad: the sum and the ReLU's mask in one pass (bf16: AVX-512 BF16 where the CPU has "
        "it)"},
-      {"batch_norm(+relu) bf16 NHWC, training",
-       c.batch_norm_nhwc ? "stopgrad AVX-512 BF16 kernels; a residual block's last one with its "
+      {"batch_norm(+relu) bf16, training (NHWC or nChw16c)",
+       c.batch_norm_bf16 ? "stopgrad AVX-512 BF16 kernels; a residual block's last one with its "
                            "add and ReLU in the same pass (batch_norm_add_relu)"
                          : "as the row above"},
       {"matmul fp32", "oneDNN fp32"},
@@ -247,7 +248,7 @@ std::string bf16_emulation_warning(const KernelChoice& c) {
 std::vector<std::pair<std::string, std::string>> kernel_switches() {
   std::vector<std::pair<std::string, std::string>> out;
   for (const char* name : {"DNNL_MAX_CPU_ISA", "SG_WINOGRAD_BF16", "SG_BF16_CONV",
-                           "SG_CONV_WEIGHT_GEMM", "SG_CONV_GEMM", "SG_BN_NHWC", "SG_AMX_MATMUL",
+                           "SG_CONV_WEIGHT_GEMM", "SG_CONV_GEMM", "SG_BN_BF16", "SG_AMX_MATMUL",
                            "SG_STRIDED_WGRAD_BF16", "SG_CUDNN_BENCHMARK"})
     out.emplace_back(name, env_or_empty(name));
   return out;

@@ -27,11 +27,13 @@
 // (fp32 stride-1 3x3 convolutions use oneDNN's Winograd F(4x4,3x3) where it has one.)
 //
 // BatchNorm(+ReLU), ReLU, residual adds and pooling run oneDNN's kernels in whatever layout the
-// convolution before them chose, on every tier, except bf16 BatchNorm(+ReLU) in training on the
-// amx tier: there the convolutions hand over NHWC, where oneDNN 2.6's BatchNorm runs 1.7-2.5x
-// slower than in its blocked layout, and ours (batch_norm_nhwc_bf16.h) runs near the blocked
-// one. matmul is oneDNN's: fp32, and bf16 for the SSL heads' products with bf16 images (on
-// bf16 kernels where convolutions run them, else its fp32 kernel on the bf16 operands).
+// convolution before them chose, on every tier, except bf16 BatchNorm(+ReLU) in training where
+// the CPU has AVX-512 BF16 (the amx and avx512bf16 tiers), which runs ours (batch_norm_bf16.h)
+// with a residual block's add and ReLU in its normalising pass: on the amx tier the
+// convolutions hand over NHWC, where oneDNN 2.6's BatchNorm runs 1.7-2.5x slower than in its
+// blocked layout and ours near the blocked one; in nChw16c the fused join saves the add's pass.
+// matmul is oneDNN's: fp32, and bf16 for the SSL heads' products with bf16 images (on bf16 kernels
+// where convolutions run them, else its fp32 kernel on the bf16 operands).
 //
 // Why AMX machines do not run our Winograd kernels: oneDNN's AMX convolutions are faster
 // there (forward 2.7, backward data 2.2 TFLOP/s on ResNet-18's 3x3 shapes on a 2-core Xeon
@@ -60,7 +62,8 @@
 //   SG_CONV_GEMM=0    the amx row runs every bf16 forward and backward-data convolution on
 //                     oneDNN's convolution kernels for that pass (no im2col + matmul, and
 //                     backward data not as a forward convolution on the turned weight)
-//   SG_BN_NHWC=0      the amx row runs oneDNN's BatchNorm in NHWC too
+//   SG_BN_BF16=0      bf16 BatchNorm in training runs oneDNN's kernels (and the residual join
+//                     oneDNN's add) on every tier
 //   SG_AMX_MATMUL=0   the amx row's im2col products (forward, backward data, weight
 //                     gradient) run oneDNN's matmul, not amx_matmul.h
 //   SG_BF16_CONV      native | fp32 | auto (unset): bf16 convolutions on bf16 kernels, or on
@@ -98,7 +101,7 @@ struct KernelSwitches {
   Bf16Conv bf16_conv = Bf16Conv::Auto;
   bool weight_grad_gemm = true;     // SG_CONV_WEIGHT_GEMM not 0
   bool conv_gemm = true;            // SG_CONV_GEMM not 0
-  bool batch_norm_nhwc = true;      // SG_BN_NHWC not 0
+  bool batch_norm_bf16 = true;      // SG_BN_BF16 not 0
   bool amx_matmul = true;           // SG_AMX_MATMUL not 0
   bool strided_weight_grad = true;  // SG_STRIDED_WGRAD_BF16 not 0
 };
@@ -113,7 +116,7 @@ struct KernelChoice {
   bool strided_weight_grad_bf16;  // ours run the weight gradients of strided convolutions
   bool weight_grad_gemm;          // small-output bf16 weight gradients run im2col + AMX matmul
   bool conv_gemm;                 // bf16 forward and backward data of 4x4, 512-channel layers too
-  bool batch_norm_nhwc;           // bf16 BatchNorm in NHWC runs batch_norm_nhwc_bf16.h in training
+  bool batch_norm_bf16;           // bf16 BatchNorm in training runs batch_norm_bf16.h
   bool amx_matmul;                // the conv_gemm and 3x3 weight-gradient products run amx_matmul.h
 };
 
@@ -122,7 +125,7 @@ struct KernelChoice {
 const KernelChoice& kernel_choice();
 
 // Whether this CPU executes the files compiled for AVX-512 BF16 (engine/CMakeLists.txt lists
-// them: our Winograd kernels, the NHWC BatchNorm, the one-pass ReLU backward, the dot-rate
+// them: our Winograd kernels, the bf16 BatchNorm, the one-pass ReLU backward, the dot-rate
 // probe); each caller asks before calling into them.
 bool avx512_bf16_usable();
 

@@ -61,11 +61,11 @@ TEST_CASE("kernel_choice.table_follows_the_isa") {
   CHECK_FALSE(
       o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0}, {true, o::Bf16Conv::Fp32})
           .conv_gemm);
-  CHECK(amx.batch_norm_nhwc);  // bf16 BatchNorm in the NHWC the AMX convolutions hand over: ours
+  CHECK(amx.batch_norm_bf16);  // bf16 BatchNorm in the NHWC the AMX convolutions hand over: ours
   CHECK(o::kernel_table_text(amx).find("stopgrad AVX-512 BF16 kernels") != std::string::npos);
   CHECK_FALSE(
-      o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0}, {.batch_norm_nhwc = false})
-          .batch_norm_nhwc);
+      o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0}, {.batch_norm_bf16 = false})
+          .batch_norm_bf16);
   // The products run our AMX tile kernel only where the process may use tiles.
   CHECK_FALSE(amx.amx_matmul);
   auto tiles = o::choose_kernels({dnnl::cpu_isa::avx512_core_amx, true, 0.0, true}, defaults);
@@ -90,7 +90,10 @@ TEST_CASE("kernel_choice.table_follows_the_isa") {
   CHECK_FALSE(zen4.bf16_conv_via_fp32);
   CHECK_FALSE(zen4.weight_grad_gemm);  // measured on AMX only
   CHECK_FALSE(zen4.conv_gemm);
-  CHECK_FALSE(zen4.batch_norm_nhwc);  // no convolution there hands over NHWC
+  CHECK(zen4.batch_norm_bf16);  // in the nChw16c the convolutions hand over
+  CHECK_FALSE(
+      o::choose_kernels({dnnl::cpu_isa::avx512_core_bf16, true, 2.0}, {.batch_norm_bf16 = false})
+          .batch_norm_bf16);
   CHECK_FALSE(
       o::choose_kernels({dnnl::cpu_isa::avx512_core_bf16, true, 2.0}, {false, o::Bf16Conv::Auto})
           .winograd_bf16);
@@ -133,6 +136,10 @@ TEST_CASE("kernel_choice.table_follows_the_isa") {
   CHECK_FALSE(avx2.bf16_native);
   CHECK(avx2.bf16_conv_via_fp32);
   CHECK_FALSE(avx2.winograd_bf16);
+  CHECK_FALSE(avx2.batch_norm_bf16);  // bf16 is emulated in float32 there
+  // An avx512_core CPU without AVX-512 BF16 cannot execute our kernels.
+  CHECK_FALSE(
+      o::choose_kernels({dnnl::cpu_isa::avx512_core, false, 0.0}, defaults).batch_norm_bf16);
   CHECK(o::bf16_emulation_warning(avx2).find("emulated") != std::string::npos);
   CHECK(o::bf16_emulation_warning(zen4).empty());
   CHECK(o::bf16_emulation_warning(xeon).empty());

@@ -730,20 +730,21 @@ TEST_CASE("onednn.batch_norm_on_blocked_input") {
   expect_close(f.y, r.y, 1e-5);
 }
 
-// bf16 activations in NHWC, as oneDNN's AMX convolutions hand them over: on the amx tier our
-// kernels run (batch_norm_nhwc_bf16.h; their ReLU mask has a layout of its own), elsewhere
-// oneDNN's. Either way the results are the reference's on the same bf16 values, to bf16's
-// rounding of y and dx. One case has a mean 40 standard deviations from 0 (the kernels take
-// both moments in one pass, about a shift), one 24 channels (not whole vectors: oneDNN's), one
-// 80 channels over 324 rows (five vectors a row; more rows than one block of 256).
-// t rounded to bf16 in NHWC (acdb), as the AMX convolutions hand activations over; and back to a
-// plain float32 tensor.
-Tensor to_nhwc(const Tensor& t) {
-  return onednn::in_layout(e::to(t, DType::BFloat16), onednn::nhwc_bf16(t.shape()));
+// bf16 activations in NHWC, as oneDNN's AMX convolutions hand them over, and in nChw16c, as
+// the others and our Winograd kernels do: where the CPU has AVX-512 BF16 our kernels run
+// (batch_norm_bf16.h; their ReLU mask has a layout of its own), elsewhere oneDNN's. Either way
+// the results are the reference's on the same bf16 values, to bf16's rounding of y and dx. One
+// case has a mean 40 standard deviations from 0 (the kernels take both moments in one pass,
+// about a shift), one 24 channels (not whole vectors: oneDNN's), one 80 channels over 324 rows
+// (five vectors a row; more rows than one block of 256), one 32 channels at 17x17 (planes of
+// 289 pixels: two runs each in nChw16c).
+// t rounded to bf16 in `desc` (NHWC or nChw16c); and back to a plain float32 tensor.
+Tensor to_bf16_in(const Tensor& t, const dnnl::memory::desc& desc) {
+  return onednn::in_layout(e::to(t, DType::BFloat16), desc);
 }
 Tensor widened_plain(const Tensor& t) { return e::to(e::to_strided(t), DType::Float32); }
 
-TEST_CASE("onednn.batch_norm_nhwc_bf16") {
+TEST_CASE("onednn.batch_norm_bf16") {
   struct Case {
     Shape shape;
     double mean, std;
@@ -755,46 +756,51 @@ TEST_CASE("onednn.batch_norm_nhwc_bf16") {
                                          {{8, 48, 4, 4}, 20.0, 0.5, true, true},
                                          {{4, 24, 3, 3}, 0.0, 1.0, true, true},
                                          {{4, 80, 9, 9}, 1.0, 3.0, true, true},
+                                         {{2, 32, 17, 17}, 0.5, 1.0, true, true},
                                          // 9 channel vectors: summed as 8, then 1
-                                         {{3, 144, 10, 10}, -2.0, 1.5, true, true}}) {
-    std::string shape = shape_str(c.shape);
-    CAPTURE(shape);
-    int64_t C = c.shape[1];
-    const dnnl::memory::desc nhwc = onednn::nhwc_bf16(c.shape);
-    Tensor x = to_nhwc(e::add(e::mul(rnd(c.shape, 1), c.std), c.mean));
-    Tensor dy = to_nhwc(rnd(c.shape, 2));
-    Tensor xs = widened_plain(x), dys = widened_plain(dy);
-    Tensor gamma = c.affine ? e::add(rnd({C}, 3), 1.5) : Tensor();
-    Tensor beta = c.affine ? rnd({C}, 4) : Tensor();
-    Tensor rm_f = Tensor::zeros({C}), rv_f = Tensor::ones({C}), rm_r = Tensor::zeros({C}),
-           rv_r = Tensor::ones({C});
-    auto f = fast().batch_norm_forward_train(x, gamma, beta, rm_f, rv_f, 0.1, 1e-5, c.relu);
-    auto r = ref().batch_norm_forward_train(xs, gamma, beta, rm_r, rv_r, 0.1, 1e-5, c.relu);
-    bool ours = c.relu && f.relu_mask.layout()->name().find("stopgrad") != std::string::npos;
-    if (c.relu) CHECK(ours == (onednn::kernel_choice().batch_norm_nhwc && C % 16 == 0));
-    CHECK(f.y.dtype() == DType::BFloat16);
-    CHECK(onednn::desc_of(f.y) == nhwc);
-    expect_close(widened_plain(f.y), r.y, 8e-3, "y (bf16)");
-    expect_close(f.save_mean, r.save_mean, 1e-5, "mean");
-    expect_close(f.save_var, r.save_var, 1e-5, "variance");
-    expect_close(rm_f, rm_r, 1e-5, "running mean");
-    expect_close(rv_f, rv_r, 1e-5, "running variance (unbiased)");
-    auto gf = fast().batch_norm_backward(dy, x, gamma, f.save_mean, f.save_var, 1e-5, f.relu_mask);
-    auto gr = ref().batch_norm_backward(dys, xs, gamma, r.save_mean, r.save_var, 1e-5, r.relu_mask);
-    CHECK(gf.dx.dtype() == DType::BFloat16);
-    expect_close(widened_plain(gf.dx), gr.dx, 8e-3, "dx (bf16)");
-    CHECK(gf.dgamma.defined() == c.affine);
-    if (c.affine) {
-      expect_close(gf.dgamma, gr.dgamma, 1e-4, "dgamma");
-      expect_close(gf.dbeta, gr.dbeta, 1e-4, "dbeta");
+                                         {{3, 144, 10, 10}, -2.0, 1.5, true, true}})
+    for (bool blocked : {false, true}) {
+      std::string shape = shape_str(c.shape) + (blocked ? " nChw16c" : " NHWC");
+      CAPTURE(shape);
+      int64_t C = c.shape[1];
+      const dnnl::memory::desc desc =
+          blocked ? onednn::nchw16c_bf16(c.shape) : onednn::nhwc_bf16(c.shape);
+      Tensor x = to_bf16_in(e::add(e::mul(rnd(c.shape, 1), c.std), c.mean), desc);
+      Tensor dy = to_bf16_in(rnd(c.shape, 2), desc);
+      Tensor xs = widened_plain(x), dys = widened_plain(dy);
+      Tensor gamma = c.affine ? e::add(rnd({C}, 3), 1.5) : Tensor();
+      Tensor beta = c.affine ? rnd({C}, 4) : Tensor();
+      Tensor rm_f = Tensor::zeros({C}), rv_f = Tensor::ones({C}), rm_r = Tensor::zeros({C}),
+             rv_r = Tensor::ones({C});
+      auto f = fast().batch_norm_forward_train(x, gamma, beta, rm_f, rv_f, 0.1, 1e-5, c.relu);
+      auto r = ref().batch_norm_forward_train(xs, gamma, beta, rm_r, rv_r, 0.1, 1e-5, c.relu);
+      bool ours = c.relu && f.relu_mask.layout()->name().find("stopgrad") != std::string::npos;
+      if (c.relu) CHECK(ours == (onednn::kernel_choice().batch_norm_bf16 && C % 16 == 0));
+      CHECK(f.y.dtype() == DType::BFloat16);
+      CHECK(onednn::desc_of(f.y) == desc);
+      expect_close(widened_plain(f.y), r.y, 8e-3, "y (bf16)");
+      expect_close(f.save_mean, r.save_mean, 1e-5, "mean");
+      expect_close(f.save_var, r.save_var, 1e-5, "variance");
+      expect_close(rm_f, rm_r, 1e-5, "running mean");
+      expect_close(rv_f, rv_r, 1e-5, "running variance (unbiased)");
+      auto gf =
+          fast().batch_norm_backward(dy, x, gamma, f.save_mean, f.save_var, 1e-5, f.relu_mask);
+      auto gr =
+          ref().batch_norm_backward(dys, xs, gamma, r.save_mean, r.save_var, 1e-5, r.relu_mask);
+      CHECK(gf.dx.dtype() == DType::BFloat16);
+      expect_close(widened_plain(gf.dx), gr.dx, 8e-3, "dx (bf16)");
+      CHECK(gf.dgamma.defined() == c.affine);
+      if (c.affine) {
+        expect_close(gf.dgamma, gr.dgamma, 1e-4, "dgamma");
+        expect_close(gf.dbeta, gr.dbeta, 1e-4, "dbeta");
+      }
     }
-  }
 }
 
-// A residual block's join with its last BatchNorm: fused in the NHWC kernels' normalising pass
-// where they run (the amx tier), with the bits of batch_norm then add_relu on this backend (the
-// base Backend's composition, called explicitly); elsewhere that composition itself. Against
-// the reference within bf16's rounding, as batch_norm's.
+// A residual block's join with its last BatchNorm: fused in our bf16 kernels' normalising pass
+// where they run (NHWC and nChw16c on CPUs with AVX-512 BF16), with the bits of batch_norm then
+// add_relu on this backend (the base Backend's composition, called explicitly); elsewhere that
+// composition itself. Against the reference within bf16's rounding, as batch_norm's.
 TEST_CASE("onednn.batch_norm_add_relu") {
   struct Case {
     Shape shape;
@@ -804,37 +810,39 @@ TEST_CASE("onednn.batch_norm_add_relu") {
   for (const Case& c : std::vector<Case>{{{4, 32, 5, 7}, 0.5, 2.0, true, false},
                                          {{3, 64, 9, 9}, 0.0, 1.0, true, true},
                                          {{2, 16, 3, 1}, -1.0, 1.0, false, false},
-                                         {{4, 24, 3, 3}, 0.0, 1.0, true, false}}) {
-    std::string shape = shape_str(c.shape);
-    CAPTURE(shape);
-    int64_t C = c.shape[1];
-    const dnnl::memory::desc nhwc = onednn::nhwc_bf16(c.shape);
-    Tensor x = to_nhwc(e::add(e::mul(rnd(c.shape, 1), c.std), c.mean));
-    Tensor r = to_nhwc(rnd(c.shape, 2));
-    if (c.plain_residual) r = e::to_strided(r);
-    Tensor gamma = c.affine ? e::add(rnd({C}, 3), 1.5) : Tensor();
-    Tensor beta = c.affine ? rnd({C}, 4) : Tensor();
-    Tensor rm_f = Tensor::zeros({C}), rv_f = Tensor::ones({C}), rm_c = Tensor::zeros({C}),
-           rv_c = Tensor::ones({C}), rm_r = Tensor::zeros({C}), rv_r = Tensor::ones({C});
-    CHECK(onednn::batch_norm_add_relu_fuses(x, r, gamma, beta) ==
-          (onednn::kernel_choice().batch_norm_nhwc && C % 16 == 0));
-    auto f = fast().batch_norm_add_relu_forward_train(x, r, gamma, beta, rm_f, rv_f, 0.1, 1e-5);
-    auto composed = static_cast<Backend&>(fast()).Backend::batch_norm_add_relu_forward_train(
-        x, r, gamma, beta, rm_c, rv_c, 0.1, 1e-5);
-    auto ref_out = ref().batch_norm_add_relu_forward_train(widened_plain(x), widened_plain(r),
-                                                           gamma, beta, rm_r, rv_r, 0.1, 1e-5);
-    CHECK(f.y.dtype() == DType::BFloat16);
-    CHECK(onednn::desc_of(f.y) == nhwc);
-    CHECK_FALSE(f.relu_mask.defined());
-    expect_close(widened_plain(f.y), widened_plain(composed.y), 0, "y against the composition");
-    expect_close(f.save_mean, composed.save_mean, 0, "mean");
-    expect_close(f.save_var, composed.save_var, 0, "variance");
-    expect_close(rm_f, rm_c, 0, "running mean");
-    expect_close(rv_f, rv_c, 0, "running variance");
-    expect_close(widened_plain(f.y), ref_out.y, 1.6e-2, "y against the reference (bf16)");
-    auto y = widened_plain(f.y).to_vector();
-    CHECK(*std::min_element(y.begin(), y.end()) == 0.0);  // the ReLU acted
-  }
+                                         {{4, 24, 3, 3}, 0.0, 1.0, true, false}})
+    for (bool blocked : {false, true}) {
+      std::string shape = shape_str(c.shape) + (blocked ? " nChw16c" : " NHWC");
+      CAPTURE(shape);
+      int64_t C = c.shape[1];
+      const dnnl::memory::desc desc =
+          blocked ? onednn::nchw16c_bf16(c.shape) : onednn::nhwc_bf16(c.shape);
+      Tensor x = to_bf16_in(e::add(e::mul(rnd(c.shape, 1), c.std), c.mean), desc);
+      Tensor r = to_bf16_in(rnd(c.shape, 2), desc);
+      if (c.plain_residual) r = e::to_strided(r);
+      Tensor gamma = c.affine ? e::add(rnd({C}, 3), 1.5) : Tensor();
+      Tensor beta = c.affine ? rnd({C}, 4) : Tensor();
+      Tensor rm_f = Tensor::zeros({C}), rv_f = Tensor::ones({C}), rm_c = Tensor::zeros({C}),
+             rv_c = Tensor::ones({C}), rm_r = Tensor::zeros({C}), rv_r = Tensor::ones({C});
+      CHECK(onednn::batch_norm_add_relu_fuses(x, r, gamma, beta) ==
+            (onednn::kernel_choice().batch_norm_bf16 && C % 16 == 0));
+      auto f = fast().batch_norm_add_relu_forward_train(x, r, gamma, beta, rm_f, rv_f, 0.1, 1e-5);
+      auto composed = static_cast<Backend&>(fast()).Backend::batch_norm_add_relu_forward_train(
+          x, r, gamma, beta, rm_c, rv_c, 0.1, 1e-5);
+      auto ref_out = ref().batch_norm_add_relu_forward_train(widened_plain(x), widened_plain(r),
+                                                             gamma, beta, rm_r, rv_r, 0.1, 1e-5);
+      CHECK(f.y.dtype() == DType::BFloat16);
+      CHECK(onednn::desc_of(f.y) == desc);
+      CHECK_FALSE(f.relu_mask.defined());
+      expect_close(widened_plain(f.y), widened_plain(composed.y), 0, "y against the composition");
+      expect_close(f.save_mean, composed.save_mean, 0, "mean");
+      expect_close(f.save_var, composed.save_var, 0, "variance");
+      expect_close(rm_f, rm_c, 0, "running mean");
+      expect_close(rv_f, rv_c, 0, "running variance");
+      expect_close(widened_plain(f.y), ref_out.y, 1.6e-2, "y against the reference (bf16)");
+      auto y = widened_plain(f.y).to_vector();
+      CHECK(*std::min_element(y.begin(), y.end()) == 0.0);  // the ReLU acted
+    }
   // float32 in the blocked layout a convolution hands over: the composition.
   Tensor x = fast().conv2d_forward(rnd({2, 16, 5, 5}, 5), rnd({16, 16, 3, 3}, 6), Tensor(), {1, 1});
   Tensor r = rnd(x.shape(), 7), gamma = e::add(rnd({16}, 8), 1.5), beta = rnd({16}, 9);
