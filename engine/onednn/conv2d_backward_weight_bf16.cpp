@@ -188,18 +188,26 @@ void weight_grad(const Problem& p, const uint16_t* x, const uint16_t* dy, float*
 #pragma omp for schedule(static)
       for (int64_t k = 0; k < K; ++k) write_dw(g, total, k, k + 1, dw);
     } else {
-      // This thread's rows of dW: an equal share of K in steps of 4 (the micro-kernels' sizes).
-      const int64_t k_begin = K / 4 * me / team * 4, k_end = K / 4 * (me + 1) / team * 4;
+      // The products in pieces of one tap's rows of dW (K/4 rows, a multiple of 4: the
+      // micro-kernels' sizes), taken as they come: with each thread's share fixed, a thread
+      // slowed by this VM's neighbours left the other waiting. Each piece's rows are summed by
+      // one thread, chunk after chunk in order, so the sums do not depend on which thread took
+      // which piece.
+      constexpr int64_t row_pieces = 4;
+      const int64_t rows = K / row_pieces;  // K is a multiple of 16
       for (int64_t first = 0; first < g.positions; first += g.chunk) {
         const int64_t count = g.positions - first < g.chunk ? g.positions - first : g.chunk;
         const int64_t pairs = (count + 1) / 2;
         copy_pairs(g, x, dy, first, count, pairs * me / team, pairs * (me + 1) / team, v, dm);
 #pragma omp barrier
-        for (int64_t tap = 0; tap < g.taps; ++tap)
-          bf16_pairs::accumulate_row_range(v + tap * g.chunk * C, dm, pairs, C, K, k_begin, k_end,
-                                           first == 0, du + tap * K * C);
-#pragma omp barrier
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t piece = 0; piece < g.taps * row_pieces; ++piece) {
+          const int64_t tap = piece / row_pieces, k_begin = piece % row_pieces * rows;
+          bf16_pairs::accumulate_row_range(v + tap * g.chunk * C, dm, pairs, C, K, k_begin,
+                                           k_begin + rows, first == 0, du + tap * K * C);
+        }
       }
+      const int64_t k_begin = K / 4 * me / team * 4, k_end = K / 4 * (me + 1) / team * 4;
       write_dw(g, du, k_begin, k_end, dw);
     }
   }

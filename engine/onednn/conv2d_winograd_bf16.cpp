@@ -443,10 +443,10 @@ void transform_pairs(const Geometry& g, const uint16_t* x, const uint16_t* dy, i
   }
 }
 
-// dU_p (+)= dM_p^T V_p over `pairs` tile pairs, for all output channels.
+// Rows [k_begin, k_end) of dU_p (+)= dM_p^T V_p over `pairs` tile pairs.
 void accumulate_position(const Geometry& g, const uint16_t* vp, const uint16_t* dmp, int64_t pairs,
-                         bool start, float* dup) {
-  bf16_pairs::accumulate_row_range(vp, dmp, pairs, g.c, g.k, 0, g.k, start, dup);
+                         int64_t k_begin, int64_t k_end, bool start, float* dup) {
+  bf16_pairs::accumulate_row_range(vp, dmp, pairs, g.c, g.k, k_begin, k_end, start, dup);
 }
 
 // Small layers: each thread transforms its own chunks of tiles, which stay in its L2, and sums
@@ -482,8 +482,8 @@ void weight_grad_per_thread(const Geometry& g, const uint16_t* x, const uint16_t
       const int64_t pairs = (count + 1) / 2;
       transform_pairs(g, x, dy, first, count, 0, pairs, chunk, v, dm);
       for (int64_t pos = 0; pos < 16; ++pos)
-        accumulate_position(g, v + pos * chunk.v_position, dm + pos * chunk.dm_position, pairs,
-                            false, du + pos * chunk.du_position);
+        accumulate_position(g, v + pos * chunk.v_position, dm + pos * chunk.dm_position, pairs, 0,
+                            g.k, false, du + pos * chunk.du_position);
     }
     float* total = reinterpret_cast<float*>(scratch + chunk.v_bytes() + chunk.dm_bytes());
     bf16_pairs::add_into_first(total, area, sums);
@@ -514,19 +514,28 @@ void weight_grad(const Problem& p, const uint16_t* x, const uint16_t* dy, float*
   uint16_t* dm = reinterpret_cast<uint16_t*>(scratch + chunk.v_bytes());
   float* du = reinterpret_cast<float*>(scratch + chunk.v_bytes() + chunk.dm_bytes());
   constexpr int64_t kPairsPerCall = 8;  // transform_input shares columns within a call
+  // The products go in pieces of a position's rows: with whole positions (16 for 2 threads)
+  // a thread slowed by this VM's neighbours left the other waiting at the loop's end for up to
+  // a position's time. Each piece's rows are summed by one thread, chunk after chunk in order,
+  // so the sums do not depend on which thread took which piece; the transforms write disjoint
+  // rows, so they are taken as they come too.
+  constexpr int64_t row_pieces = 4;
+  const int64_t rows = g.k / row_pieces;  // a multiple of 4 (K fills nChw16c blocks)
 #pragma omp parallel num_threads(threads)
   {
     for (int64_t first = 0; first < g.tiles; first += chunk.tiles) {
       const int64_t count = g.tiles - first < chunk.tiles ? g.tiles - first : chunk.tiles;
       const int64_t pairs = (count + 1) / 2;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
       for (int64_t pair = 0; pair < pairs; pair += kPairsPerCall)
         transform_pairs(g, x, dy, first, count, pair,
                         pair + kPairsPerCall < pairs ? pair + kPairsPerCall : pairs, chunk, v, dm);
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t pos = 0; pos < 16; ++pos)
+      for (int64_t piece = 0; piece < 16 * row_pieces; ++piece) {
+        const int64_t pos = piece / row_pieces, k_begin = piece % row_pieces * rows;
         accumulate_position(g, v + pos * chunk.v_position, dm + pos * chunk.dm_position, pairs,
-                            first == 0, du + pos * chunk.du_position);
+                            k_begin, k_begin + rows, first == 0, du + pos * chunk.du_position);
+      }
     }
 #pragma omp for schedule(static)
     for (int64_t k = 0; k < g.k; ++k)
