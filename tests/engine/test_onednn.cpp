@@ -743,6 +743,13 @@ Tensor to_bf16_in(const Tensor& t, const dnnl::memory::desc& desc) {
   return onednn::in_layout(e::to(t, DType::BFloat16), desc);
 }
 Tensor widened_plain(const Tensor& t) { return e::to(e::to_strided(t), DType::Float32); }
+// The layouts bf16 BatchNorm is tested in: nChw16c when `blocked`, else NHWC.
+dnnl::memory::desc batch_norm_layout(const Shape& shape, bool blocked) {
+  return blocked ? onednn::nchw16c_bf16(shape) : onednn::nhwc_bf16(shape);
+}
+std::string layout_case(const Shape& shape, bool blocked) {
+  return shape_str(shape) + (blocked ? " nChw16c" : " NHWC");
+}
 
 TEST_CASE("onednn.batch_norm_bf16") {
   struct Case {
@@ -760,11 +767,10 @@ TEST_CASE("onednn.batch_norm_bf16") {
                                          // 9 channel vectors: summed as 8, then 1
                                          {{3, 144, 10, 10}, -2.0, 1.5, true, true}})
     for (bool blocked : {false, true}) {
-      std::string shape = shape_str(c.shape) + (blocked ? " nChw16c" : " NHWC");
+      std::string shape = layout_case(c.shape, blocked);
       CAPTURE(shape);
       int64_t C = c.shape[1];
-      const dnnl::memory::desc desc =
-          blocked ? onednn::nchw16c_bf16(c.shape) : onednn::nhwc_bf16(c.shape);
+      const dnnl::memory::desc desc = batch_norm_layout(c.shape, blocked);
       Tensor x = to_bf16_in(e::add(e::mul(rnd(c.shape, 1), c.std), c.mean), desc);
       Tensor dy = to_bf16_in(rnd(c.shape, 2), desc);
       Tensor xs = widened_plain(x), dys = widened_plain(dy);
@@ -812,11 +818,10 @@ TEST_CASE("onednn.batch_norm_add_relu") {
                                          {{2, 16, 3, 1}, -1.0, 1.0, false, false},
                                          {{4, 24, 3, 3}, 0.0, 1.0, true, false}})
     for (bool blocked : {false, true}) {
-      std::string shape = shape_str(c.shape) + (blocked ? " nChw16c" : " NHWC");
+      std::string shape = layout_case(c.shape, blocked);
       CAPTURE(shape);
       int64_t C = c.shape[1];
-      const dnnl::memory::desc desc =
-          blocked ? onednn::nchw16c_bf16(c.shape) : onednn::nhwc_bf16(c.shape);
+      const dnnl::memory::desc desc = batch_norm_layout(c.shape, blocked);
       Tensor x = to_bf16_in(e::add(e::mul(rnd(c.shape, 1), c.std), c.mean), desc);
       Tensor r = to_bf16_in(rnd(c.shape, 2), desc);
       if (c.plain_residual) r = e::to_strided(r);
