@@ -1,8 +1,9 @@
 // Each pass walks the tensor as runs of up to kBlockRows pixels (rows) in memory order, 16
 // channels to a vector, so every load is contiguous: in NHWC a run is a block of whole rows,
-// all channels; in nChw16c a piece of one 16-channel plane. The per-channel sums are kept per
-// thread (float32 over a run, then added into double), each thread taking a fixed range of
-// runs, and combined in thread order, so results do not depend on timing.
+// all channels; in nChw16c a piece of one 16-channel plane, or the small planes of several
+// images (see Run). The per-channel sums are kept per thread (float32 over a run, then added
+// into double), each thread taking a fixed range of runs, and combined in thread order, so
+// results do not depend on timing.
 #include "engine/onednn/batch_norm_bf16.h"
 
 #include "engine/onednn/bf16_vectors.h"
