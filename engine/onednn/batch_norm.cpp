@@ -89,8 +89,9 @@ std::optional<batch_norm_bf16::Layout> our_layout(const Tensor& x, const Tensor&
     return std::nullopt;
   const Shape& s = x.shape();
   const memory::desc d = desc_of(x);
-  if (d != nhwc_bf16(s) && d != nchw16c_bf16(s)) return std::nullopt;
-  return batch_norm_bf16::Layout{s[0], s[2] * s[3], s[1], d == nchw16c_bf16(s)};
+  const bool blocked = d == nchw16c_bf16(s);
+  if (!blocked && d != nhwc_bf16(s)) return std::nullopt;
+  return batch_norm_bf16::Layout{s[0], s[2] * s[3], s[1], blocked};
 }
 
 const uint16_t* bf16_bits(const Tensor& t) { return static_cast<const uint16_t*>(t.raw_data()); }
@@ -258,8 +259,8 @@ BatchNormGrads OneDnnBackend::batch_norm_backward(const Tensor& grad_y, const Te
     if (x.dtype() == DType::BFloat16) out.dx = narrowed(out.dx);
     return out;
   }
-  if (has_our_relu_bits(relu_mask) || (!relu_mask.defined() && our_layout(x, gamma, Tensor()))) {
-    auto layout = our_layout(x, gamma, Tensor());
+  const auto layout = our_layout(x, gamma, Tensor());
+  if (has_our_relu_bits(relu_mask) || (!relu_mask.defined() && layout)) {
     SG_CHECK(layout.has_value(), "batch_norm_backward: x ", shape_str(x.shape()),
              " is not bf16 in NHWC or nChw16c, but its ReLU mask is stopgrad's bf16 kernels'");
     return our_backward(grad_y, x, *layout, gamma, save_mean, save_var, eps, relu_mask);

@@ -96,6 +96,22 @@ inline void accumulate_row_range(const uint16_t* b, const uint16_t* a, int64_t p
   if (k_end - r == 4) accumulate_rows<4>(b, a + r * 2, pairs, c, k, start, du + r * c);
 }
 
+// Where threads share the products of one chunk (the wide layers), the work goes in pieces
+// taken as they come: `kRowPieces` pieces of rows for each of `parts` (Winograd positions or
+// taps). With whole parts, or a fixed share of the rows per thread, a thread slowed by this
+// VM's neighbours left the other waiting at the loop's end. Each piece's rows are summed by one
+// thread, chunk after chunk in order, so the sums do not depend on which thread took which.
+constexpr int64_t kRowPieces = 4;
+struct RowPiece {
+  int64_t part, k_begin, k_end;
+};
+// Piece `piece` of [0, parts * kRowPieces) over k rows (k a multiple of 16, so that each piece
+// is a multiple of 4 rows, as accumulate_row_range takes).
+inline RowPiece row_piece(int64_t piece, int64_t k) {
+  const int64_t rows = k / kRowPieces, k_begin = piece % kRowPieces * rows;
+  return {piece / kRowPieces, k_begin, k_begin + rows};
+}
+
 // Inside a parallel region where each thread summed into float32 sums of its own (thread t's
 // `count` of them at first + t * stride_bytes, `count` a multiple of 16), once all are complete:
 // every thread's sums added into thread 0's, the threads splitting the work (an omp for, so

@@ -7,7 +7,7 @@
 // (V[tap][position][C]) and dy's values into position pairs (DM[pair][K][2]), then the products
 // run per tap. Where a thread's sums are small (per_thread_sums), each thread takes whole
 // chunks into V, DM and sums of its own, added at the end; otherwise all threads copy one
-// chunk together and each sums its own rows of dW over all taps.
+// chunk together and then take pieces of one tap's rows of dW as they come.
 #include "engine/onednn/conv2d_backward_weight_bf16.h"
 #include "engine/onednn/bf16_pair_products.h"
 #include "engine/onednn/bf16_vectors.h"
@@ -188,23 +188,17 @@ void weight_grad(const Problem& p, const uint16_t* x, const uint16_t* dy, float*
 #pragma omp for schedule(static)
       for (int64_t k = 0; k < K; ++k) write_dw(g, total, k, k + 1, dw);
     } else {
-      // The products in pieces of one tap's rows of dW (K/4 rows, a multiple of 4: the
-      // micro-kernels' sizes), taken as they come: with each thread's share fixed, a thread
-      // slowed by this VM's neighbours left the other waiting. Each piece's rows are summed by
-      // one thread, chunk after chunk in order, so the sums do not depend on which thread took
-      // which piece.
-      constexpr int64_t row_pieces = 4;
-      const int64_t rows = K / row_pieces;  // K is a multiple of 16
+      // The products in pieces of one tap's rows of dW (bf16_pairs::row_piece).
       for (int64_t first = 0; first < g.positions; first += g.chunk) {
         const int64_t count = g.positions - first < g.chunk ? g.positions - first : g.chunk;
         const int64_t pairs = (count + 1) / 2;
         copy_pairs(g, x, dy, first, count, pairs * me / team, pairs * (me + 1) / team, v, dm);
 #pragma omp barrier
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t piece = 0; piece < g.taps * row_pieces; ++piece) {
-          const int64_t tap = piece / row_pieces, k_begin = piece % row_pieces * rows;
-          bf16_pairs::accumulate_row_range(v + tap * g.chunk * C, dm, pairs, C, K, k_begin,
-                                           k_begin + rows, first == 0, du + tap * K * C);
+        for (int64_t piece = 0; piece < g.taps * bf16_pairs::kRowPieces; ++piece) {
+          const bf16_pairs::RowPiece r = bf16_pairs::row_piece(piece, K);
+          bf16_pairs::accumulate_row_range(v + r.part * g.chunk * C, dm, pairs, C, K, r.k_begin,
+                                           r.k_end, first == 0, du + r.part * K * C);
         }
       }
       const int64_t k_begin = K / 4 * me / team * 4, k_end = K / 4 * (me + 1) / team * 4;

@@ -323,8 +323,8 @@ void convolve(const Problem& p, const uint16_t* src, const uint16_t* u, uint16_t
 
 namespace {
 
-// Wide layers (see weight_grad): a chunk of tiles is transformed by all threads, then each
-// thread takes whole positions; one position's tiles (V_p and dM_p) stay in L2 while it is
+// Wide layers (see weight_grad): a chunk of tiles is transformed by all threads, then the
+// threads take pieces of positions; one position's tiles (V_p and dM_p) stay in L2 while it is
 // multiplied.
 constexpr int64_t kGradPositionBytes = 512 * 1024;
 
@@ -508,19 +508,14 @@ void weight_grad(const Problem& p, const uint16_t* x, const uint16_t* dy, float*
   const Geometry g = geometry(p);
   if (per_thread_sums(g)) return weight_grad_per_thread(g, x, dy, dw, scratch, threads);
   // Wide layers: a thread's sums would not fit in L2, so all threads transform a chunk of tiles
-  // together and then each takes whole positions, summing into the one dU.
+  // together and then take pieces of positions' rows, summing into the one dU.
   const GradChunk chunk(g, grad_chunk(g));
   uint16_t* v = reinterpret_cast<uint16_t*>(scratch);
   uint16_t* dm = reinterpret_cast<uint16_t*>(scratch + chunk.v_bytes());
   float* du = reinterpret_cast<float*>(scratch + chunk.v_bytes() + chunk.dm_bytes());
   constexpr int64_t kPairsPerCall = 8;  // transform_input shares columns within a call
-  // The products go in pieces of a position's rows: with whole positions (16 for 2 threads)
-  // a thread slowed by this VM's neighbours left the other waiting at the loop's end for up to
-  // a position's time. Each piece's rows are summed by one thread, chunk after chunk in order,
-  // so the sums do not depend on which thread took which piece; the transforms write disjoint
-  // rows, so they are taken as they come too.
-  constexpr int64_t row_pieces = 4;
-  const int64_t rows = g.k / row_pieces;  // a multiple of 4 (K fills nChw16c blocks)
+  // The products go in pieces of a position's rows (bf16_pairs::row_piece); the transforms
+  // write disjoint rows, so they are taken as they come too.
 #pragma omp parallel num_threads(threads)
   {
     for (int64_t first = 0; first < g.tiles; first += chunk.tiles) {
@@ -531,10 +526,10 @@ void weight_grad(const Problem& p, const uint16_t* x, const uint16_t* dy, float*
         transform_pairs(g, x, dy, first, count, pair,
                         pair + kPairsPerCall < pairs ? pair + kPairsPerCall : pairs, chunk, v, dm);
 #pragma omp for schedule(dynamic, 1)
-      for (int64_t piece = 0; piece < 16 * row_pieces; ++piece) {
-        const int64_t pos = piece / row_pieces, k_begin = piece % row_pieces * rows;
-        accumulate_position(g, v + pos * chunk.v_position, dm + pos * chunk.dm_position, pairs,
-                            k_begin, k_begin + rows, first == 0, du + pos * chunk.du_position);
+      for (int64_t piece = 0; piece < 16 * bf16_pairs::kRowPieces; ++piece) {
+        const bf16_pairs::RowPiece r = bf16_pairs::row_piece(piece, g.k);
+        accumulate_position(g, v + r.part * chunk.v_position, dm + r.part * chunk.dm_position,
+                            pairs, r.k_begin, r.k_end, first == 0, du + r.part * chunk.du_position);
       }
     }
 #pragma omp for schedule(static)
